@@ -1,0 +1,2 @@
+//! A typed, multi-process event bus.
+#![deny(missing_docs)]

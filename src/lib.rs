@@ -1,0 +1,1 @@
+//! Placeholder library so the root package can own the integration tests in `tests/`.
