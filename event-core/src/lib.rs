@@ -1,2 +1,98 @@
 //! A typed, multi-process event bus.
+//!
+//! Declare events with `#[derive(Event)]`, requests with `#[request(response = T)]`, and
+//! exchange them through an [`Endpoint`], inside one process or between processes over
+//! Unix sockets. The compiler checks that a request is answered with its response type.
+//!
+//! ```
+//! use event_core::{Endpoint, Event};
+//! use futures_util::StreamExt;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+//! pub struct PeerCountResponse { pub peer_count: u64 }
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+//! #[request(response = PeerCountResponse)]
+//! pub struct PeerCountRequest;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let bus = Endpoint::new("networking")?;
+//! let mut requests = bus.stream_requests::<PeerCountRequest>();
+//! tokio::spawn(async move {
+//!     while let Some(request) = requests.next().await {
+//!         request.respond(PeerCountResponse { peer_count: 3 }).await.ok();
+//!     }
+//! });
+//! let count = bus.request(PeerCountRequest).await?; // a PeerCountResponse
+//! assert_eq!(count.peer_count, 3);
+//! # Ok::<(), event_core::Error>(()) }).unwrap();
+//! ```
+//!
+//! # Where things are
+//!
+//! * [`Event`], [`Request`]: the traits; `#[derive(Event)]` implements them.
+//! * [`registry`]: every event type linked into the program.
+//! * [`Endpoint`]: broadcast, stream, subscribe, request/respond, subscription awareness.
+//!   Its delivery guarantees and slow-subscriber policy are documented on
+//!   [`EventStream`] and in the `endpoint` module sources.
+//! * The wire format and the handling of bad input: see the `wire` and `connection`
+//!   modules (summarised below).
+//!
+//! # Semantics
+//!
+//! 1. A broadcast reaches every subscriber of its type, in this endpoint and in every
+//!    connected one, and only those: an endpoint that does not subscribe is not sent the
+//!    bytes. Bytes are encoded once per broadcast, whatever the number of connections.
+//! 2. With the default [`BroadcastConfig`], `broadcast` and `request` fail with
+//!    [`Error::NoSubscribers`] when nobody subscribes.
+//! 3. `stream()`, `subscribe()` and `stream_requests()` are registered when they return.
+//!    Other endpoints learn of it asynchronously: wait with
+//!    [`Endpoint::wait_until_endpoint_subscribed_to`] and friends.
+//! 4. Events from one endpoint to another arrive in the order they were sent.
+//! 5. A request goes to every subscribed endpoint; the first answer wins.
+//! 6. A request never hangs on a recipient that is gone (disconnected, stopped, or dropped
+//!    the request unanswered).
+//! 7. Names are unique among connected endpoints.
+//! 8. In-process, nothing is serialized: local subscribers share one `Arc<E>`.
+//!
+//! # Slow subscribers
+//!
+//! Queues are bounded. `broadcast().await` waits for room (back-pressure, across
+//! processes too); a consumer whose queue stays full for
+//! [`EndpointOptions::stall_timeout`] is cut off: its stream ends after what it holds and
+//! [`EventStream::overflowed`] returns `true`, with an error in the log.
+//! `broadcast_nowait` never waits and reports a full queue as [`Error::QueueFull`].
+//! Nothing is dropped silently.
+//!
+//! # The wire
+//!
+//! Frames are a little-endian `u32` length and a message: HELLO / WELCOME / REJECT for the
+//! handshake (protocol version and endpoint name), SUBSCRIPTIONS, EVENT (name, optional
+//! request id, postcard body), RESPONSE and REQUEST_DROPPED. Frames above
+//! [`EndpointOptions::max_frame_size`] are refused. The socket is owner-only (0600) and
+//! peers of another uid are refused. A malformed frame closes only its connection; an
+//! event that fails to decode is dropped alone.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod connection;
+mod endpoint;
+mod error;
+mod event;
+pub mod registry;
+mod transport;
+mod wire;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
+pub use endpoint::{Endpoint, EventStream, InboundRequest, RequestStream, Subscription};
+pub use error::Error;
+pub use event::{Event, Request};
+
+/// `#[derive(Event)]`, with its helper attributes `#[event(...)]` and
+/// `#[request(response = T)]`. See the crate documentation.
+pub use event_derive::Event;

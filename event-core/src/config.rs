@@ -1,0 +1,175 @@
+//! Configuration values: where an endpoint listens, where a broadcast goes, and the
+//! limits of an endpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The name of an endpoint and the path of its Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnectionConfig {
+    /// The endpoint's name, unique among connected endpoints.
+    pub name: String,
+    /// The path of the endpoint's Unix socket.
+    pub path: PathBuf,
+}
+
+impl ConnectionConfig {
+    /// The config of endpoint `name` with its socket at `<base_dir>/<name>.ipc`.
+    ///
+    /// ```
+    /// let config = event_core::ConnectionConfig::from_name("networking", "/run/app");
+    /// assert_eq!(config.path, std::path::Path::new("/run/app/networking.ipc"));
+    /// ```
+    pub fn from_name(name: &str, base_dir: impl AsRef<Path>) -> ConnectionConfig {
+        ConnectionConfig {
+            name: name.to_owned(),
+            path: base_dir.as_ref().join(format!("{name}.ipc")),
+        }
+    }
+}
+
+/// Which endpoints a broadcast or request goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Every subscriber, here and in every connected endpoint.
+    Everyone,
+    /// Only this endpoint's own subscribers.
+    Internal,
+    /// Only the named endpoint's subscribers (possibly this endpoint's own).
+    Endpoint(Arc<str>),
+}
+
+/// Where a broadcast or request goes, and whether it needs a subscriber.
+///
+/// The default goes to every subscriber and fails with
+/// [`Error::NoSubscribers`](crate::Error::NoSubscribers) when there is none.
+///
+/// ```
+/// use event_core::BroadcastConfig;
+/// let only_sync = BroadcastConfig::to_endpoint("sync");
+/// let fire_and_forget = BroadcastConfig::default().require_subscriber(false);
+/// # let _ = (only_sync, fire_and_forget);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastConfig {
+    pub(crate) target: Target,
+    pub(crate) require_subscriber: bool,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            target: Target::Everyone,
+            require_subscriber: true,
+        }
+    }
+}
+
+impl BroadcastConfig {
+    /// Only the endpoint called `name` receives it.
+    pub fn to_endpoint(name: impl Into<String>) -> BroadcastConfig {
+        BroadcastConfig {
+            target: Target::Endpoint(Arc::from(name.into())),
+            require_subscriber: true,
+        }
+    }
+
+    /// Only this endpoint's own subscribers receive it.
+    pub fn internal() -> BroadcastConfig {
+        BroadcastConfig {
+            target: Target::Internal,
+            require_subscriber: true,
+        }
+    }
+
+    /// `false`: no error when nobody subscribes (fire and forget). A request still fails
+    /// with `NoSubscribers`, since nobody could answer it.
+    pub fn require_subscriber(mut self, required: bool) -> BroadcastConfig {
+        self.require_subscriber = required;
+        self
+    }
+}
+
+/// Limits and timeouts of an endpoint. `Default` gives values fit for most programs.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = event_core::EndpointOptions::default()
+///     .queue_capacity(256)
+///     .stall_timeout(Duration::from_secs(2));
+/// let bus = event_core::Endpoint::with_options("tuned", options).unwrap();
+/// # let _ = bus;
+/// ```
+#[derive(Debug, Clone)]
+pub struct EndpointOptions {
+    pub(crate) queue_capacity: usize,
+    pub(crate) stall_timeout: Duration,
+    pub(crate) connection_queue_capacity: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) frame_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        EndpointOptions {
+            queue_capacity: 4096,
+            stall_timeout: Duration::from_secs(10),
+            connection_queue_capacity: 4096,
+            max_frame_size: 16 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(5),
+            frame_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl EndpointOptions {
+    /// How many events a stream (or request stream) holds before senders must wait.
+    /// Default 4096.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How long a sender waits on a full queue (a subscriber's, or a connection's)
+    /// before it declares that consumer stalled and cuts it off. Default 10 s.
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// How many frames wait for the socket per connection before senders wait.
+    /// Default 4096.
+    pub fn connection_queue_capacity(mut self, capacity: usize) -> Self {
+        self.connection_queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// The largest frame accepted or sent, in bytes. Default 16 MiB.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes.clamp(64, u32::MAX as usize);
+        self
+    }
+
+    /// How long a new connection has to complete its handshake. Default 5 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long the rest of a frame may take once its first byte arrived. Default 30 s.
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
+    /// How long `connect_to_endpoints` waits for a socket that does not exist yet.
+    /// Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,454 @@
+//! Connections between endpoints: handshake, the reader and writer tasks, and what each
+//! received message does. Generic over the transport's byte halves (see
+//! [`crate::transport`]).
+//!
+//! # Bad input
+//!
+//! The rule is: one bad connection never hurts the others.
+//!
+//! * Bytes that are not a frame (an oversized length prefix, a frame that does not decode,
+//!   a message out of place) close that connection, logged with `tracing::error!`.
+//! * A frame cut short by the peer closing, or whose rest does not arrive within the frame
+//!   timeout, closes that connection.
+//! * A bad handshake (wrong magic or protocol version, own name, a name already connected,
+//!   no HELLO within the handshake timeout) is answered with REJECT and closed.
+//! * An EVENT whose body does not decode as the subscribed type, or whose name nobody
+//!   subscribes to here, is dropped alone (the frame boundary is intact); if it was a
+//!   request the requester is told at once (REQUEST_DROPPED).
+//!
+//! Everything accepted before stays delivered, and every other connection carries on.
+
+use crate::config::ConnectionConfig;
+use crate::endpoint::{deliver_local, Gone, Listening, Origin, Peer, Reply, ReplyGuard, Shared};
+use crate::error::Error;
+use crate::transport::unix;
+use crate::wire::{self, FrameReader, Message, Name};
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Handshakes in progress at once; more connections wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 64;
+/// Write buffer per connection: frames queued together go out in one system call.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Listening side
+
+pub(crate) async fn listen(shared: &Arc<Shared>, path: &Path) -> Result<(), Error> {
+    let (listener, socket) = unix::bind(path).map_err(|error| match error {
+        unix::BindError::InUse => Error::AddressInUse {
+            endpoint: shared.name.to_string(),
+            path: path.to_owned(),
+        },
+        unix::BindError::Io(source) => Error::Io {
+            endpoint: shared.name.to_string(),
+            context: format!("cannot listen on {}", path.display()),
+            source,
+        },
+    })?;
+    let task = tokio::spawn(accept_loop(shared.clone(), listener));
+    *shared
+        .listening
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Listening {
+        path: path.to_owned(),
+        socket,
+        task: task.abort_handle(),
+    });
+    tracing::debug!(endpoint = %shared.name, path = %path.display(), "serving");
+    Ok(())
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: tokio::net::UnixListener) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let Ok(permit) = handshakes.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    accept_one(&shared, stream).await;
+                    drop(permit);
+                });
+            }
+            Err(error) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::error!(endpoint = %shared.name, %error, "accept failed");
+                drop(permit);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
+    if let Err(reason) = unix::check_peer(&stream) {
+        tracing::error!(endpoint = %shared.name, reason, "connection refused");
+        return;
+    }
+    let (read, mut write) = stream.into_split();
+    let options = &shared.options;
+    let mut reader = FrameReader::new(read, options.max_frame_size, options.frame_timeout);
+    let hello = match tokio::time::timeout(options.handshake_timeout, reader.next()).await {
+        Err(_) => {
+            tracing::warn!(endpoint = %shared.name, timeout = ?options.handshake_timeout, "no handshake in time; connection closed");
+            return;
+        }
+        Ok(Ok(None)) => return,
+        Ok(Err(error)) => {
+            tracing::error!(endpoint = %shared.name, %error, "bad handshake; connection closed");
+            return;
+        }
+        Ok(Ok(Some(frame))) => wire::decode(frame),
+    };
+    let hello = match hello {
+        Ok(Message::Hello(hello)) => hello,
+        Ok(other) => {
+            return refuse(
+                shared,
+                &mut write,
+                "?",
+                &format!("expected HELLO, got {}", kind(&other)),
+            )
+            .await;
+        }
+        Err(error) => return refuse(shared, &mut write, "?", &format!("bad HELLO: {error}")).await,
+    };
+    if hello.magic != wire::MAGIC {
+        return refuse(
+            shared,
+            &mut write,
+            &hello.name,
+            "not an event-bus peer (bad magic)",
+        )
+        .await;
+    }
+    if hello.protocol != wire::PROTOCOL_VERSION {
+        let reason = format!(
+            "protocol version {} is not supported (this endpoint speaks {})",
+            hello.protocol,
+            wire::PROTOCOL_VERSION
+        );
+        return refuse(shared, &mut write, &hello.name, &reason).await;
+    }
+    let (peer, queues) = Peer::new(
+        Arc::from(hello.name.as_str()),
+        shared.next_peer_id(),
+        HashSet::new(),
+        options.connection_queue_capacity,
+    );
+    let max = options.max_frame_size;
+    let name = shared.name.clone();
+    if let Err(reason) = shared.register_peer(&peer, |names| wire::welcome(&name, names, max)) {
+        return refuse(shared, &mut write, &hello.name, &reason).await;
+    }
+    tracing::info!(endpoint = %shared.name, remote = %peer.name, "accepted connection");
+    spawn_io(shared, &peer, queues, reader, write);
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(shared: &Shared, write: &mut W, remote: &str, reason: &str) {
+    tracing::error!(endpoint = %shared.name, remote, reason, "connection rejected");
+    if let Ok(frame) = wire::reject(reason, shared.options.max_frame_size) {
+        let _ = write.write_all(&frame).await;
+        let _ = write.shutdown().await;
+    }
+}
+
+fn kind(message: &Message) -> &'static str {
+    match message {
+        Message::Hello(_) => "HELLO",
+        Message::Welcome(_) => "WELCOME",
+        Message::Reject(_) => "REJECT",
+        Message::Subscriptions(_) => "SUBSCRIPTIONS",
+        Message::Event { .. } => "EVENT",
+        Message::Response { .. } => "RESPONSE",
+        Message::RequestDropped(_) => "REQUEST_DROPPED",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Connecting side
+
+pub(crate) async fn connect(shared: &Arc<Shared>, config: &ConnectionConfig) -> Result<(), Error> {
+    shared.check_running()?;
+    let rejected = |reason: String| Error::ConnectionAttemptRejected {
+        endpoint: shared.name.to_string(),
+        remote: config.name.clone(),
+        reason,
+    };
+    if config.name == *shared.name {
+        return Err(rejected("an endpoint cannot connect to itself".into()));
+    }
+    if shared.peer(&config.name).is_some() {
+        return Err(rejected(format!("`{}` is already connected", config.name)));
+    }
+    let options = &shared.options;
+    let stream = unix::connect(&config.path, options.connect_timeout)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::TimedOut => Error::ConnectTimeout {
+                endpoint: shared.name.to_string(),
+                remote: config.name.clone(),
+                path: config.path.clone(),
+                waited: options.connect_timeout,
+            },
+            _ => Error::Io {
+                endpoint: shared.name.to_string(),
+                context: format!(
+                    "cannot connect to `{}` at {}",
+                    config.name,
+                    config.path.display()
+                ),
+                source,
+            },
+        })?;
+    unix::check_peer(&stream).map_err(rejected)?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = FrameReader::new(read, options.max_frame_size, options.frame_timeout);
+    let protocol_error = |reason: String| Error::Protocol {
+        endpoint: shared.name.to_string(),
+        remote: config.name.clone(),
+        reason,
+    };
+    let hello = wire::hello(&shared.name, options.max_frame_size)
+        .map_err(|error| protocol_error(error.to_string()))?;
+    let answer = tokio::time::timeout(options.handshake_timeout, async {
+        write.write_all(&hello).await.map_err(wire::WireError::Io)?;
+        reader.next().await
+    })
+    .await
+    .map_err(|_| {
+        protocol_error(format!(
+            "no answer to HELLO within {:?}",
+            options.handshake_timeout
+        ))
+    })?
+    .map_err(|error| protocol_error(error.to_string()))?
+    .ok_or_else(|| protocol_error("connection closed during the handshake".into()))?;
+    let welcome = match wire::decode(answer) {
+        Ok(Message::Welcome(welcome)) => welcome,
+        Ok(Message::Reject(reason)) => return Err(rejected(reason)),
+        Ok(other) => {
+            return Err(protocol_error(format!(
+                "expected WELCOME, got {}",
+                kind(&other)
+            )))
+        }
+        Err(error) => return Err(protocol_error(error.to_string())),
+    };
+    if welcome.name != config.name {
+        return Err(rejected(format!(
+            "expected `{}` at {}, but `{}` answered",
+            config.name,
+            config.path.display(),
+            welcome.name
+        )));
+    }
+    let (peer, queues) = Peer::new(
+        Arc::from(welcome.name.as_str()),
+        shared.next_peer_id(),
+        welcome.subscriptions.into_iter().collect(),
+        options.connection_queue_capacity,
+    );
+    let max = options.max_frame_size;
+    shared
+        .register_peer(&peer, |names| wire::subscriptions(&names, max))
+        .map_err(rejected)?;
+    tracing::info!(endpoint = %shared.name, remote = %peer.name, "connected");
+    spawn_io(shared, &peer, queues, reader, write);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Both sides, after the handshake
+
+fn spawn_io<R, W>(
+    shared: &Arc<Shared>,
+    peer: &Arc<Peer>,
+    queues: crate::endpoint::PeerQueues,
+    reader: FrameReader<R>,
+    write: W,
+) where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let reading = tokio::spawn(read_loop(shared.clone(), peer.clone(), reader));
+    let writing = tokio::spawn(write_loop(shared.clone(), peer.clone(), queues, write));
+    peer.add_task(reading.abort_handle());
+    peer.add_task(writing.abort_handle());
+}
+
+/// Queues an EVENT frame for `peer`, waiting for room up to the stall timeout; a peer
+/// that stays full that long is disconnected. `false` if the frame was not queued.
+pub(crate) async fn send_data(shared: &Shared, peer: &Arc<Peer>, frame: Bytes) -> bool {
+    match peer.try_send_data(frame) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(mpsc::error::TrySendError::Full(frame)) => {
+            match peer
+                .send_data_timeout(frame, shared.options.stall_timeout)
+                .await
+            {
+                Ok(()) => true,
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    tracing::error!(
+                        endpoint = %shared.name,
+                        remote = %peer.name,
+                        stall = ?shared.options.stall_timeout,
+                        "connection stalled (nothing written for the stall timeout); disconnecting"
+                    );
+                    shared.disconnect_peer(peer, "stalled");
+                    false
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    peer: Arc<Peer>,
+    mut queues: crate::endpoint::PeerQueues,
+    write: W,
+) {
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, write);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            Some(frame) = queues.control.recv() => frame,
+            Some(frame) = queues.data.recv() => frame,
+            else => return,
+        };
+        let mut result = writer.write_all(&frame).await;
+        let mut frames = 1;
+        // Batch whatever else is already queued into the same write; flush when the
+        // queues are empty, so a lone frame is not delayed.
+        while result.is_ok() {
+            let next = match queues.control.try_recv() {
+                Ok(frame) => frame,
+                Err(_) => match queues.data.try_recv() {
+                    Ok(frame) => frame,
+                    Err(_) => break,
+                },
+            };
+            result = writer.write_all(&next).await;
+            frames += 1;
+        }
+        if result.is_ok() {
+            result = writer.flush().await;
+        }
+        peer.frames_sent
+            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
+        if let Err(error) = result {
+            tracing::warn!(endpoint = %shared.name, remote = %peer.name, %error, "write failed");
+            shared.disconnect_peer(&peer, "write failed");
+            return;
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    shared: Arc<Shared>,
+    peer: Arc<Peer>,
+    mut reader: FrameReader<R>,
+) {
+    loop {
+        let frame = match reader.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return shared.disconnect_peer(&peer, "connection closed"),
+            Err(error) => {
+                tracing::error!(endpoint = %shared.name, remote = %peer.name, %error, "closing connection");
+                return shared.disconnect_peer(&peer, "bad frame");
+            }
+        };
+        let message = match wire::decode(frame) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::error!(endpoint = %shared.name, remote = %peer.name, %error, "closing connection");
+                return shared.disconnect_peer(&peer, "malformed frame");
+            }
+        };
+        match message {
+            Message::Subscriptions(names) => {
+                peer.set_subscriptions(names.into_iter().collect());
+                shared.notify_changed();
+            }
+            Message::Event {
+                name,
+                request_id,
+                body,
+            } => on_event(&shared, &peer, &name, request_id, &body).await,
+            Message::Response {
+                request_id,
+                name,
+                body,
+            } => {
+                let reply = Reply::Remote {
+                    name: name.as_str().to_owned(),
+                    body,
+                };
+                if !shared.pending.complete(request_id, &peer.name, reply) {
+                    tracing::debug!(endpoint = %shared.name, remote = %peer.name, request_id, "late or unknown response discarded");
+                }
+            }
+            Message::RequestDropped(request_id) => {
+                shared
+                    .pending
+                    .recipient_gone(&shared.name, request_id, &peer.name, Gone::Dropped);
+            }
+            other @ (Message::Hello(_) | Message::Welcome(_) | Message::Reject(_)) => {
+                tracing::error!(endpoint = %shared.name, remote = %peer.name, message = kind(&other), "handshake message after the handshake; closing connection");
+                return shared.disconnect_peer(&peer, "protocol violation");
+            }
+        }
+    }
+}
+
+async fn on_event(
+    shared: &Arc<Shared>,
+    peer: &Arc<Peer>,
+    name: &Name,
+    request_id: Option<u64>,
+    body: &[u8],
+) {
+    let name = name.as_str();
+    let Some((static_name, decode, subscribers)) = shared.topics.lookup(name) else {
+        if crate::registry::find(name).is_some() {
+            // A race with an unsubscribe: the sender had not yet heard of it.
+            tracing::debug!(endpoint = %shared.name, remote = %peer.name, event = name, "event nobody here subscribes to; dropped");
+        } else {
+            tracing::warn!(endpoint = %shared.name, remote = %peer.name, event = name, "unknown event name; frame dropped");
+        }
+        if let Some(id) = request_id {
+            if let Ok(frame) = wire::request_dropped(id, shared.options.max_frame_size) {
+                peer.send_control(frame);
+            }
+        }
+        return;
+    };
+    let reply = request_id.map(|id| {
+        Arc::new(ReplyGuard::new(
+            shared.clone(),
+            id,
+            static_name,
+            Origin::Remote(Arc::downgrade(peer)),
+            peer.name.clone(),
+        ))
+    });
+    match decode(body) {
+        Ok(event) => deliver_local(shared, static_name, &subscribers, &event, reply.as_ref()).await,
+        Err(error) => {
+            // The frame boundary is intact: drop this frame only. A request's guard goes
+            // with it, which tells the requester.
+            tracing::error!(endpoint = %shared.name, remote = %peer.name, event = name, %error, "cannot decode event; frame dropped");
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! The [`Endpoint`]: one participant on the bus.
+//!
+//! Files: `shared` (the state behind every handle), `topics` (local subscriptions and the
+//! delivery / slow-subscriber policy), `streams` (what subscribers hold), `requests`
+//! (requests in flight and their guarantees). Connections to other processes live in
+//! [`crate::connection`].
+
+mod requests;
+mod shared;
+mod streams;
+mod topics;
+
+pub use requests::InboundRequest;
+pub use streams::{EventStream, RequestStream, Subscription};
+
+pub(crate) use requests::{Gone, Origin, Reply, ReplyGuard};
+pub(crate) use shared::{Listening, Peer, PeerQueues, Shared};
+pub(crate) use topics::AnyEvent;
+
+use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Target};
+use crate::error::Error;
+use crate::event::{Event, Request};
+use crate::wire;
+use requests::PendingGuard;
+use shared::Route;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use streams::SubscriptionGuard;
+use tokio::sync::mpsc;
+use topics::{Delivered, Sink, Subscriber};
+
+/// One participant on the bus: a cheap, cloneable handle (`Send + Sync`).
+///
+/// ```
+/// use event_core::{Endpoint, Event};
+/// use futures_util::StreamExt;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// struct Answer(u64);
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// #[request(response = Answer)]
+/// struct Question;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let bus = Endpoint::new("doc")?;
+/// let mut questions = bus.stream_requests::<Question>();
+/// tokio::spawn(async move {
+///     while let Some(question) = questions.next().await {
+///         question.respond(Answer(42)).await.ok();
+///     }
+/// });
+/// let answer: Answer = bus.request(Question).await?;
+/// assert_eq!(answer.0, 42);
+/// # Ok::<(), event_core::Error>(()) }).unwrap();
+/// ```
+///
+/// Dropping the last handle stops the endpoint, as [`stop`](Self::stop) does.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub(crate) shared: Arc<Shared>,
+    _handle: Arc<HandleToken>,
+}
+
+/// Stops the endpoint when the last [`Endpoint`] handle is dropped. Streams and tasks
+/// hold the shared state, not this token, so they do not keep the endpoint alive.
+struct HandleToken(Arc<Shared>);
+
+impl Drop for HandleToken {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("name", &self.name())
+            .field("stopped", &self.shared.is_stopped())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint that does not listen; it can connect out (connections are
+    /// bidirectional). Fails if two registered event types share a `NAME`.
+    pub fn new(name: impl Into<String>) -> Result<Endpoint, Error> {
+        Endpoint::with_options(name, EndpointOptions::default())
+    }
+
+    /// [`new`](Self::new) with explicit limits.
+    pub fn with_options(
+        name: impl Into<String>,
+        options: EndpointOptions,
+    ) -> Result<Endpoint, Error> {
+        crate::registry::check_unique_names()?;
+        let shared = Arc::new(Shared::new(Arc::from(name.into()), options));
+        Ok(Endpoint {
+            _handle: Arc::new(HandleToken(shared.clone())),
+            shared,
+        })
+    }
+
+    /// An endpoint that also listens on `config.path`, so that others can connect to it.
+    ///
+    /// The socket is created owner-only (0600) and only processes of the same user are
+    /// accepted. A socket file left by a crashed process is replaced; one that a live
+    /// endpoint serves is not ([`Error::AddressInUse`]).
+    pub async fn serve(config: ConnectionConfig) -> Result<Endpoint, Error> {
+        Endpoint::serve_with(config, EndpointOptions::default()).await
+    }
+
+    /// [`serve`](Self::serve) with explicit limits.
+    pub async fn serve_with(
+        config: ConnectionConfig,
+        options: EndpointOptions,
+    ) -> Result<Endpoint, Error> {
+        let endpoint = Endpoint::with_options(config.name.clone(), options)?;
+        crate::connection::listen(&endpoint.shared, &config.path).await?;
+        Ok(endpoint)
+    }
+
+    /// The endpoint's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Stops the endpoint: closes every connection and the listening socket (removing its
+    /// file), ends every stream, and fails pending requests with [`Error::Stopped`].
+    /// Idempotent. Afterwards every operation returns [`Error::Stopped`].
+    pub async fn stop(&self) {
+        self.shared.shutdown();
+    }
+
+    /// Whether [`stop`](Self::stop) was called (or the endpoint was otherwise shut down).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.is_stopped()
+    }
+
+    // -- connections -------------------------------------------------------------------------
+
+    /// Connects to each endpoint, in order, waiting (up to the connect timeout) for a
+    /// socket that does not exist yet. Fails with [`Error::ConnectionAttemptRejected`] for
+    /// oneself, a name already connected, or a refusal by the other side.
+    pub async fn connect_to_endpoints(&self, configs: &[ConnectionConfig]) -> Result<(), Error> {
+        for config in configs {
+            crate::connection::connect(&self.shared, config).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether an endpoint of this name is connected.
+    pub fn is_connected_to(&self, name: &str) -> bool {
+        self.shared.peer(name).is_some()
+    }
+
+    /// Waits until an endpoint of this name is connected (or this endpoint stops).
+    pub async fn wait_until_connected_to(&self, name: &str) {
+        self.shared
+            .wait_until(|shared| shared.peer(name).is_some())
+            .await;
+    }
+
+    /// Every connected endpoint, this one first, with the event names it subscribes to.
+    pub fn connected_endpoints_and_subscriptions(&self) -> Vec<(String, BTreeSet<String>)> {
+        let mut all = vec![(
+            self.name().to_owned(),
+            self.shared.local_names().into_iter().collect(),
+        )];
+        let mut peers: Vec<(String, BTreeSet<String>)> = self
+            .shared
+            .peers_snapshot()
+            .into_iter()
+            .map(|peer| {
+                (
+                    peer.name.to_string(),
+                    peer.subscriptions().into_iter().collect(),
+                )
+            })
+            .collect();
+        peers.sort();
+        all.extend(peers);
+        all
+    }
+
+    // -- events --------------------------------------------------------------------------------
+
+    /// Sends `event` to every subscriber, here and in every connected endpoint; waits for
+    /// queue space (back-pressure). Fails with [`Error::NoSubscribers`] when nobody
+    /// subscribes.
+    pub async fn broadcast<E: Event>(&self, event: E) -> Result<(), Error> {
+        self.broadcast_with(event, BroadcastConfig::default()).await
+    }
+
+    /// [`broadcast`](Self::broadcast) with a routing config.
+    pub async fn broadcast_with<E: Event>(
+        &self,
+        event: E,
+        config: BroadcastConfig,
+    ) -> Result<(), Error> {
+        self.shared.check_running()?;
+        let route = self.route::<E>(&config)?;
+        if !route.remotes.is_empty() {
+            let frame = wire::event(E::NAME, None, &event, self.shared.options.max_frame_size)
+                .map_err(|error| self.shared.wire_error(E::NAME, error))?;
+            for peer in &route.remotes {
+                crate::connection::send_data(&self.shared, peer, frame.clone()).await;
+            }
+        }
+        if let Some(subscribers) = &route.local {
+            let event: AnyEvent = Arc::new(event);
+            deliver_local(&self.shared, E::NAME, subscribers, &event, None).await;
+        }
+        Ok(())
+    }
+
+    /// Like [`broadcast_with`](Self::broadcast_with) but never waits: a full queue makes
+    /// that subscriber (or endpoint) miss the event, and the call returns
+    /// [`Error::QueueFull`] after delivering to everyone else.
+    pub fn broadcast_nowait<E: Event>(
+        &self,
+        event: E,
+        config: BroadcastConfig,
+    ) -> Result<(), Error> {
+        self.shared.check_running()?;
+        let route = self.route::<E>(&config)?;
+        let mut full = None;
+        if !route.remotes.is_empty() {
+            let frame = wire::event(E::NAME, None, &event, self.shared.options.max_frame_size)
+                .map_err(|error| self.shared.wire_error(E::NAME, error))?;
+            for peer in &route.remotes {
+                if let Err(mpsc::error::TrySendError::Full(_)) = peer.try_send_data(frame.clone()) {
+                    full = Some(peer.name.to_string());
+                }
+            }
+        }
+        if let Some(subscribers) = &route.local {
+            let event: AnyEvent = Arc::new(event);
+            for subscriber in subscribers.iter() {
+                if !subscriber.try_deliver(E::NAME, &event, None) {
+                    full = Some(self.name().to_owned());
+                }
+            }
+        }
+        match full {
+            None => Ok(()),
+            Some(subscriber) => {
+                tracing::warn!(endpoint = %self.shared.name, event = E::NAME, %subscriber, "queue full: event not delivered to it");
+                Err(Error::QueueFull {
+                    endpoint: self.name().to_owned(),
+                    event: E::NAME,
+                    subscriber,
+                })
+            }
+        }
+    }
+
+    /// The events of type `E` that reach this endpoint from now on. Dropping the stream
+    /// unsubscribes.
+    pub fn stream<E: Event>(&self) -> EventStream<E> {
+        self.queue_subscriber::<E>(false)
+    }
+
+    /// Calls `handler` for every event of type `E` that reaches this endpoint, in the task
+    /// that delivers it: keep it short and non-blocking (use [`stream`](Self::stream) for
+    /// async work). A panic in the handler is caught and logged.
+    pub fn subscribe<E: Event, F: Fn(Arc<E>) + Send + Sync + 'static>(
+        &self,
+        handler: F,
+    ) -> Subscription {
+        if self.shared.is_stopped() {
+            return Subscription::new(None);
+        }
+        let handler = move |event: AnyEvent| {
+            if let Ok(event) = event.downcast::<E>() {
+                handler(event);
+            }
+        };
+        let id = self.shared.topics.next_id();
+        self.shared.add_subscriber::<E>(Subscriber {
+            id,
+            sink: Sink::Handler(Arc::new(handler)),
+        });
+        Subscription::new(Some(self.guard::<E>(id)))
+    }
+
+    /// Waits for the next event of type `E`.
+    pub async fn wait_for<E: Event>(&self) -> Result<Arc<E>, Error> {
+        use futures_util_next::next;
+        let mut stream = self.stream::<E>();
+        next(&mut stream)
+            .await
+            .ok_or_else(|| self.shared.stopped_error())
+    }
+
+    // -- requests ------------------------------------------------------------------------------
+
+    /// Sends a request to every endpoint subscribed to it and returns the first answer,
+    /// whose type is bound to `R` at compile time.
+    pub async fn request<R: Request>(&self, request: R) -> Result<R::Response, Error> {
+        self.request_with(request, BroadcastConfig::default()).await
+    }
+
+    /// [`request`](Self::request) with a routing config.
+    pub async fn request_with<R: Request>(
+        &self,
+        request: R,
+        config: BroadcastConfig,
+    ) -> Result<R::Response, Error> {
+        let shared = &*self.shared;
+        shared.check_running()?;
+        // A request nobody can answer would wait forever: it always needs a subscriber.
+        let route = self.route::<R>(&config.require_subscriber(true))?;
+        let id = shared.next_request_id();
+        let mut recipients: HashSet<Arc<str>> =
+            route.remotes.iter().map(|peer| peer.name.clone()).collect();
+        if route.local.is_some() {
+            recipients.insert(shared.name.clone());
+        }
+        let reply = shared.pending.insert(id, R::NAME, recipients);
+        let _cleanup = PendingGuard { shared, id };
+        if !route.remotes.is_empty() {
+            let frame = wire::event(R::NAME, Some(id), &request, shared.options.max_frame_size)
+                .map_err(|error| shared.wire_error(R::NAME, error))?;
+            for peer in &route.remotes {
+                // A peer that went away before the request was registered would never be
+                // struck off by its disconnect: check after registering.
+                if peer.is_closed()
+                    || !crate::connection::send_data(&self.shared, peer, frame.clone()).await
+                {
+                    shared
+                        .pending
+                        .recipient_gone(&shared.name, id, &peer.name, Gone::Disconnected);
+                }
+            }
+        }
+        if let Some(subscribers) = &route.local {
+            let guard = Arc::new(ReplyGuard::new(
+                self.shared.clone(),
+                id,
+                R::NAME,
+                Origin::Local,
+                shared.name.clone(),
+            ));
+            let request: AnyEvent = Arc::new(request);
+            deliver_local(&self.shared, R::NAME, subscribers, &request, Some(&guard)).await;
+        }
+        let reply = reply.await.map_err(|_| shared.stopped_error())??;
+        self.decode_reply::<R>(reply)
+    }
+
+    /// [`request`](Self::request) that fails with [`Error::Timeout`] after `timeout`.
+    pub async fn request_timeout<R: Request>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<R::Response, Error> {
+        match tokio::time::timeout(timeout, self.request(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                endpoint: self.name().to_owned(),
+                event: R::NAME,
+                timeout,
+            }),
+        }
+    }
+
+    /// The requests of type `R` that reach this endpoint from now on, to be answered.
+    pub fn stream_requests<R: Request>(&self) -> RequestStream<R> {
+        RequestStream::new(self.queue_subscriber::<R>(true))
+    }
+
+    // -- subscription awareness ----------------------------------------------------------------
+
+    /// Whether the endpoint called `remote` (this one included) subscribes to `E`.
+    pub fn is_endpoint_subscribed_to<E: Event>(&self, remote: &str) -> bool {
+        if remote == self.name() {
+            return self.shared.is_locally_subscribed(E::NAME);
+        }
+        self.shared
+            .peer(remote)
+            .is_some_and(|peer| peer.is_subscribed(E::NAME))
+    }
+
+    /// Whether any endpoint (this one included) subscribes to `E`.
+    pub fn is_any_endpoint_subscribed_to<E: Event>(&self) -> bool {
+        any_subscribed(&self.shared, E::NAME)
+    }
+
+    /// Whether every connected endpoint, and this one, subscribes to `E`.
+    pub fn are_all_endpoints_subscribed_to<E: Event>(&self) -> bool {
+        all_subscribed(&self.shared, E::NAME)
+    }
+
+    /// Waits until the endpoint called `remote` subscribes to `E` (or this one stops).
+    pub async fn wait_until_endpoint_subscribed_to<E: Event>(&self, remote: &str) {
+        self.shared
+            .wait_until(|shared| {
+                if remote == &*shared.name {
+                    shared.is_locally_subscribed(E::NAME)
+                } else {
+                    shared
+                        .peer(remote)
+                        .is_some_and(|peer| peer.is_subscribed(E::NAME))
+                }
+            })
+            .await;
+    }
+
+    /// Waits until some endpoint (this one included) subscribes to `E`.
+    pub async fn wait_until_any_endpoint_subscribed_to<E: Event>(&self) {
+        self.shared
+            .wait_until(|shared| any_subscribed(shared, E::NAME))
+            .await;
+    }
+
+    /// Waits until every connected endpoint, and this one, subscribes to `E`.
+    pub async fn wait_until_all_endpoints_subscribed_to<E: Event>(&self) {
+        self.shared
+            .wait_until(|shared| all_subscribed(shared, E::NAME))
+            .await;
+    }
+
+    /// How many requests of this endpoint await an answer (0 once every request
+    /// completed, failed or was cancelled).
+    pub fn pending_requests(&self) -> usize {
+        self.shared.pending.len()
+    }
+
+    // -- internals -----------------------------------------------------------------------------
+
+    fn route<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
+        let route = self.shared.route(E::NAME, &config.target);
+        if route.is_empty() && config.require_subscriber {
+            if let Target::Endpoint(name) = &config.target {
+                tracing::debug!(endpoint = %self.shared.name, target = %name, event = E::NAME, "target does not subscribe");
+            }
+            return Err(Error::NoSubscribers {
+                endpoint: self.name().to_owned(),
+                event: E::NAME,
+            });
+        }
+        Ok(route)
+    }
+
+    fn guard<E: Event>(&self, id: u64) -> SubscriptionGuard {
+        SubscriptionGuard {
+            shared: self.shared.clone(),
+            name: E::NAME,
+            id,
+        }
+    }
+
+    fn queue_subscriber<E: Event>(&self, wants_requests: bool) -> EventStream<E> {
+        let (tx, rx) = mpsc::channel(self.shared.options.queue_capacity);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        if self.shared.is_stopped() {
+            return EventStream::new(rx, overflowed, None);
+        }
+        let id = self.shared.topics.next_id();
+        self.shared.add_subscriber::<E>(Subscriber {
+            id,
+            sink: Sink::Queue {
+                tx,
+                wants_requests,
+                overflowed: overflowed.clone(),
+            },
+        });
+        EventStream::new(rx, overflowed, Some(self.guard::<E>(id)))
+    }
+
+    fn decode_reply<R: Request>(&self, reply: Reply) -> Result<R::Response, Error> {
+        let wrong = |found: &str| Error::Protocol {
+            endpoint: self.name().to_owned(),
+            remote: String::new(),
+            reason: format!(
+                "`{}` expects `{}` in response, got `{found}`",
+                R::NAME,
+                <R::Response as Event>::NAME
+            ),
+        };
+        match reply {
+            Reply::Local(value) => value
+                .downcast::<R::Response>()
+                .map(|value| *value)
+                .map_err(|_| wrong("a value of another type")),
+            Reply::Remote { name, body } => {
+                if name != <R::Response as Event>::NAME {
+                    return Err(wrong(&name));
+                }
+                postcard::from_bytes(&body).map_err(|source| Error::Decode {
+                    endpoint: self.name().to_owned(),
+                    remote: String::new(),
+                    event: name,
+                    source,
+                })
+            }
+        }
+    }
+}
+
+fn any_subscribed(shared: &Shared, name: &str) -> bool {
+    shared.is_locally_subscribed(name)
+        || shared
+            .peers_snapshot()
+            .iter()
+            .any(|peer| peer.is_subscribed(name))
+}
+
+fn all_subscribed(shared: &Shared, name: &str) -> bool {
+    shared.is_locally_subscribed(name)
+        && shared
+            .peers_snapshot()
+            .iter()
+            .all(|peer| peer.is_subscribed(name))
+}
+
+/// Delivers to local subscribers, in order, with back-pressure; cuts off a subscriber
+/// that stalls (see the policy in `topics`).
+pub(crate) async fn deliver_local(
+    shared: &Arc<Shared>,
+    name: &'static str,
+    subscribers: &[Subscriber],
+    event: &AnyEvent,
+    reply: Option<&Arc<ReplyGuard>>,
+) {
+    let stall = shared.options.stall_timeout;
+    for subscriber in subscribers {
+        if let Delivered::Stalled(id) = subscriber.deliver(name, event, reply, stall).await {
+            subscriber.mark_overflowed();
+            tracing::error!(
+                endpoint = %shared.name,
+                event = name,
+                ?stall,
+                "subscriber stalled (queue full): cut off; its stream ends after what it holds"
+            );
+            shared.remove_subscriber(name, id);
+        }
+    }
+}
+
+/// `StreamExt::next` without depending on futures-util in the library.
+mod futures_util_next {
+    use futures_core::Stream;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    pub(super) async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+        poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+    }
+}

@@ -1,0 +1,282 @@
+//! Local subscriptions, by event name, and delivery to them.
+//!
+//! # Delivery and the slow-subscriber policy
+//!
+//! Every stream ([`EventStream`](crate::EventStream),
+//! [`RequestStream`](crate::RequestStream)) owns a bounded queue
+//! ([`EndpointOptions::queue_capacity`](crate::EndpointOptions::queue_capacity)). A
+//! handler registered with [`subscribe`](crate::Endpoint::subscribe) is called in place,
+//! by the task that delivers the event; it must be quick and must not block.
+//!
+//! * `broadcast().await` (and the connection task that delivers events received from
+//!   another process) **waits** when a queue is full: back-pressure, lossless.
+//! * A queue that stays full for
+//!   [`stall_timeout`](crate::EndpointOptions::stall_timeout) marks its consumer as
+//!   **stalled**: the subscription is cut off (logged with `tracing::error!`, naming the
+//!   event and endpoint), its stream yields what it already holds, then ends, and
+//!   [`EventStream::overflowed`](crate::EventStream::overflowed) says why. Memory stays
+//!   bounded, and a wait cycle (a consumer that awaits a request whose answer is queued
+//!   behind events it has not read) becomes a delay, not a deadlock.
+//! * `broadcast_nowait` never waits: a full queue makes that subscriber miss the event and
+//!   the call returns [`Error::QueueFull`](crate::Error::QueueFull).
+//!
+//! No event is ever dropped silently: it is delivered, or the sender gets an error, or the
+//! consumer's stream ends with `overflowed() == true`.
+//!
+//! All subscribers of one event share one `Arc` of it; nothing is serialized in-process.
+
+use crate::event::Event;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use super::requests::ReplyGuard;
+
+/// An event of any type, shared by all its local subscribers.
+pub(crate) type AnyEvent = Arc<dyn Any + Send + Sync>;
+
+/// Decodes the body of an EVENT frame into the subscribed type.
+pub(crate) type DecodeFn = fn(&[u8]) -> Result<AnyEvent, postcard::Error>;
+
+fn decode_as<E: Event>(bytes: &[u8]) -> Result<AnyEvent, postcard::Error> {
+    Ok(Arc::new(postcard::from_bytes::<E>(bytes)?))
+}
+
+/// One item in a stream's queue.
+pub(crate) struct Delivery {
+    pub event: AnyEvent,
+    /// Set for a request delivered to a request stream.
+    pub reply: Option<Arc<ReplyGuard>>,
+}
+
+/// Where a subscriber's events go.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    Queue {
+        tx: mpsc::Sender<Delivery>,
+        /// Request streams get the reply handle; plain streams only the event.
+        wants_requests: bool,
+        /// Set when the subscriber was cut off for stalling.
+        overflowed: Arc<AtomicBool>,
+    },
+    Handler(Arc<dyn Fn(AnyEvent) + Send + Sync>),
+}
+
+#[derive(Clone)]
+pub(crate) struct Subscriber {
+    pub id: u64,
+    pub sink: Sink,
+}
+
+/// The subscribers of one event name.
+pub(crate) struct Topic {
+    pub type_id: TypeId,
+    pub type_name: &'static str,
+    pub decode: DecodeFn,
+    /// Copy-on-write, so a delivery takes a snapshot with one reference count.
+    pub subscribers: Arc<[Subscriber]>,
+}
+
+/// The table of local subscriptions.
+#[derive(Default)]
+pub(crate) struct Topics {
+    map: RwLock<HashMap<&'static str, Topic>>,
+    next_id: AtomicU64,
+}
+
+/// What `Topics::add` and `Topics::remove` changed.
+pub(crate) enum Change {
+    /// The set of subscribed names is unchanged.
+    Same,
+    /// A name appeared or disappeared.
+    NamesChanged,
+}
+
+impl Topics {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, HashMap<&'static str, Topic>> {
+        self.map
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, HashMap<&'static str, Topic>> {
+        self.map
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a subscriber to `E`'s topic, in a table the caller has locked.
+    pub(crate) fn add<E: Event>(
+        map: &mut HashMap<&'static str, Topic>,
+        subscriber: Subscriber,
+    ) -> Change {
+        match map.get_mut(E::NAME) {
+            Some(topic) => {
+                if topic.type_id != TypeId::of::<E>() {
+                    tracing::error!(
+                        event = E::NAME,
+                        subscribed = topic.type_name,
+                        new = std::any::type_name::<E>(),
+                        "two types share the event name; deliveries of one will not reach the other"
+                    );
+                }
+                let mut subscribers = topic.subscribers.to_vec();
+                subscribers.push(subscriber);
+                topic.subscribers = subscribers.into();
+                Change::Same
+            }
+            None => {
+                map.insert(
+                    E::NAME,
+                    Topic {
+                        type_id: TypeId::of::<E>(),
+                        type_name: std::any::type_name::<E>(),
+                        decode: decode_as::<E>,
+                        subscribers: Arc::from(vec![subscriber]),
+                    },
+                );
+                Change::NamesChanged
+            }
+        }
+    }
+
+    /// Removes subscriber `id` from topic `name`, in a table the caller has locked.
+    pub(crate) fn remove(map: &mut HashMap<&'static str, Topic>, name: &str, id: u64) -> Change {
+        let Some(topic) = map.get_mut(name) else {
+            return Change::Same;
+        };
+        if !topic
+            .subscribers
+            .iter()
+            .any(|subscriber| subscriber.id == id)
+        {
+            return Change::Same;
+        }
+        let remaining: Vec<Subscriber> = topic
+            .subscribers
+            .iter()
+            .filter(|subscriber| subscriber.id != id)
+            .cloned()
+            .collect();
+        if remaining.is_empty() {
+            map.remove(name);
+            Change::NamesChanged
+        } else {
+            topic.subscribers = remaining.into();
+            Change::Same
+        }
+    }
+
+    /// The names with at least one subscriber, sorted.
+    pub(crate) fn names(map: &HashMap<&'static str, Topic>) -> Vec<String> {
+        let mut names: Vec<String> = map.keys().map(|name| (*name).to_owned()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The static name, decoder and subscribers of topic `name`.
+    pub(crate) fn lookup(&self, name: &str) -> Option<(&'static str, DecodeFn, Arc<[Subscriber]>)> {
+        self.read()
+            .get_key_value(name)
+            .map(|(key, topic)| (*key, topic.decode, topic.subscribers.clone()))
+    }
+
+    /// The subscribers of `name`, as a snapshot.
+    pub(crate) fn snapshot(&self, name: &str) -> Option<Arc<[Subscriber]>> {
+        self.read().get(name).map(|topic| topic.subscribers.clone())
+    }
+}
+
+/// The outcome of delivering to one subscriber.
+pub(crate) enum Delivered {
+    Ok,
+    /// The subscriber's queue stayed full for the stall timeout.
+    Stalled(u64),
+}
+
+impl Subscriber {
+    fn delivery(&self, event: &AnyEvent, reply: Option<&Arc<ReplyGuard>>) -> Delivery {
+        let wants_requests = matches!(
+            self.sink,
+            Sink::Queue {
+                wants_requests: true,
+                ..
+            }
+        );
+        Delivery {
+            event: event.clone(),
+            reply: if wants_requests { reply.cloned() } else { None },
+        }
+    }
+
+    /// Delivers, waiting up to `stall` for queue space.
+    pub(crate) async fn deliver(
+        &self,
+        event_name: &str,
+        event: &AnyEvent,
+        reply: Option<&Arc<ReplyGuard>>,
+        stall: Duration,
+    ) -> Delivered {
+        match &self.sink {
+            Sink::Handler(handler) => {
+                call_handler(event_name, handler, event);
+                Delivered::Ok
+            }
+            Sink::Queue { tx, .. } => match tx.try_send(self.delivery(event, reply)) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Ok,
+                Err(mpsc::error::TrySendError::Full(delivery)) => {
+                    match tx.send_timeout(delivery, stall).await {
+                        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                            Delivered::Stalled(self.id)
+                        }
+                        _ => Delivered::Ok,
+                    }
+                }
+            },
+        }
+    }
+
+    /// Delivers without waiting; `false` when the queue was full.
+    pub(crate) fn try_deliver(
+        &self,
+        event_name: &str,
+        event: &AnyEvent,
+        reply: Option<&Arc<ReplyGuard>>,
+    ) -> bool {
+        match &self.sink {
+            Sink::Handler(handler) => {
+                call_handler(event_name, handler, event);
+                true
+            }
+            Sink::Queue { tx, .. } => !matches!(
+                tx.try_send(self.delivery(event, reply)),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+        }
+    }
+
+    /// Marks a stalled subscriber so its stream can tell why it ended.
+    pub(crate) fn mark_overflowed(&self) {
+        if let Sink::Queue { overflowed, .. } = &self.sink {
+            overflowed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// A panicking handler must not take the delivering task (possibly a connection) down.
+fn call_handler(event_name: &str, handler: &Arc<dyn Fn(AnyEvent) + Send + Sync>, event: &AnyEvent) {
+    if catch_unwind(AssertUnwindSafe(|| handler(event.clone()))).is_err() {
+        tracing::error!(
+            event = event_name,
+            "a subscribe() handler panicked; the event was dropped for it"
+        );
+    }
+}

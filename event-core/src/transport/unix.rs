@@ -1,0 +1,124 @@
+//! The Unix domain socket transport.
+//!
+//! * The socket is bound under a temporary name, made owner-only (0600), then renamed into
+//!   place, so the final path never exists with looser permissions.
+//! * Both sides check the peer's uid (`SO_PEERCRED`) and refuse a different user.
+//! * A socket file at the path is probed before binding: if nothing answers it is a
+//!   leftover of a crashed process and is replaced; if an endpoint answers, binding fails
+//!   (a live socket is never stolen). A file that is not a socket is never removed.
+//! * On stop, the file is removed only if it is still the one this endpoint bound.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::net::{UnixListener, UnixStream};
+
+/// Identity of a bound socket file (device, inode).
+pub(crate) type SocketId = (u64, u64);
+
+/// Why binding failed.
+pub(crate) enum BindError {
+    /// A live endpoint serves on the path.
+    InUse,
+    Io(io::Error),
+}
+
+/// Binds a listener at `path`, replacing a stale socket file.
+pub(crate) fn bind(path: &Path) -> Result<(UnixListener, SocketId), BindError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(BindError::InUse);
+            }
+            tracing::info!(path = %path.display(), "replacing a stale socket file");
+            std::fs::remove_file(path).map_err(BindError::Io)?;
+        }
+        Ok(_) => {
+            return Err(BindError::Io(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            )))
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(BindError::Io(error)),
+    }
+    let temporary = temporary_path(path);
+    let _ = std::fs::remove_file(&temporary);
+    let listener = UnixListener::bind(&temporary).map_err(BindError::Io)?;
+    let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .and_then(|()| std::fs::symlink_metadata(path));
+    match placed {
+        Ok(metadata) => Ok((listener, (metadata.dev(), metadata.ino()))),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(BindError::Io(error))
+        }
+    }
+}
+
+fn temporary_path(path: &Path) -> PathBuf {
+    let file = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    path.with_file_name(format!(".{file}.{}.{nanos}.tmp", std::process::id()))
+}
+
+/// Removes the socket file if it is still the one identified by `id`.
+pub(crate) fn remove_socket(path: &Path, id: SocketId) {
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        if (metadata.dev(), metadata.ino()) == id {
+            if let Err(error) = std::fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), %error, "cannot remove the socket file");
+            }
+        }
+    }
+}
+
+/// Connects to `path`, waiting up to `timeout` for the socket to appear.
+pub(crate) async fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(2);
+    loop {
+        match UnixStream::connect(path).await {
+            Ok(stream) => return Ok(stream),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                if started.elapsed() >= timeout {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, error));
+                }
+                // Polling the file system: there is no notification for "a socket
+                // appeared" that works for every directory.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Refuses a peer that runs as another user.
+pub(crate) fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    let credentials = stream
+        .peer_cred()
+        .map_err(|error| format!("cannot read peer credentials: {error}"))?;
+    let own = rustix::process::geteuid().as_raw();
+    if credentials.uid() == own {
+        Ok(())
+    } else {
+        Err(format!(
+            "peer runs as uid {} but this endpoint as uid {own}",
+            credentials.uid()
+        ))
+    }
+}

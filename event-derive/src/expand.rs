@@ -1,0 +1,146 @@
+//! Code generation: quote! only, from a validated [`EventInput`].
+//!
+//! Generated code names everything by absolute path (`::event_core::...` or the
+//! `#[event(crate = "...")]` override, `::core::...`), sits in an anonymous `const _`
+//! block so it adds no names to the user's module, and never panics at run time.
+
+use crate::parse::EventInput;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::DeriveInput;
+
+pub fn expand(input: &EventInput<'_>) -> TokenStream {
+    let krate = &input.krate;
+    let ident = input.ident;
+    let mut generics = input.generics.clone();
+    {
+        let where_clause = generics.make_where_clause();
+        for param in &input.type_params {
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#param: #krate::Event));
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let prefix = match &input.name {
+        Some(name) => quote!(#name),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#ident)
+        )),
+    };
+
+    let event_impl = if input.type_params.is_empty() {
+        quote_spanned! {ident.span()=>
+            impl #krate::Event for #ident {
+                const NAME: &'static str = #prefix;
+            }
+        }
+    } else {
+        // NAME of a generic type: `<prefix><P1::NAME,P2::NAME>`, built at compile time, so
+        // every instantiation has its own wire identity.
+        let mut parts = vec![quote!(#prefix), quote!("<")];
+        for (index, param) in input.type_params.iter().enumerate() {
+            if index > 0 {
+                parts.push(quote!(","));
+            }
+            parts.push(quote!(<#param as #krate::Event>::NAME));
+        }
+        parts.push(quote!(">"));
+        quote_spanned! {ident.span()=>
+            impl #impl_generics #krate::__private::GenericEventName for #ident #ty_generics #where_clause {
+                const NAME_BUF: &'static #krate::__private::NameBuf =
+                    &#krate::__private::NameBuf::join(&[#(#parts),*]);
+            }
+            impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
+                const NAME: &'static str =
+                    <Self as #krate::__private::GenericEventName>::NAME_BUF.as_str();
+            }
+        }
+    };
+
+    let request_impl = input.response.as_ref().map(|response| {
+        // The span of `type Response` is the user's `T`, so "`T` is not an event" points there.
+        let response_binding = quote_spanned!(response.span()=> type Response = #response;);
+        quote! {
+            impl #impl_generics #krate::Request for #ident #ty_generics #where_clause {
+                #response_binding
+            }
+        }
+    });
+
+    // Link-time registration works per concrete type; a generic type has no single
+    // instantiation to register (see `event_core::registry`).
+    let registration = if input.type_params.is_empty() {
+        let response_name = match &input.response {
+            Some(response) => {
+                quote!(::core::option::Option::Some(<#response as #krate::Event>::NAME))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        Some(quote! {
+            #krate::__private::inventory::submit! {
+                #krate::registry::EventInfo::__new(
+                    <#ident as #krate::Event>::NAME,
+                    ::core::any::type_name::<#ident>,
+                    ::core::any::TypeId::of::<#ident>,
+                    #response_name,
+                )
+            }
+        })
+    } else {
+        None
+    };
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            #event_impl
+            #request_impl
+            #registration
+        };
+    }
+}
+
+/// On error: the errors, plus a stub `Event` impl (when the type has no generics) so that
+/// uses of the type elsewhere do not add "not an event" errors to the real one.
+pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
+    let errors = error.to_compile_error();
+    if !input.generics.params.is_empty() {
+        return errors;
+    }
+    let ident = &input.ident;
+    let krate = crate_override(input).unwrap_or_else(|| syn::parse_quote!(::event_core));
+    quote! {
+        #errors
+        const _: () = {
+            impl #krate::Event for #ident {
+                const NAME: &'static str = "<invalid event declaration>";
+            }
+        };
+    }
+}
+
+/// Best effort: the `crate = "..."` override, when it parses, for the stub impl.
+fn crate_override(input: &DeriveInput) -> Option<syn::Path> {
+    let mut krate = None;
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("event"))
+    {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let value: syn::LitStr = meta.value()?.parse()?;
+                krate = value.parse().ok();
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        });
+    }
+    krate
+}
