@@ -1,1 +1,64 @@
-//! Placeholder library so the root package can own the integration tests in `tests/`.
+//! Shared pieces of the workspace's integration tests: the events they exchange, and the
+//! `bus-peer` program (`src/bin/bus_peer.rs`) that tests run as a separate OS process.
+
+use event_core::Event;
+use serde::{Deserialize, Serialize};
+
+/// A numbered event: receivers check that they get every index, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "tests.Counter")]
+pub struct Counter {
+    /// Position in the sequence, from 0.
+    pub index: u64,
+    /// Padding, to vary the size.
+    pub payload: Vec<u8>,
+}
+
+/// Another event, to check that a subscriber of one type is not sent the other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "tests.Other")]
+pub struct Other {
+    /// Position in the sequence.
+    pub index: u64,
+}
+
+/// The answer to [`Ping`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "tests.Pong")]
+pub struct Pong {
+    /// The endpoint that answered.
+    pub from: String,
+    /// The ping's value.
+    pub echo: u64,
+}
+
+/// A request answered with [`Pong`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "tests.Ping")]
+#[request(response = Pong)]
+pub struct Ping {
+    /// Echoed back.
+    pub value: u64,
+}
+
+/// The variant name of an error, for the line protocol of `bus-peer`.
+pub fn error_kind(error: &event_core::Error) -> &'static str {
+    use event_core::Error::*;
+    match error {
+        NoSubscribers { .. } => "NoSubscribers",
+        RemoteDisconnected { .. } => "RemoteDisconnected",
+        NoResponse { .. } => "NoResponse",
+        Timeout { .. } => "Timeout",
+        ConnectionAttemptRejected { .. } => "ConnectionAttemptRejected",
+        Stopped { .. } => "Stopped",
+        QueueFull { .. } => "QueueFull",
+        DuplicateEventName { .. } => "DuplicateEventName",
+        Io { .. } => "Io",
+        AddressInUse { .. } => "AddressInUse",
+        ConnectTimeout { .. } => "ConnectTimeout",
+        Encode { .. } => "Encode",
+        Decode { .. } => "Decode",
+        Protocol { .. } => "Protocol",
+        _ => "Other",
+    }
+}

@@ -328,7 +328,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             else => return,
         };
         let mut result = writer.write_all(&frame).await;
-        let mut frames = 1;
         // Batch whatever else is already queued into the same write; flush when the
         // queues are empty, so a lone frame is not delayed.
         while result.is_ok() {
@@ -340,13 +339,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 },
             };
             result = writer.write_all(&next).await;
-            frames += 1;
         }
         if result.is_ok() {
             result = writer.flush().await;
         }
-        peer.frames_sent
-            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
         if let Err(error) = result {
             tracing::warn!(endpoint = %shared.name, remote = %peer.name, %error, "write failed");
             shared.disconnect_peer(&peer, "write failed");
@@ -385,7 +381,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 name,
                 request_id,
                 body,
-            } => on_event(&shared, &peer, &name, request_id, &body).await,
+            } => {
+                peer.events_received
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                on_event(&shared, &peer, &name, request_id, &body).await
+            }
             Message::Response {
                 request_id,
                 name,

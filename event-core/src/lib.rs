@@ -89,7 +89,9 @@ mod wire;
 pub mod __private;
 
 pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
-pub use endpoint::{Endpoint, EventStream, InboundRequest, RequestStream, Subscription};
+pub use endpoint::{
+    ConnectionStats, Endpoint, EventStream, InboundRequest, RequestStream, Subscription,
+};
 pub use error::Error;
 pub use event::{Event, Request};
 

@@ -31,6 +31,18 @@ use streams::SubscriptionGuard;
 use tokio::sync::mpsc;
 use topics::{Delivered, Sink, Subscriber};
 
+/// Counters of one connection, from [`Endpoint::connection_stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// The connected endpoint's name.
+    pub remote: String,
+    /// EVENT frames (broadcasts and requests) queued for it.
+    pub events_sent: u64,
+    /// EVENT frames received from it.
+    pub events_received: u64,
+}
+
 /// One participant on the bus: a cheap, cloneable handle (`Send + Sync`).
 ///
 /// ```
@@ -422,6 +434,24 @@ impl Endpoint {
         self.shared
             .wait_until(|shared| all_subscribed(shared, E::NAME))
             .await;
+    }
+
+    /// Counters of every current connection, sorted by remote name.
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        let mut stats: Vec<ConnectionStats> = self
+            .shared
+            .peers_snapshot()
+            .into_iter()
+            .map(|peer| ConnectionStats {
+                remote: peer.name.to_string(),
+                events_sent: peer.events_sent.load(std::sync::atomic::Ordering::Relaxed),
+                events_received: peer
+                    .events_received
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .collect();
+        stats.sort_by(|a, b| a.remote.cmp(&b.remote));
+        stats
     }
 
     /// How many requests of this endpoint await an answer (0 once every request

@@ -33,8 +33,9 @@ pub(crate) struct Peer {
     control: mpsc::UnboundedSender<Bytes>,
     closed: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
-    /// Frames and bytes written to this peer (for tests and statistics).
-    pub frames_sent: AtomicU64,
+    /// EVENT frames queued for this peer, and received from it.
+    pub events_sent: AtomicU64,
+    pub events_received: AtomicU64,
 }
 
 /// The receiving ends of a peer's queues, for its writer task.
@@ -60,7 +61,8 @@ impl Peer {
             control: control_tx,
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
-            frames_sent: AtomicU64::new(0),
+            events_sent: AtomicU64::new(0),
+            events_received: AtomicU64::new(0),
         });
         (
             peer,
@@ -105,7 +107,9 @@ impl Peer {
         &self,
         frame: Bytes,
     ) -> Result<(), mpsc::error::TrySendError<Bytes>> {
-        self.data.try_send(frame)
+        self.data.try_send(frame)?;
+        self.events_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(crate) async fn send_data_timeout(
@@ -113,7 +117,9 @@ impl Peer {
         frame: Bytes,
         timeout: std::time::Duration,
     ) -> Result<(), mpsc::error::SendTimeoutError<Bytes>> {
-        self.data.send_timeout(frame, timeout).await
+        self.data.send_timeout(frame, timeout).await?;
+        self.events_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(crate) fn add_task(&self, task: AbortHandle) {
