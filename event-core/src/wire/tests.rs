@@ -1,1 +1,215 @@
+//! Property and unit tests of the frame codec.
 
+use super::*;
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Sample {
+    index: u64,
+    payload: Vec<u8>,
+    text: String,
+}
+
+const MAX: usize = 1 << 20;
+
+fn strip_prefix(frame: &Bytes) -> Bytes {
+    let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+    assert_eq!(
+        len,
+        frame.len() - 4,
+        "length prefix must count the rest of the frame"
+    );
+    frame.slice(4..)
+}
+
+fn arb_sample() -> impl Strategy<Value = Sample> {
+    (
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 0..512),
+        ".{0,40}",
+    )
+        .prop_map(|(index, payload, text)| Sample {
+            index,
+            payload,
+            text,
+        })
+}
+
+proptest! {
+    #[test]
+    fn event_frames_round_trip(name in "[a-zA-Z0-9_.:]{1,80}", id in proptest::option::of(any::<u64>()), sample in arb_sample()) {
+        let frame = event(&name, id, &sample, MAX).unwrap();
+        match decode(strip_prefix(&frame)).unwrap() {
+            Message::Event { name: got, request_id, body } => {
+                prop_assert_eq!(got.as_str(), name.as_str());
+                prop_assert_eq!(request_id, id);
+                prop_assert_eq!(postcard::from_bytes::<Sample>(&body).unwrap(), sample);
+            }
+            other => prop_assert!(false, "decoded {:?}", other),
+        }
+    }
+
+    #[test]
+    fn response_frames_round_trip(id in any::<u64>(), name in "[a-z.]{1,40}", sample in arb_sample()) {
+        let frame = response(id, &name, &sample, MAX).unwrap();
+        match decode(strip_prefix(&frame)).unwrap() {
+            Message::Response { request_id, name: got, body } => {
+                prop_assert_eq!(request_id, id);
+                prop_assert_eq!(got.as_str(), name.as_str());
+                prop_assert_eq!(postcard::from_bytes::<Sample>(&body).unwrap(), sample);
+            }
+            other => prop_assert!(false, "decoded {:?}", other),
+        }
+    }
+
+    #[test]
+    fn control_frames_round_trip(name in ".{0,60}", names in proptest::collection::vec(".{0,30}", 0..20), id in any::<u64>()) {
+        let cases = [
+            (hello(&name, MAX).unwrap(), Message::Hello(Hello { magic: MAGIC, protocol: PROTOCOL_VERSION, name: name.clone() })),
+            (welcome(&name, names.clone(), MAX).unwrap(), Message::Welcome(Welcome { name: name.clone(), subscriptions: names.clone() })),
+            (reject(&name, MAX).unwrap(), Message::Reject(name.clone())),
+            (subscriptions(&names, MAX).unwrap(), Message::Subscriptions(names.clone())),
+            (request_dropped(id, MAX).unwrap(), Message::RequestDropped(id)),
+        ];
+        for (frame, expected) in cases {
+            prop_assert_eq!(decode(strip_prefix(&frame)).unwrap(), expected);
+        }
+    }
+
+    /// Arbitrary bytes never panic the decoder.
+    #[test]
+    fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode(Bytes::from(bytes));
+    }
+
+    /// A stream of valid frames, split at arbitrary points, reads back whole and in order.
+    #[test]
+    fn frames_survive_arbitrary_splits(samples in proptest::collection::vec(arb_sample(), 1..20), cuts in proptest::collection::vec(1usize..64, 1..50)) {
+        let mut stream = Vec::new();
+        for (index, sample) in samples.iter().enumerate() {
+            stream.extend_from_slice(&event("x", Some(index as u64), sample, MAX).unwrap());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let decoded = runtime.block_on(async {
+            let mut builder = tokio_test_io(&stream, &cuts);
+            let mut reader = FrameReader::new(&mut builder, MAX, std::time::Duration::from_secs(5));
+            let mut out = Vec::new();
+            while let Some(frame) = reader.next().await.unwrap() {
+                out.push(frame);
+            }
+            out
+        });
+        prop_assert_eq!(decoded.len(), samples.len());
+        for (frame, sample) in decoded.into_iter().zip(&samples) {
+            match decode(frame).unwrap() {
+                Message::Event { body, .. } => prop_assert_eq!(&postcard::from_bytes::<Sample>(&body).unwrap(), sample),
+                other => prop_assert!(false, "decoded {:?}", other),
+            }
+        }
+    }
+
+    /// A stream cut short anywhere inside a frame is reported as truncated, never as a frame.
+    #[test]
+    fn truncation_is_detected(sample in arb_sample(), keep in 1usize..40) {
+        let frame = event("x", None, &sample, MAX).unwrap();
+        let keep = keep.min(frame.len() - 1);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let result = runtime.block_on(async {
+            let mut bytes = &frame[..keep];
+            FrameReader::new(&mut bytes, MAX, std::time::Duration::from_secs(5)).next().await
+        });
+        prop_assert!(matches!(result, Err(WireError::Truncated { .. })), "{:?}", result);
+    }
+}
+
+/// A reader that returns `data` in chunks of the sizes in `cuts` (cycled).
+fn tokio_test_io<'a>(data: &'a [u8], cuts: &'a [usize]) -> ChunkedReader<'a> {
+    ChunkedReader {
+        data,
+        cuts,
+        next_cut: 0,
+    }
+}
+
+struct ChunkedReader<'a> {
+    data: &'a [u8],
+    cuts: &'a [usize],
+    next_cut: usize,
+}
+
+impl tokio::io::AsyncRead for ChunkedReader<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let cut = self.cuts[self.next_cut % self.cuts.len()];
+        self.next_cut += 1;
+        let n = cut.min(self.data.len()).min(buf.remaining());
+        let (head, tail) = self.data.split_at(n);
+        buf.put_slice(head);
+        self.data = tail;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn oversized_frames_are_refused_on_both_sides() {
+    let big = Sample {
+        index: 0,
+        payload: vec![0; 2048],
+        text: String::new(),
+    };
+    assert!(matches!(
+        event("x", None, &big, 1024),
+        Err(WireError::TooLarge { max: 1024, .. })
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let frame = event("x", None, &big, MAX).unwrap();
+    let result = runtime.block_on(async {
+        let mut bytes = &frame[..8];
+        FrameReader::new(&mut bytes, 1024, std::time::Duration::from_secs(5))
+            .next()
+            .await
+    });
+    assert!(matches!(result, Err(WireError::TooLarge { size, max: 1024 }) if size > 2048));
+}
+
+#[test]
+fn malformed_frames_say_what_is_wrong() {
+    let cases: [(&[u8], &str); 6] = [
+        (&[], "empty frame"),
+        (&[99], "unknown message kind 99"),
+        (&[5, 0, 10, 0, b'a'], "event name of 10 bytes"),
+        (&[5, 4], "unknown EVENT flags"),
+        (&[5, 0, 2, 0, 0xff, 0xfe], "not UTF-8"),
+        (&[6, 1, 2], "RESPONSE request id"),
+    ];
+    for (bytes, expected) in cases {
+        let error = decode(Bytes::copy_from_slice(bytes))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(expected),
+            "`{error}` should mention `{expected}`"
+        );
+    }
+}
+
+#[test]
+fn the_layout_is_the_documented_one() {
+    let frame = event("ab", Some(0x0102), &7u8, MAX).unwrap();
+    assert_eq!(
+        &frame[..],
+        &[15, 0, 0, 0, 5, 1, 2, 1, 0, 0, 0, 0, 0, 0, 2, 0, b'a', b'b', 7]
+    );
+    let frame = response(3, "ab", &7u8, MAX).unwrap();
+    assert_eq!(
+        &frame[..],
+        &[14, 0, 0, 0, 6, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, b'a', b'b', 7]
+    );
+}
