@@ -1,0 +1,15 @@
+use event_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+pub struct Pong;
+
+#[derive(Serialize, Deserialize, Event)]
+pub struct Pang;
+
+#[derive(Serialize, Deserialize, Event)]
+#[request(response = Pong)]
+#[request(response = Pang)]
+pub struct Ping;
+
+fn main() {}

@@ -1,0 +1,11 @@
+use event_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+pub struct Pong;
+
+#[derive(Serialize, Deserialize, Event)]
+#[request(reply = Pong)]
+pub struct Ping;
+
+fn main() {}
