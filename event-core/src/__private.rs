@@ -51,3 +51,36 @@ pub trait GenericEventName {
     /// The joined name; `Event::NAME` borrows from it.
     const NAME_BUF: &'static NameBuf;
 }
+
+/// Runs `data` through the frame reader and message decoder exactly as a connection does
+/// (handshake first, then messages), for the fuzz target. Returns the number of frames
+/// decoded; never panics.
+pub fn fuzz_wire(data: &[u8]) -> usize {
+    use crate::wire::{decode, FrameReader, Message};
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(_) => return 0,
+    };
+    runtime.block_on(async {
+        let mut bytes = data;
+        let mut reader = FrameReader::new(&mut bytes, 64 * 1024, std::time::Duration::from_secs(1));
+        let mut decoded = 0;
+        while let Ok(Some(frame)) = reader.next().await {
+            match decode(frame) {
+                Ok(Message::Event { name, body, .. }) => {
+                    let _ = name.as_str();
+                    let _ = postcard::from_bytes::<(u64, Vec<u8>, String)>(&body);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let _ = error.to_string();
+                }
+            }
+            decoded += 1;
+        }
+        decoded
+    })
+}

@@ -105,19 +105,37 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
     }
 }
 
-/// On error: the errors, plus a stub `Event` impl (when the type has no generics) so that
-/// uses of the type elsewhere do not add "not an event" errors to the real one.
+/// On error: the errors, plus a stub `Event` impl so that uses of the type elsewhere do
+/// not add "not an event" errors to the real one. No stub where it would itself fail (a
+/// union cannot be serialized; lifetime and const parameters are the error).
 pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
     let errors = error.to_compile_error();
-    if !input.generics.params.is_empty() {
+    let only_type_params = input
+        .generics
+        .params
+        .iter()
+        .all(|param| matches!(param, syn::GenericParam::Type(_)));
+    if matches!(input.data, syn::Data::Union(_)) || !only_type_params {
         return errors;
     }
     let ident = &input.ident;
     let krate = crate_override(input).unwrap_or_else(|| syn::parse_quote!(::event_core));
+    let mut generics = input.generics.clone();
+    let type_params: Vec<syn::Ident> = generics
+        .type_params()
+        .map(|param| param.ident.clone())
+        .collect();
+    for param in &type_params {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(#param: #krate::Event));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     quote! {
         #errors
         const _: () = {
-            impl #krate::Event for #ident {
+            impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
                 const NAME: &'static str = "<invalid event declaration>";
             }
         };

@@ -49,10 +49,10 @@ impl<'a> EventInput<'a> {
                 parse_event_attr(attr, &mut name, &mut krate, &mut errors);
             } else if attr.path().is_ident("request") {
                 if seen_request.is_some() {
-                    errors.push_new(
-                        attr.span(),
+                    errors.push(syn::Error::new_spanned(
+                        &attr.meta,
                         "duplicate #[request] attribute: a request has exactly one response type",
-                    );
+                    ));
                     continue;
                 }
                 seen_request = Some(attr);
@@ -171,6 +171,7 @@ fn parse_request_attr(attr: &syn::Attribute, errors: &mut Errors) -> Option<Type
         return None;
     }
     let mut response: Option<Type> = None;
+    let mut unknown_key = false;
     let result = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("response") {
             let value = meta.value()?;
@@ -198,6 +199,7 @@ fn parse_request_attr(attr: &syn::Attribute, errors: &mut Errors) -> Option<Type
                 meta.path.span(),
                 format!("unknown key `{key}` in #[request]; expected `response`"),
             );
+            unknown_key = true;
             skip_value(&meta)?;
         }
         Ok(())
@@ -208,10 +210,13 @@ fn parse_request_attr(attr: &syn::Attribute, errors: &mut Errors) -> Option<Type
             None
         }
         Ok(()) if response.is_none() => {
-            errors.push_new(
-                attr.span(),
-                "missing response type: write #[request(response = MyResponse)]",
-            );
+            // After an unknown key (often a misspelt `response`), "missing" is noise.
+            if !unknown_key {
+                errors.push(syn::Error::new_spanned(
+                    &attr.meta,
+                    "missing response type: write #[request(response = MyResponse)]",
+                ));
+            }
             None
         }
         Ok(()) => response,
@@ -228,8 +233,8 @@ fn parse_string_value(
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
         }) => Ok(lit),
-        other => Err(syn::Error::new(
-            other.span(),
+        other => Err(syn::Error::new_spanned(
+            other,
             format!("`{key}` must be a string literal, e.g. {example}"),
         )),
     }
