@@ -15,11 +15,19 @@
 //! request VALUE                 -> response FROM ECHO | error KIND MESSAGE
 //! wait-subscribed REMOTE EVENT  -> seen REMOTE EVENT
 //! stats REMOTE                  -> stats REMOTE SENT RECEIVED  (EVENT frames)
+//! stall counter                 -> stalled counter             (subscribe, never read)
+//! overflowed counter            -> overflowed BOOL             (was the stalled stream cut off)
+//! connect-path NAME PATH        -> connected NAME | error KIND MESSAGE
 //! stop                          -> stopped (then exits)
 //! ```
+//!
+//! `BUS_PEER_QUEUE` and `BUS_PEER_STALL_MS` set the endpoint's queue capacity and stall
+//! timeout.
 
 use event_bus_tests::{error_kind, Counter, Other, Ping, Pong};
-use event_core::{BroadcastConfig, ConnectionConfig, Endpoint, InboundRequest};
+use event_core::{
+    BroadcastConfig, ConnectionConfig, Endpoint, EndpointOptions, EventStream, InboundRequest,
+};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,7 +51,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let bus = match Endpoint::serve(ConnectionConfig::from_name(&name, &dir)).await {
+    let mut options = EndpointOptions::default();
+    if let Some(capacity) = env_number("BUS_PEER_QUEUE") {
+        options = options.queue_capacity(capacity as usize);
+    }
+    if let Some(millis) = env_number("BUS_PEER_STALL_MS") {
+        options = options.stall_timeout(std::time::Duration::from_millis(millis));
+    }
+    let bus = match Endpoint::serve_with(ConnectionConfig::from_name(&name, &dir), options).await {
         Ok(bus) => bus,
         Err(error) => {
             println!("error {} {error}", error_kind(&error));
@@ -53,6 +68,7 @@ async fn main() {
     println!("ready");
     let mut subscriptions: HashMap<String, (JoinHandle<()>, Arc<Tally>)> = HashMap::new();
     let held: Arc<Mutex<Vec<InboundRequest<Ping>>>> = Arc::default();
+    let mut stalled: Option<EventStream<Counter>> = None;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -112,6 +128,26 @@ async fn main() {
                 format!("serving-pings {}", words[0])
             }
             ["held"] => format!("held {}", held.lock().unwrap().len()),
+            ["stall", "counter"] => {
+                stalled = Some(bus.stream::<Counter>());
+                "stalled counter".to_string()
+            }
+            ["overflowed", "counter"] => {
+                format!(
+                    "overflowed {}",
+                    stalled.as_ref().is_some_and(|s| s.overflowed())
+                )
+            }
+            ["connect-path", remote, path] => {
+                let config = ConnectionConfig {
+                    name: remote.to_string(),
+                    path: path.into(),
+                };
+                match bus.connect_to_endpoints(&[config]).await {
+                    Ok(()) => format!("connected {remote}"),
+                    Err(error) => format!("error {} {error}", error_kind(&error)),
+                }
+            }
             ["broadcast", event, n, rest @ ..] => {
                 let n: u64 = n.parse().unwrap_or(0);
                 let config = match rest {
@@ -173,6 +209,10 @@ async fn main() {
         };
         println!("{reply}");
     }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
 }
 
 fn spawn_counter<E: event_core::Event>(

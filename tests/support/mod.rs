@@ -43,7 +43,18 @@ pub struct PeerProcess {
 impl PeerProcess {
     /// Starts `bus-peer NAME DIR` and waits for `ready`.
     pub async fn start(name: &str, dir: &Path) -> PeerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bus-peer"))
+        Self::start_with(name, dir, |_| {}).await
+    }
+
+    /// [`start`](Self::start), with a chance to adjust the command (environment, uid).
+    pub async fn start_with(
+        name: &str,
+        dir: &Path,
+        adjust: impl FnOnce(&mut Command),
+    ) -> PeerProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bus-peer"));
+        adjust(&mut command);
+        let mut child = command
             .arg(name)
             .arg(dir)
             .stdin(Stdio::piped())
@@ -98,6 +109,20 @@ impl PeerProcess {
         assert_eq!(got, answer, "`{command}` to {}", self.name);
     }
 
+    /// Asks `command` until the answer is `answer`.
+    pub async fn expect_eventually(&mut self, command: &str, answer: &str) {
+        let name = self.name.clone();
+        within(
+            &format!("`{command}` to {name} to answer `{answer}`"),
+            async {
+                while self.ask(command).await != answer {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            },
+        )
+        .await
+    }
+
     /// Asks `count EVENT` until it reports `n` events, and checks they came in order.
     pub async fn wait_count(&mut self, event: &str, n: u64) {
         let name = self.name.clone();
@@ -110,6 +135,36 @@ impl PeerProcess {
                 assert!(count <= n, "{name} received {count} {event}, more than {n}");
                 if count == n {
                     return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+    }
+
+    /// Waits until the process has received at least `n` of `event` (in order).
+    pub async fn wait_count_at_least(&mut self, event: &str, n: u64) -> u64 {
+        self.wait_received(event, n, true).await
+    }
+
+    /// Waits until the process has received at least `n` of `event`, from any number of
+    /// senders (so in no single order).
+    pub async fn wait_received_at_least(&mut self, event: &str, n: u64) -> u64 {
+        self.wait_received(event, n, false).await
+    }
+
+    async fn wait_received(&mut self, event: &str, n: u64, ordered: bool) -> u64 {
+        let name = self.name.clone();
+        within(&format!("{name} to receive {n} {event}"), async {
+            loop {
+                let answer = self.ask(&format!("count {event}")).await;
+                let words: Vec<&str> = answer.split_whitespace().collect();
+                if ordered {
+                    assert_eq!(words[3], "true", "{name} received {event} out of order");
+                }
+                let count: u64 = words[2].parse().unwrap();
+                if count >= n {
+                    return count;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -132,4 +187,19 @@ impl PeerProcess {
     pub fn id(&self) -> Option<u32> {
         self.child.id()
     }
+
+    /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        proc_status_kib(self.id().expect("running"), field)
+    }
+}
+
+/// A field of `/proc/<pid>/status` in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }

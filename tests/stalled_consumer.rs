@@ -1,0 +1,90 @@
+//! A consumer process that subscribes and stops reading: the bus holds the producer back,
+//! then cuts the stalled subscription off; memory stays bounded on both sides and the loss
+//! is reported, not silent. Alone in its test binary, because it measures this process's
+//! memory.
+
+mod support;
+
+use event_bus_tests::{Counter, Other};
+use event_core::{ConnectionConfig, Endpoint, EndpointOptions, Error};
+use std::time::{Duration, Instant};
+use support::{proc_status_kib, within, PeerProcess};
+
+#[tokio::test]
+async fn a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Endpoint::serve_with(
+        ConnectionConfig::from_name("driver", dir.path()),
+        EndpointOptions::default().stall_timeout(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    let mut alice = PeerProcess::start_with("alice", dir.path(), |command| {
+        command
+            .env("BUS_PEER_QUEUE", "64")
+            .env("BUS_PEER_STALL_MS", "500");
+    })
+    .await;
+    within(
+        "connect",
+        bus.connect_to_endpoints(&[ConnectionConfig::from_name("alice", dir.path())]),
+    )
+    .await
+    .unwrap();
+    alice.expect("stall counter", "stalled counter").await;
+    within(
+        "alice",
+        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    let driver_start = proc_status_kib(std::process::id(), "VmRSS");
+    let alice_start = alice.memory_kib("VmRSS");
+
+    // Broadcast 1 KiB events until alice's endpoint gives up on her stalled stream: the
+    // driver is held back (never unbounded queues), then told nobody subscribes.
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut longest = Duration::ZERO;
+    let outcome = within("the stalled subscriber to be cut off", async {
+        loop {
+            let call = Instant::now();
+            let result = bus
+                .broadcast(Counter {
+                    index: sent,
+                    payload: vec![0; 1024],
+                })
+                .await;
+            longest = longest.max(call.elapsed());
+            match result {
+                Ok(()) => sent += 1,
+                Err(error) => return error,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(outcome, Error::NoSubscribers { .. }), "{outcome}");
+    assert_eq!(alice.ask("overflowed counter").await, "overflowed true");
+    let driver_growth = proc_status_kib(std::process::id(), "VmHWM").saturating_sub(driver_start);
+    let alice_growth = alice.memory_kib("VmHWM").saturating_sub(alice_start);
+    eprintln!(
+        "stalled consumer: {sent} events sent in {:?}, longest broadcast {longest:?}, growth: driver {} KiB, alice {} KiB",
+        started.elapsed(),
+        driver_growth,
+        alice_growth
+    );
+    assert!(alice_growth < 64 * 1024, "alice grew by {alice_growth} KiB");
+    assert!(
+        driver_growth < 64 * 1024,
+        "the driver grew by {driver_growth} KiB"
+    );
+    // Alice's endpoint is healthy: a new subscription works. (Another event type: Counters
+    // already in flight to alice may still reach a new Counter stream, legitimately.)
+    alice.expect("subscribe other", "subscribed other").await;
+    within(
+        "alice",
+        bus.wait_until_endpoint_subscribed_to::<Other>("alice"),
+    )
+    .await;
+    bus.broadcast(Other { index: 0 }).await.unwrap();
+    alice.wait_count("other", 1).await;
+}
