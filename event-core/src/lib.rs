@@ -29,6 +29,25 @@
 //! # Ok::<(), event_core::Error>(()) }).unwrap();
 //! ```
 //!
+//! # Declaring events
+//!
+//! * `#[derive(Event)]` implements [`Event`]. `NAME`, the type's identity on the wire, is
+//!   `module::path::TypeName` by default; `#[event(name = "trinity.protocol.common.events.PeerCountRequest")]`
+//!   pins it (do, for anything that crosses a process boundary: it then survives moving
+//!   the type to another module).
+//! * `#[request(response = T)]` also implements [`Request`] with `Response = T`. It is a
+//!   helper attribute of the derive, as `#[serde(...)]` is of serde's: write it *below*
+//!   `#[derive(..., Event)]` (above it, rustc reports a derive helper used before it is
+//!   introduced; without the derive, it reports an unknown attribute).
+//! * Structs (unit, tuple, named) and enums are supported. A generic type is supported
+//!   when each type parameter is itself an `Event`: its `NAME` is
+//!   `Prefix<P1::NAME,P2::NAME>`, built at compile time, so instantiations never share a
+//!   name (`Envelope<Ping>` and `Envelope<Pong>` are two events). Lifetime and const
+//!   parameters, and unions, are refused with an error at the offending token.
+//! * `#[event(crate = "path")]` names this crate when it is re-exported under another path.
+//! * The generated code registers every non-generic event in the [`registry`];
+//!   [`Endpoint::new`] fails with [`Error::DuplicateEventName`] when two types share a name.
+//!
 //! # Where things are
 //!
 //! * [`Event`], [`Request`]: the traits; `#[derive(Event)]` implements them.
@@ -50,7 +69,10 @@
 //!    Other endpoints learn of it asynchronously: wait with
 //!    [`Endpoint::wait_until_endpoint_subscribed_to`] and friends.
 //! 4. Events from one endpoint to another arrive in the order they were sent.
-//! 5. A request goes to every subscribed endpoint; the first answer wins.
+//! 5. A request goes to every subscribed endpoint; the first answer wins. Answers (and
+//!    subscription updates) travel ahead of queued events, so they are never stuck behind
+//!    a flood: an answer may arrive before events its responder broadcast earlier. A
+//!    subscription is announced before any request or event queued after it.
 //! 6. A request never hangs on a recipient that is gone (disconnected, stopped, or dropped
 //!    the request unanswered).
 //! 7. Names are unique among connected endpoints.
