@@ -18,6 +18,9 @@
 //! stall counter                 -> stalled counter             (subscribe, never read)
 //! overflowed counter            -> overflowed BOOL             (was the stalled stream cut off)
 //! connect-path NAME PATH        -> connected NAME | error KIND MESSAGE
+//! pool-serve                    -> pool-serving                (a PeerPoolEventServer)
+//! pool-join SEED                -> pool-joined SESSION-ID      (a peer joins the pool)
+//! pool-count                    -> pool-count N
 //! stop                          -> stopped (then exits)
 //! ```
 //!
@@ -34,6 +37,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinHandle;
+use trinity_events::{
+    Capabilities, Capability, DisconnectReason, Node, PeerInfo, PeerPool, PeerPoolBroadcaster,
+    PeerPoolEventServer, PublicKey, Session,
+};
 
 #[derive(Default)]
 struct Tally {
@@ -69,6 +76,8 @@ async fn main() {
     let mut subscriptions: HashMap<String, (JoinHandle<()>, Arc<Tally>)> = HashMap::new();
     let held: Arc<Mutex<Vec<InboundRequest<Ping>>>> = Arc::default();
     let mut stalled: Option<EventStream<Counter>> = None;
+    let pool = Arc::new(SimplePool::default());
+    let mut _pool_server: Option<PeerPoolEventServer<SimplePool>> = None;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -138,6 +147,18 @@ async fn main() {
                     stalled.as_ref().is_some_and(|s| s.overflowed())
                 )
             }
+            ["pool-serve"] => {
+                let server = PeerPoolEventServer::start(bus.clone(), pool.clone());
+                let _ = pool.broadcaster.set(server.broadcaster());
+                _pool_server = Some(server);
+                "pool-serving".to_string()
+            }
+            ["pool-join", seed] => {
+                let seed: u8 = seed.parse().unwrap_or(1);
+                let peer = pool.add(seed).await;
+                format!("pool-joined {}", peer.session.id())
+            }
+            ["pool-count"] => format!("pool-count {}", pool.peer_count()),
             ["connect-path", remote, path] => {
                 let config = ConnectionConfig {
                     name: remote.to_string(),
@@ -208,6 +229,77 @@ async fn main() {
             _ => format!("error Usage unknown command: {line}"),
         };
         println!("{reply}");
+    }
+}
+
+/// A peer pool whose peers join on command, for the pool server tests.
+#[derive(Default)]
+struct SimplePool {
+    peers: Mutex<Vec<PeerInfo>>,
+    broadcaster: std::sync::OnceLock<PeerPoolBroadcaster>,
+}
+
+impl SimplePool {
+    async fn add(&self, seed: u8) -> PeerInfo {
+        let key = PublicKey::new([seed; 64]);
+        let node = Node::new(
+            key,
+            std::net::Ipv4Addr::new(10, 0, 0, seed).into(),
+            30303,
+            30303,
+        );
+        self.add_node(node).await
+    }
+
+    async fn add_node(&self, node: Node) -> PeerInfo {
+        let capabilities = vec![Capability::new("eth", 68)].into();
+        let peer = PeerInfo::new(
+            Session::new(node),
+            capabilities,
+            "Geth/v1.14.11-stable/linux-amd64",
+            false,
+        );
+        self.peers.lock().unwrap().push(peer.clone());
+        if let Some(broadcaster) = self.broadcaster.get() {
+            let _ = broadcaster.peer_joined(&peer).await;
+        }
+        peer
+    }
+}
+
+impl PeerPool for SimplePool {
+    type Error = std::convert::Infallible;
+
+    fn connected_peers(&self) -> Vec<PeerInfo> {
+        self.peers.lock().unwrap().clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        vec![Capability::new("eth", 68)].into()
+    }
+
+    async fn connect_to_node(&self, node: Node) -> Result<(), Self::Error> {
+        self.add_node(node).await;
+        Ok(())
+    }
+
+    async fn disconnect(
+        &self,
+        session: &Session,
+        _reason: DisconnectReason,
+    ) -> Result<(), Self::Error> {
+        let removed = {
+            let mut peers = self.peers.lock().unwrap();
+            let before = peers.len();
+            peers.retain(|peer| &peer.session != session);
+            before != peers.len()
+        };
+        if removed {
+            if let Some(broadcaster) = self.broadcaster.get() {
+                let _ = broadcaster.peer_left(session).await;
+            }
+        }
+        Ok(())
     }
 }
 
