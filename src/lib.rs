@@ -54,6 +54,7 @@ pub fn error_kind(error: &event_core::Error) -> &'static str {
         ConnectionAttemptRejected { .. } => "ConnectionAttemptRejected",
         Stopped { .. } => "Stopped",
         QueueFull { .. } => "QueueFull",
+        Stalled { .. } => "Stalled",
         DuplicateEventName { .. } => "DuplicateEventName",
         Io { .. } => "Io",
         AddressInUse { .. } => "AddressInUse",

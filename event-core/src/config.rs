@@ -105,7 +105,7 @@ impl BroadcastConfig {
 pub struct EndpointOptions {
     pub(crate) queue_capacity: usize,
     pub(crate) stall_timeout: Duration,
-    pub(crate) connection_queue_capacity: usize,
+    pub(crate) connection_buffer: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) frame_timeout: Duration,
@@ -117,7 +117,7 @@ impl Default for EndpointOptions {
         EndpointOptions {
             queue_capacity: 4096,
             stall_timeout: Duration::from_secs(10),
-            connection_queue_capacity: 4096,
+            connection_buffer: 1024 * 1024,
             max_frame_size: 16 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(30),
@@ -134,18 +134,29 @@ impl EndpointOptions {
         self
     }
 
-    /// How long a sender waits on a full queue (a subscriber's, or a connection's)
-    /// before it declares that consumer stalled and cuts it off. Default 10 s.
+    /// How long a sender waits on a subscriber's full queue before it declares that
+    /// subscriber stalled and cuts it off. Default 10 s.
+    ///
+    /// A connection whose peer reads nothing for twice as long is considered dead (a
+    /// frozen process) and disconnected, with [`Error::Stalled`](crate::Error::Stalled)
+    /// for the sender. Twice, so that a peer whose own subscriber stalled cuts that
+    /// subscriber off (and reads on) before its connection is given up.
     pub fn stall_timeout(mut self, timeout: Duration) -> Self {
         self.stall_timeout = timeout;
         self
     }
 
-    /// How many frames wait for the socket per connection before senders wait.
-    /// Default 4096.
-    pub fn connection_queue_capacity(mut self, capacity: usize) -> Self {
-        self.connection_queue_capacity = capacity.max(1);
+    /// How many bytes of events may wait for the socket per connection before senders
+    /// wait. Default 1 MiB.
+    pub fn connection_buffer(mut self, bytes: usize) -> Self {
+        self.connection_buffer = bytes.max(1);
         self
+    }
+
+    /// How long a connection may read nothing before it is given up: twice the stall
+    /// timeout.
+    pub(crate) fn connection_stall_timeout(&self) -> Duration {
+        self.stall_timeout.saturating_mul(2)
     }
 
     /// The largest frame accepted or sent, in bytes. Default 16 MiB.

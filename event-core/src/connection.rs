@@ -19,21 +19,23 @@
 //! Everything accepted before stays delivered, and every other connection carries on.
 
 use crate::config::ConnectionConfig;
-use crate::endpoint::{deliver_local, Gone, Listening, Origin, Peer, Reply, ReplyGuard, Shared};
+use crate::endpoint::{
+    deliver_local, Gone, Listening, LookupCache, Origin, Peer, Refused, Reply, ReplyGuard, Shared,
+};
 use crate::error::Error;
 use crate::transport::unix;
 use crate::wire::{self, FrameReader, Message, Name};
-use bytes::Bytes;
+use bytes::BytesMut;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 64;
-/// Write buffer per connection: frames queued together go out in one system call.
+/// Initial write buffers per connection: frames queued together go out in one system call.
 const WRITE_BUFFER: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------
@@ -138,11 +140,11 @@ async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
         );
         return refuse(shared, &mut write, &hello.name, &reason).await;
     }
-    let (peer, queues) = Peer::new(
+    let peer = Peer::new(
         Arc::from(hello.name.as_str()),
         shared.next_peer_id(),
         HashSet::new(),
-        options.connection_queue_capacity,
+        options.connection_buffer,
     );
     let max = options.max_frame_size;
     let name = shared.name.clone();
@@ -150,7 +152,7 @@ async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
         return refuse(shared, &mut write, &hello.name, &reason).await;
     }
     tracing::info!(endpoint = %shared.name, remote = %peer.name, "accepted connection");
-    spawn_io(shared, &peer, queues, reader, write);
+    spawn_io(shared, &peer, reader, write);
 }
 
 async fn refuse<W: AsyncWrite + Unpin>(shared: &Shared, write: &mut W, remote: &str, reason: &str) {
@@ -251,98 +253,85 @@ pub(crate) async fn connect(shared: &Arc<Shared>, config: &ConnectionConfig) -> 
             welcome.name
         )));
     }
-    let (peer, queues) = Peer::new(
+    let peer = Peer::new(
         Arc::from(welcome.name.as_str()),
         shared.next_peer_id(),
         welcome.subscriptions.into_iter().collect(),
-        options.connection_queue_capacity,
+        options.connection_buffer,
     );
     let max = options.max_frame_size;
     shared
         .register_peer(&peer, |names| wire::subscriptions(&names, max))
         .map_err(rejected)?;
     tracing::info!(endpoint = %shared.name, remote = %peer.name, "connected");
-    spawn_io(shared, &peer, queues, reader, write);
+    spawn_io(shared, &peer, reader, write);
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
 // Both sides, after the handshake
 
-fn spawn_io<R, W>(
-    shared: &Arc<Shared>,
-    peer: &Arc<Peer>,
-    queues: crate::endpoint::PeerQueues,
-    reader: FrameReader<R>,
-    write: W,
-) where
+fn spawn_io<R, W>(shared: &Arc<Shared>, peer: &Arc<Peer>, reader: FrameReader<R>, write: W)
+where
     R: AsyncRead + Send + Unpin + 'static,
     W: AsyncWrite + Send + Unpin + 'static,
 {
     let reading = tokio::spawn(read_loop(shared.clone(), peer.clone(), reader));
-    let writing = tokio::spawn(write_loop(shared.clone(), peer.clone(), queues, write));
+    let writing = tokio::spawn(write_loop(shared.clone(), peer.clone(), write));
     peer.add_task(reading.abort_handle());
     peer.add_task(writing.abort_handle());
 }
 
-/// Queues an EVENT frame for `peer`, waiting for room up to the stall timeout; a peer
-/// that stays full that long is disconnected. `false` if the frame was not queued.
-pub(crate) async fn send_data(shared: &Shared, peer: &Arc<Peer>, frame: Bytes) -> bool {
+/// What became of a frame handed to [`send_data`].
+pub(crate) enum Sent {
+    Queued,
+    /// The connection is closed (the peer went away).
+    Closed,
+    /// The peer read nothing for the connection stall timeout: it was disconnected.
+    Stalled,
+}
+
+/// Queues an EVENT frame for `peer`, waiting for room up to the connection stall timeout;
+/// a peer that stays full that long is disconnected.
+pub(crate) async fn send_data(shared: &Shared, peer: &Arc<Peer>, frame: &[u8]) -> Sent {
     match peer.try_send_data(frame) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-        Err(mpsc::error::TrySendError::Full(frame)) => {
-            match peer
-                .send_data_timeout(frame, shared.options.stall_timeout)
-                .await
-            {
-                Ok(()) => true,
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+        Ok(()) => Sent::Queued,
+        Err(Refused::Closed) => Sent::Closed,
+        Err(Refused::Full) => {
+            let timeout = shared.options.connection_stall_timeout();
+            match peer.send_data_timeout(frame, timeout).await {
+                Ok(()) => Sent::Queued,
+                Err(Refused::Closed) => Sent::Closed,
+                Err(Refused::Full) => {
                     tracing::error!(
                         endpoint = %shared.name,
                         remote = %peer.name,
-                        stall = ?shared.options.stall_timeout,
-                        "connection stalled (nothing written for the stall timeout); disconnecting"
+                        ?timeout,
+                        "connection stalled (the peer read nothing); disconnecting"
                     );
                     shared.disconnect_peer(peer, "stalled");
-                    false
+                    Sent::Stalled
                 }
             }
         }
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    shared: Arc<Shared>,
-    peer: Arc<Peer>,
-    mut queues: crate::endpoint::PeerQueues,
-    write: W,
-) {
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, write);
-    loop {
-        let frame = tokio::select! {
-            biased;
-            Some(frame) = queues.control.recv() => frame,
-            Some(frame) = queues.data.recv() => frame,
-            else => return,
-        };
-        let mut result = writer.write_all(&frame).await;
-        // Batch whatever else is already queued into the same write; flush when the
-        // queues are empty, so a lone frame is not delayed.
-        while result.is_ok() {
-            let next = match queues.control.try_recv() {
-                Ok(frame) => frame,
-                Err(_) => match queues.data.try_recv() {
-                    Ok(frame) => frame,
-                    Err(_) => break,
-                },
-            };
-            result = writer.write_all(&next).await;
+async fn write_loop<W: AsyncWrite + Unpin>(shared: Arc<Shared>, peer: Arc<Peer>, mut write: W) {
+    // Two buffers swapped with the outbox: everything queued goes out in one write, and
+    // the allocations are reused.
+    let mut control = BytesMut::with_capacity(WRITE_BUFFER);
+    let mut data = BytesMut::with_capacity(WRITE_BUFFER);
+    while peer.outbox.take(&mut control, &mut data).await {
+        let mut result = write.write_all(&control).await;
+        if result.is_ok() {
+            result = write.write_all(&data).await;
         }
         if result.is_ok() {
-            result = writer.flush().await;
+            result = write.flush().await;
         }
+        control.clear();
+        data.clear();
         if let Err(error) = result {
             tracing::warn!(endpoint = %shared.name, remote = %peer.name, %error, "write failed");
             shared.disconnect_peer(&peer, "write failed");
@@ -356,6 +345,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     peer: Arc<Peer>,
     mut reader: FrameReader<R>,
 ) {
+    let mut topics = LookupCache::default();
     loop {
         let frame = match reader.next().await {
             Ok(Some(frame)) => frame,
@@ -375,6 +365,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         match message {
             Message::Subscriptions(names) => {
                 peer.set_subscriptions(names.into_iter().collect());
+                shared.invalidate_routes();
                 shared.notify_changed();
             }
             Message::Event {
@@ -384,7 +375,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             } => {
                 peer.events_received
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                on_event(&shared, &peer, &name, request_id, &body).await
+                on_event(&shared, &peer, &mut topics, &name, request_id, &body).await
             }
             Message::Response {
                 request_id,
@@ -415,12 +406,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
 async fn on_event(
     shared: &Arc<Shared>,
     peer: &Arc<Peer>,
+    topics: &mut LookupCache,
     name: &Name,
     request_id: Option<u64>,
     body: &[u8],
 ) {
+    let found = shared
+        .topics
+        .lookup_cached(topics, name.as_bytes(), || name.as_str().to_owned());
     let name = name.as_str();
-    let Some((static_name, decode, subscribers)) = shared.topics.lookup(name) else {
+    let Some((static_name, decode, subscribers)) = found else {
         if crate::registry::find(name).is_some() {
             // A race with an unsubscribe: the sender had not yet heard of it.
             tracing::debug!(endpoint = %shared.name, remote = %peer.name, event = name, "event nobody here subscribes to; dropped");
@@ -429,7 +424,7 @@ async fn on_event(
         }
         if let Some(id) = request_id {
             if let Ok(frame) = wire::request_dropped(id, shared.options.max_frame_size) {
-                peer.send_control(frame);
+                peer.send_control(&frame);
             }
         }
         return;

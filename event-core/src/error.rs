@@ -74,6 +74,23 @@ pub enum Error {
         /// The endpoint whose subscriber missed the event.
         subscriber: String,
     },
+    /// A connected endpoint read nothing for the connection stall timeout (twice the
+    /// stall timeout): it was disconnected, and this event, with those already queued for
+    /// it, was not delivered to it. Its other recipients got it.
+    #[error(
+        "endpoint `{endpoint}`: `{remote}` read nothing for {waited:?} and was disconnected; \
+         `{event}` and the events queued for it were not delivered to it"
+    )]
+    Stalled {
+        /// The sending endpoint.
+        endpoint: String,
+        /// The endpoint that stalled.
+        remote: String,
+        /// The event's `NAME`.
+        event: &'static str,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// Two different types share an event `NAME`.
     #[error(
         "event name `{name}` is used by two types, `{first_type}` and `{second_type}`: \

@@ -91,6 +91,11 @@ pub(crate) struct Welcome {
 pub(crate) struct Name(Bytes);
 
 impl Name {
+    /// The raw bytes, to compare without decoding.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         // Validated when the frame was decoded.
         std::str::from_utf8(&self.0).unwrap_or_default()
@@ -222,6 +227,51 @@ pub(crate) fn event<E: Serialize>(
     }
     put_name(&mut buf, name)?;
     encode_body(buf, event, max)
+}
+
+/// Builds an EVENT frame in a buffer reused by this thread and lends it to `use_frame`,
+/// which must not await: the hot path of a broadcast, without an allocation per event.
+pub(crate) fn with_event_frame<E: Serialize, T>(
+    name: &str,
+    request_id: Option<u64>,
+    event: &E,
+    max: usize,
+    use_frame: impl FnOnce(&[u8]) -> T,
+) -> Result<T, WireError> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::with_capacity(4096));
+    }
+    SCRATCH.with(|scratch| {
+        // A re-entrant call (an encoder that broadcasts) gets a buffer of its own.
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            let frame = self::event(name, request_id, event, max)?;
+            return Ok(use_frame(&frame));
+        };
+        buf.clear();
+        buf.put_u32_le(0);
+        buf.put_u8(KIND_EVENT);
+        match request_id {
+            Some(id) => {
+                buf.put_u8(FLAG_REQUEST);
+                buf.put_u64_le(id);
+            }
+            None => buf.put_u8(0),
+        }
+        put_name(&mut buf, name)?;
+        let mut writer = (&mut *buf).writer();
+        postcard::to_io(event, &mut writer).map_err(WireError::Encode)?;
+        let size = buf.len() - LEN_PREFIX;
+        if size > max {
+            return Err(WireError::TooLarge { size, max });
+        }
+        buf[..LEN_PREFIX].copy_from_slice(&(size as u32).to_le_bytes());
+        let result = use_frame(&buf);
+        // Do not keep a huge buffer alive after one huge event.
+        if buf.capacity() > 1 << 20 {
+            *buf = BytesMut::with_capacity(4096);
+        }
+        Ok(result)
+    })
 }
 
 /// A RESPONSE frame.

@@ -5,6 +5,7 @@
 //! (requests in flight and their guarantees). Connections to other processes live in
 //! [`crate::connection`].
 
+mod outbox;
 mod requests;
 mod shared;
 mod streams;
@@ -13,11 +14,13 @@ mod topics;
 pub use requests::InboundRequest;
 pub use streams::{EventStream, RequestStream, Subscription};
 
+pub(crate) use outbox::Refused;
 pub(crate) use requests::{Gone, Origin, Reply, ReplyGuard};
-pub(crate) use shared::{Listening, Peer, PeerQueues, Shared};
-pub(crate) use topics::AnyEvent;
+pub(crate) use shared::{Listening, Peer, Shared};
+pub(crate) use topics::{AnyEvent, LookupCache};
 
 use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Target};
+use crate::connection::Sent;
 use crate::error::Error;
 use crate::event::{Event, Request};
 use crate::wire;
@@ -215,18 +218,43 @@ impl Endpoint {
     ) -> Result<(), Error> {
         self.shared.check_running()?;
         let route = self.route::<E>(&config)?;
+        let mut stalled = None;
         if !route.remotes.is_empty() {
-            let frame = wire::event(E::NAME, None, &event, self.shared.options.max_frame_size)
-                .map_err(|error| self.shared.wire_error(E::NAME, error))?;
-            for peer in &route.remotes {
-                crate::connection::send_data(&self.shared, peer, frame.clone()).await;
+            // Encoded once, into a reused buffer, and copied to every connection that has
+            // room now; only a connection that is full gets an owned copy to wait with.
+            let max = self.shared.options.max_frame_size;
+            let waiting = wire::with_event_frame(E::NAME, None, &event, max, |frame| {
+                let full: Vec<&Arc<Peer>> = route
+                    .remotes
+                    .iter()
+                    .filter(|peer| matches!(peer.try_send_data(frame), Err(Refused::Full)))
+                    .collect();
+                (!full.is_empty()).then(|| (full, frame.to_vec()))
+            })
+            .map_err(|error| self.shared.wire_error(E::NAME, error))?;
+            if let Some((full, frame)) = waiting {
+                for peer in full {
+                    if let Sent::Stalled =
+                        crate::connection::send_data(&self.shared, peer, &frame).await
+                    {
+                        stalled = Some(peer.name.to_string());
+                    }
+                }
             }
         }
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
             deliver_local(&self.shared, E::NAME, subscribers, &event, None).await;
         }
-        Ok(())
+        match stalled {
+            None => Ok(()),
+            Some(remote) => Err(Error::Stalled {
+                endpoint: self.name().to_owned(),
+                remote,
+                event: E::NAME,
+                waited: self.shared.options.connection_stall_timeout(),
+            }),
+        }
     }
 
     /// Like [`broadcast_with`](Self::broadcast_with) but never waits: a full queue makes
@@ -243,8 +271,8 @@ impl Endpoint {
         if !route.remotes.is_empty() {
             let frame = wire::event(E::NAME, None, &event, self.shared.options.max_frame_size)
                 .map_err(|error| self.shared.wire_error(E::NAME, error))?;
-            for peer in &route.remotes {
-                if let Err(mpsc::error::TrySendError::Full(_)) = peer.try_send_data(frame.clone()) {
+            for peer in route.remotes.iter() {
+                if let Err(Refused::Full) = peer.try_send_data(&frame) {
                     full = Some(peer.name.to_string());
                 }
             }
@@ -337,11 +365,14 @@ impl Endpoint {
         if !route.remotes.is_empty() {
             let frame = wire::event(R::NAME, Some(id), &request, shared.options.max_frame_size)
                 .map_err(|error| shared.wire_error(R::NAME, error))?;
-            for peer in &route.remotes {
+            for peer in route.remotes.iter() {
                 // A peer that went away before the request was registered would never be
                 // struck off by its disconnect: check after registering.
                 if peer.is_closed()
-                    || !crate::connection::send_data(&self.shared, peer, frame.clone()).await
+                    || !matches!(
+                        crate::connection::send_data(&self.shared, peer, &frame).await,
+                        Sent::Queued
+                    )
                 {
                     shared
                         .pending

@@ -234,7 +234,7 @@ impl ReplyGuard {
                     self.responder.options.max_frame_size,
                 )
                 .map_err(|error| self.responder.wire_error(T::NAME, error))?;
-                if peer.send_control(frame) {
+                if peer.send_control(&frame) {
                     Ok(())
                 } else {
                     Err(disconnected())
@@ -266,7 +266,7 @@ impl Drop for ReplyGuard {
                 if let Some(peer) = peer.upgrade() {
                     let max = self.responder.options.max_frame_size;
                     if let Ok(frame) = wire::request_dropped(self.request_id, max) {
-                        peer.send_control(frame);
+                        peer.send_control(&frame);
                     }
                 }
             }

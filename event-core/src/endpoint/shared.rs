@@ -6,17 +6,19 @@
 //! peer is built and queued under the topics lock, so peers always receive the sets in
 //! the order they changed.
 
+use super::outbox::{Outbox, Refused};
 use super::requests::PendingRequests;
-use super::topics::{Change, Topic, Topics};
+use super::topics::{Change, TopicMap, Topics};
 use crate::config::{EndpointOptions, Target};
 use crate::error::Error;
 use crate::wire::{self, WireError};
-use bytes::Bytes;
+use rustc_hash::FxHasher;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::topics::Subscriber;
@@ -27,10 +29,9 @@ pub(crate) struct Peer {
     /// Unique per connection within this endpoint.
     pub id: u64,
     subscriptions: RwLock<HashSet<String>>,
-    /// Events and requests: bounded, so a slow peer pushes back on senders.
-    data: mpsc::Sender<Bytes>,
-    /// Subscription sets, responses and drop notices: never wait behind events.
-    control: mpsc::UnboundedSender<Bytes>,
+    /// Frames waiting for the writer: events and requests (bounded, so a slow peer
+    /// pushes back on senders), and control frames (ahead of them).
+    pub outbox: Outbox,
     closed: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
     /// EVENT frames queued for this peer, and received from it.
@@ -38,39 +39,23 @@ pub(crate) struct Peer {
     pub events_received: AtomicU64,
 }
 
-/// The receiving ends of a peer's queues, for its writer task.
-pub(crate) struct PeerQueues {
-    pub data: mpsc::Receiver<Bytes>,
-    pub control: mpsc::UnboundedReceiver<Bytes>,
-}
-
 impl Peer {
     pub(crate) fn new(
         name: Arc<str>,
         id: u64,
         subscriptions: HashSet<String>,
-        capacity: usize,
-    ) -> (Arc<Peer>, PeerQueues) {
-        let (data_tx, data_rx) = mpsc::channel(capacity);
-        let (control_tx, control_rx) = mpsc::unbounded_channel();
-        let peer = Arc::new(Peer {
+        buffer: usize,
+    ) -> Arc<Peer> {
+        Arc::new(Peer {
             name,
             id,
             subscriptions: RwLock::new(subscriptions),
-            data: data_tx,
-            control: control_tx,
+            outbox: Outbox::new(buffer),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             events_sent: AtomicU64::new(0),
             events_received: AtomicU64::new(0),
-        });
-        (
-            peer,
-            PeerQueues {
-                data: data_rx,
-                control: control_rx,
-            },
-        )
+        })
     }
 
     pub(crate) fn is_subscribed(&self, name: &str) -> bool {
@@ -99,25 +84,24 @@ impl Peer {
     }
 
     /// Queues a control frame; `false` when the connection is gone.
-    pub(crate) fn send_control(&self, frame: Bytes) -> bool {
-        !self.is_closed() && self.control.send(frame).is_ok()
+    pub(crate) fn send_control(&self, frame: &[u8]) -> bool {
+        !self.is_closed() && self.outbox.push_control(frame).is_ok()
     }
 
-    pub(crate) fn try_send_data(
-        &self,
-        frame: Bytes,
-    ) -> Result<(), mpsc::error::TrySendError<Bytes>> {
-        self.data.try_send(frame)?;
+    /// Queues an EVENT frame if there is room now.
+    pub(crate) fn try_send_data(&self, frame: &[u8]) -> Result<(), Refused> {
+        self.outbox.try_push_data(frame)?;
         self.events_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
+    /// Queues an EVENT frame, waiting up to `timeout` for room.
     pub(crate) async fn send_data_timeout(
         &self,
-        frame: Bytes,
+        frame: &[u8],
         timeout: std::time::Duration,
-    ) -> Result<(), mpsc::error::SendTimeoutError<Bytes>> {
-        self.data.send_timeout(frame, timeout).await?;
+    ) -> Result<(), Refused> {
+        self.outbox.push_data(frame, timeout).await?;
         self.events_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -139,6 +123,7 @@ impl Peer {
         if self.closed.swap(true, Ordering::SeqCst) {
             return false;
         }
+        self.outbox.close();
         for task in self
             .tasks
             .lock()
@@ -154,7 +139,7 @@ impl Peer {
 /// Where one broadcast goes.
 pub(crate) struct Route {
     pub local: Option<Arc<[Subscriber]>>,
-    pub remotes: Vec<Arc<Peer>>,
+    pub remotes: Arc<[Arc<Peer>]>,
 }
 
 impl Route {
@@ -181,6 +166,18 @@ pub(crate) struct Shared {
     next_peer_id: AtomicU64,
     changes: watch::Sender<u64>,
     pub listening: Mutex<Option<Listening>>,
+    /// Remote routes by event name, valid for one `routes_generation`.
+    routes: RwLock<RouteCache>,
+    routes_generation: AtomicU64,
+}
+
+/// The connected peers subscribed to each event name, computed on first use and dropped
+/// whenever a peer or a peer's subscriptions change: a broadcast then costs one lookup,
+/// not one per peer.
+#[derive(Default)]
+struct RouteCache {
+    generation: u64,
+    by_name: HashMap<Box<str>, Arc<[Arc<Peer>]>, BuildHasherDefault<FxHasher>>,
 }
 
 impl Shared {
@@ -196,6 +193,8 @@ impl Shared {
             next_peer_id: AtomicU64::new(1),
             changes: watch::channel(0).0,
             listening: Mutex::new(None),
+            routes: RwLock::new(RouteCache::default()),
+            routes_generation: AtomicU64::new(0),
         }
     }
 
@@ -242,6 +241,49 @@ impl Shared {
 
     // -- change notification -------------------------------------------------------------
 
+    /// A peer or a peer's subscriptions changed: cached routes are stale.
+    pub(crate) fn invalidate_routes(&self) {
+        self.routes_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The connected peers subscribed to `name`.
+    fn remote_route(&self, name: &str) -> Arc<[Arc<Peer>]> {
+        let generation = self.routes_generation.load(Ordering::SeqCst);
+        {
+            let cache = self
+                .routes
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if cache.generation == generation {
+                if let Some(route) = cache.by_name.get(name) {
+                    return route.clone();
+                }
+            }
+        }
+        let route: Arc<[Arc<Peer>]> = self
+            .peers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .filter(|peer| peer.is_subscribed(name))
+            .cloned()
+            .collect();
+        let mut cache = self
+            .routes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Only a route computed in the current generation may be cached: one computed
+        // across a change could miss a new subscriber for good.
+        if self.routes_generation.load(Ordering::SeqCst) == generation {
+            if cache.generation != generation {
+                cache.by_name.clear();
+                cache.generation = generation;
+            }
+            cache.by_name.insert(name.into(), route.clone());
+        }
+        route
+    }
+
     /// Wakes every `wait_until_*`.
     pub(crate) fn notify_changed(&self) {
         self.changes
@@ -284,7 +326,7 @@ impl Shared {
 
     /// Sends the current set of subscribed names to every peer; called under the topics
     /// lock so that sets are queued in the order they were made.
-    fn announce_subscriptions(&self, topics: &HashMap<&'static str, Topic>) {
+    fn announce_subscriptions(&self, topics: &TopicMap) {
         let peers = self.peers_snapshot();
         if peers.is_empty() {
             return;
@@ -293,7 +335,7 @@ impl Shared {
         match wire::subscriptions(&names, self.options.max_frame_size) {
             Ok(frame) => {
                 for peer in peers {
-                    peer.send_control(frame.clone());
+                    peer.send_control(&frame);
                 }
             }
             Err(error) => {
@@ -335,7 +377,7 @@ impl Shared {
     pub(crate) fn register_peer(
         &self,
         peer: &Arc<Peer>,
-        first_frame: impl FnOnce(Vec<String>) -> Result<Bytes, WireError>,
+        first_frame: impl FnOnce(Vec<String>) -> Result<bytes::Bytes, WireError>,
     ) -> Result<(), String> {
         let topics = self.topics.read();
         let mut peers = self
@@ -355,8 +397,9 @@ impl Shared {
             ));
         }
         let frame = first_frame(Topics::names(&topics)).map_err(|error| error.to_string())?;
-        peer.send_control(frame);
+        peer.send_control(&frame);
         peers.insert(peer.name.clone(), peer.clone());
+        self.invalidate_routes();
         drop(peers);
         drop(topics);
         self.notify_changed();
@@ -398,15 +441,8 @@ impl Shared {
             None
         };
         let remotes = match target {
-            Target::Internal => Vec::new(),
-            Target::Everyone => self
-                .peers
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .values()
-                .filter(|peer| peer.is_subscribed(name))
-                .cloned()
-                .collect(),
+            Target::Internal => Arc::from(Vec::new()),
+            Target::Everyone => self.remote_route(name),
             Target::Endpoint(endpoint) => self
                 .peer(endpoint)
                 .filter(|peer| peer.is_subscribed(name))

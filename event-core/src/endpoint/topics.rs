@@ -26,8 +26,10 @@
 //! All subscribers of one event share one `Arc` of it; nothing is serialized in-process.
 
 use crate::event::Event;
+use rustc_hash::FxHasher;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -81,11 +83,26 @@ pub(crate) struct Topic {
     pub subscribers: Arc<[Subscriber]>,
 }
 
+/// Topics by event name (FxHash: names are short and hashed on every event).
+pub(crate) type TopicMap = HashMap<&'static str, Topic, BuildHasherDefault<FxHasher>>;
+
 /// The table of local subscriptions.
 #[derive(Default)]
 pub(crate) struct Topics {
-    map: RwLock<HashMap<&'static str, Topic>>,
+    map: RwLock<TopicMap>,
     next_id: AtomicU64,
+    /// Bumped on every change of the table, so lookups can be cached.
+    generation: AtomicU64,
+}
+
+/// The last topic a connection looked up: consecutive frames mostly carry one event
+/// name, and a hit costs one atomic load and a byte comparison instead of a lock and a
+/// hash.
+#[derive(Default)]
+pub(crate) struct LookupCache {
+    generation: u64,
+    name: Vec<u8>,
+    found: Option<(&'static str, DecodeFn, Arc<[Subscriber]>)>,
 }
 
 /// What `Topics::add` and `Topics::remove` changed.
@@ -97,16 +114,42 @@ pub(crate) enum Change {
 }
 
 impl Topics {
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, HashMap<&'static str, Topic>> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, TopicMap> {
         self.map
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, HashMap<&'static str, Topic>> {
-        self.map
+    /// The table, for a change: the generation moves on (also for changes that turn
+    /// out to change nothing, which is harmless).
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, TopicMap> {
+        let guard = self
+            .map
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// [`lookup`](Self::lookup) through a connection's cache.
+    pub(crate) fn lookup_cached(
+        &self,
+        cache: &mut LookupCache,
+        name: &[u8],
+        name_str: impl FnOnce() -> String,
+    ) -> Option<(&'static str, DecodeFn, Arc<[Subscriber]>)> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if cache.generation == generation && cache.name == name {
+            return cache.found.clone();
+        }
+        // The generation is read before the table: a change in between makes the next
+        // lookup miss, never hit a stale entry.
+        let found = self.lookup(&name_str());
+        cache.generation = generation;
+        cache.name.clear();
+        cache.name.extend_from_slice(name);
+        cache.found = found.clone();
+        found
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -114,10 +157,7 @@ impl Topics {
     }
 
     /// Adds a subscriber to `E`'s topic, in a table the caller has locked.
-    pub(crate) fn add<E: Event>(
-        map: &mut HashMap<&'static str, Topic>,
-        subscriber: Subscriber,
-    ) -> Change {
+    pub(crate) fn add<E: Event>(map: &mut TopicMap, subscriber: Subscriber) -> Change {
         match map.get_mut(E::NAME) {
             Some(topic) => {
                 if topic.type_id != TypeId::of::<E>() {
@@ -149,7 +189,7 @@ impl Topics {
     }
 
     /// Removes subscriber `id` from topic `name`, in a table the caller has locked.
-    pub(crate) fn remove(map: &mut HashMap<&'static str, Topic>, name: &str, id: u64) -> Change {
+    pub(crate) fn remove(map: &mut TopicMap, name: &str, id: u64) -> Change {
         let Some(topic) = map.get_mut(name) else {
             return Change::Same;
         };
@@ -176,7 +216,7 @@ impl Topics {
     }
 
     /// The names with at least one subscriber, sorted.
-    pub(crate) fn names(map: &HashMap<&'static str, Topic>) -> Vec<String> {
+    pub(crate) fn names(map: &TopicMap) -> Vec<String> {
         let mut names: Vec<String> = map.keys().map(|name| (*name).to_owned()).collect();
         names.sort_unstable();
         names

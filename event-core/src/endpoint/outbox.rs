@@ -1,0 +1,197 @@
+//! The bytes waiting to be written to one connection.
+//!
+//! Senders append whole frames; the connection's writer task takes everything queued in
+//! one go and writes it with as few system calls as the socket allows. Two lanes:
+//!
+//! * **control** (subscription sets, answers, drop notices) is unbounded (its volume is
+//!   bounded by what the peer asks of us) and written first, so it never waits behind a
+//!   flood of events;
+//! * **data** (events and requests) is bounded in bytes: a sender that finds it full waits
+//!   for the writer to make room (back-pressure), up to a deadline.
+//!
+//! Frames are appended whole under one lock, so each lane keeps the order in which frames
+//! were appended, and a frame is never split between two takes.
+
+use bytes::BytesMut;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Why a frame was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The data lane is full.
+    Full,
+    /// The connection is closed.
+    Closed,
+}
+
+#[derive(Default)]
+struct Lanes {
+    control: BytesMut,
+    data: BytesMut,
+    closed: bool,
+}
+
+pub(crate) struct Outbox {
+    lanes: Mutex<Lanes>,
+    /// Wakes the writer: something was queued (or the outbox closed).
+    queued: Notify,
+    /// Wakes waiting senders: the writer took the data lane.
+    room: Notify,
+    data_limit: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(data_limit: usize) -> Outbox {
+        Outbox {
+            lanes: Mutex::new(Lanes::default()),
+            queued: Notify::new(),
+            room: Notify::new(),
+            data_limit,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn push_control(&self, frame: &[u8]) -> Result<(), Refused> {
+        {
+            let mut lanes = self.lock();
+            if lanes.closed {
+                return Err(Refused::Closed);
+            }
+            lanes.control.extend_from_slice(frame);
+        }
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Appends a data frame unless the lane is full. A frame larger than the limit is
+    /// accepted into an empty lane, so that no frame is refused forever.
+    pub(crate) fn try_push_data(&self, frame: &[u8]) -> Result<(), Refused> {
+        {
+            let mut lanes = self.lock();
+            if lanes.closed {
+                return Err(Refused::Closed);
+            }
+            if !lanes.data.is_empty() && lanes.data.len() + frame.len() > self.data_limit {
+                return Err(Refused::Full);
+            }
+            lanes.data.extend_from_slice(frame);
+        }
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Appends a data frame, waiting up to `timeout` for room.
+    pub(crate) async fn push_data(&self, frame: &[u8], timeout: Duration) -> Result<(), Refused> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before trying, so a take between the try and the wait is not missed.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_push_data(frame) {
+                Err(Refused::Full) => {}
+                other => return other,
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return self.try_push_data(frame);
+            }
+        }
+    }
+
+    /// Waits until something is queued, then moves it into `control` and `data` (which
+    /// must be empty). Returns `false` once the outbox is closed and drained.
+    pub(crate) async fn take(&self, control: &mut BytesMut, data: &mut BytesMut) -> bool {
+        loop {
+            let queued = self.queued.notified();
+            tokio::pin!(queued);
+            queued.as_mut().enable();
+            {
+                let mut lanes = self.lock();
+                if !lanes.control.is_empty() || !lanes.data.is_empty() {
+                    std::mem::swap(&mut lanes.control, control);
+                    let took_data = !lanes.data.is_empty();
+                    std::mem::swap(&mut lanes.data, data);
+                    drop(lanes);
+                    if took_data {
+                        self.room.notify_waiters();
+                    }
+                    return true;
+                }
+                if lanes.closed {
+                    return false;
+                }
+            }
+            queued.await;
+        }
+    }
+
+    /// Refuses further frames and wakes everyone; what is queued is dropped.
+    pub(crate) fn close(&self) {
+        {
+            let mut lanes = self.lock();
+            lanes.closed = true;
+            lanes.control.clear();
+            lanes.data.clear();
+        }
+        self.queued.notify_one();
+        self.room.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_come_out_in_order_control_first() {
+        let outbox = Outbox::new(100);
+        outbox.try_push_data(b"d1").unwrap();
+        outbox.push_control(b"c1").unwrap();
+        outbox.try_push_data(b"d2").unwrap();
+        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        assert!(outbox.take(&mut control, &mut data).await);
+        assert_eq!((&control[..], &data[..]), (&b"c1"[..], &b"d1d2"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_full_data_lane_pushes_back_until_the_writer_takes() {
+        let outbox = std::sync::Arc::new(Outbox::new(4));
+        outbox.try_push_data(b"1234").unwrap();
+        assert_eq!(outbox.try_push_data(b"5"), Err(Refused::Full));
+        // A waiting sender gets in once the writer takes the lane.
+        let sender = outbox.clone();
+        let waiting =
+            tokio::spawn(async move { sender.push_data(b"5", Duration::from_secs(10)).await });
+        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        assert!(outbox.take(&mut control, &mut data).await);
+        assert_eq!(&data[..], b"1234");
+        waiting.await.unwrap().unwrap();
+        data.clear();
+        assert!(outbox.take(&mut control, &mut data).await);
+        assert_eq!(&data[..], b"5");
+        // Without a writer, the wait ends at the deadline.
+        outbox.try_push_data(b"6789").unwrap();
+        assert_eq!(
+            outbox.push_data(b"x", Duration::from_millis(20)).await,
+            Err(Refused::Full)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_fits_an_empty_lane_and_close_refuses_everything() {
+        let outbox = Outbox::new(4);
+        outbox.try_push_data(b"0123456789").unwrap();
+        outbox.close();
+        assert_eq!(outbox.try_push_data(b"x"), Err(Refused::Closed));
+        assert_eq!(outbox.push_control(b"x"), Err(Refused::Closed));
+        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        assert!(!outbox.take(&mut control, &mut data).await);
+    }
+}
