@@ -55,6 +55,7 @@ pub fn error_kind(error: &event_core::Error) -> &'static str {
         Stopped { .. } => "Stopped",
         QueueFull { .. } => "QueueFull",
         Stalled { .. } => "Stalled",
+        FrameTooLarge { .. } => "FrameTooLarge",
         DuplicateEventName { .. } => "DuplicateEventName",
         Io { .. } => "Io",
         AddressInUse { .. } => "AddressInUse",

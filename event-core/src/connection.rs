@@ -35,6 +35,8 @@ use tokio::sync::Semaphore;
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 64;
+/// The largest handshake frame (HELLO, WELCOME with a subscription set, REJECT).
+const MAX_HANDSHAKE_FRAME: usize = 1024 * 1024;
 /// Initial write buffers per connection: frames queued together go out in one system call.
 const WRITE_BUFFER: usize = 64 * 1024;
 
@@ -97,7 +99,11 @@ async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
     }
     let (read, mut write) = stream.into_split();
     let options = &shared.options;
-    let mut reader = FrameReader::new(read, options.max_frame_size, options.frame_timeout);
+    let mut reader = FrameReader::new(
+        read,
+        MAX_HANDSHAKE_FRAME.min(options.max_frame_size),
+        options.frame_timeout,
+    );
     let hello = match tokio::time::timeout(options.handshake_timeout, reader.next()).await {
         Err(_) => {
             tracing::warn!(endpoint = %shared.name, timeout = ?options.handshake_timeout, "no handshake in time; connection closed");
@@ -140,6 +146,13 @@ async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
         );
         return refuse(shared, &mut write, &hello.name, &reason).await;
     }
+    // Both sides connecting to each other at once: both must keep the same connection,
+    // the one opened by the endpoint whose name sorts first. The other side applies the
+    // same rule to the HELLO it receives from us.
+    if shared.connecting().contains(hello.name.as_str()) && *shared.name < *hello.name {
+        let reason = format!("{SIMULTANEOUS}: keeping the one `{}` opened", shared.name);
+        return refuse(shared, &mut write, &hello.name, &reason).await;
+    }
     let peer = Peer::new(
         Arc::from(hello.name.as_str()),
         shared.next_peer_id(),
@@ -152,6 +165,7 @@ async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
         return refuse(shared, &mut write, &hello.name, &reason).await;
     }
     tracing::info!(endpoint = %shared.name, remote = %peer.name, "accepted connection");
+    reader.set_max(options.max_frame_size);
     spawn_io(shared, &peer, reader, write);
 }
 
@@ -178,6 +192,10 @@ fn kind(message: &Message) -> &'static str {
 // ---------------------------------------------------------------------------------------
 // Connecting side
 
+/// The start of the REJECT reason for the losing side of a simultaneous connection.
+const SIMULTANEOUS: &str = "simultaneous connection";
+
+/// Connects to `config`, or fails; `stop()` cancels it with [`Error::Stopped`].
 pub(crate) async fn connect(shared: &Arc<Shared>, config: &ConnectionConfig) -> Result<(), Error> {
     shared.check_running()?;
     let rejected = |reason: String| Error::ConnectionAttemptRejected {
@@ -191,6 +209,50 @@ pub(crate) async fn connect(shared: &Arc<Shared>, config: &ConnectionConfig) -> 
     if shared.peer(&config.name).is_some() {
         return Err(rejected(format!("`{}` is already connected", config.name)));
     }
+    let Some(_connecting) = Connecting::start(shared, &config.name) else {
+        return Err(rejected(format!(
+            "a connection to `{}` is already being made",
+            config.name
+        )));
+    };
+    tokio::select! {
+        result = connect_once(shared, config) => match result {
+            Err(_) if shared.is_stopped() => Err(shared.stopped_error()),
+            other => other,
+        },
+        () = shared.wait_until(|shared| shared.is_stopped()) => Err(shared.stopped_error()),
+    }
+}
+
+/// Marks a connection to `name` as being made, for as long as it lives; the accepting
+/// side uses it to settle simultaneous connections (see `accept_one`).
+struct Connecting<'a> {
+    shared: &'a Shared,
+    name: Arc<str>,
+}
+
+impl<'a> Connecting<'a> {
+    fn start(shared: &'a Shared, name: &str) -> Option<Connecting<'a>> {
+        let name: Arc<str> = Arc::from(name);
+        shared
+            .connecting()
+            .insert(name.clone())
+            .then_some(Connecting { shared, name })
+    }
+}
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        self.shared.connecting().remove(&self.name);
+    }
+}
+
+async fn connect_once(shared: &Arc<Shared>, config: &ConnectionConfig) -> Result<(), Error> {
+    let rejected = |reason: String| Error::ConnectionAttemptRejected {
+        endpoint: shared.name.to_string(),
+        remote: config.name.clone(),
+        reason,
+    };
     let options = &shared.options;
     let stream = unix::connect(&config.path, options.connect_timeout)
         .await
@@ -236,6 +298,15 @@ pub(crate) async fn connect(shared: &Arc<Shared>, config: &ConnectionConfig) -> 
     .ok_or_else(|| protocol_error("connection closed during the handshake".into()))?;
     let welcome = match wire::decode(answer) {
         Ok(Message::Welcome(welcome)) => welcome,
+        Ok(Message::Reject(reason)) if reason.starts_with(SIMULTANEOUS) => {
+            // The other side's connection to us won the tie-break: it is (or is about to
+            // be) registered by the accepting side, and is the connection we wanted.
+            let connected = shared.wait_until(|shared| shared.peer(&config.name).is_some());
+            return match tokio::time::timeout(options.handshake_timeout, connected).await {
+                Ok(()) if shared.peer(&config.name).is_some() => Ok(()),
+                _ => Err(rejected(reason)),
+            };
+        }
         Ok(Message::Reject(reason)) => return Err(rejected(reason)),
         Ok(other) => {
             return Err(protocol_error(format!(
@@ -334,10 +405,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(shared: Arc<Shared>, peer: Arc<Peer>,
         data.clear();
         if let Err(error) = result {
             tracing::warn!(endpoint = %shared.name, remote = %peer.name, %error, "write failed");
+            peer.outbox.writer_finished();
             shared.disconnect_peer(&peer, "write failed");
             return;
         }
     }
+    // The outbox was finished (a graceful stop: everything is written) or closed.
+    peer.outbox.writer_finished();
+    shared.disconnect_peer(&peer, "closed");
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -383,17 +458,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 body,
             } => {
                 let reply = Reply::Remote {
+                    from: peer.name.clone(),
                     name: name.as_str().to_owned(),
                     body,
                 };
-                if !shared.pending.complete(request_id, &peer.name, reply) {
+                if !shared.pending.complete(request_id, peer.id, reply) {
                     tracing::debug!(endpoint = %shared.name, remote = %peer.name, request_id, "late or unknown response discarded");
                 }
             }
             Message::RequestDropped(request_id) => {
                 shared
                     .pending
-                    .recipient_gone(&shared.name, request_id, &peer.name, Gone::Dropped);
+                    .recipient_gone(&shared.name, request_id, peer.id, Gone::Dropped);
             }
             other @ (Message::Hello(_) | Message::Welcome(_) | Message::Reject(_)) => {
                 tracing::error!(endpoint = %shared.name, remote = %peer.name, message = kind(&other), "handshake message after the handshake; closing connection");

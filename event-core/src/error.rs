@@ -91,6 +91,19 @@ pub enum Error {
         /// How long it waited.
         waited: std::time::Duration,
     },
+    /// An event (or answer) encodes to a frame larger than the maximum frame size
+    /// ([`EndpointOptions::max_frame_size`](crate::EndpointOptions::max_frame_size)).
+    #[error("endpoint `{endpoint}`: `{event}` encodes to {size} bytes, more than the maximum frame of {max}")]
+    FrameTooLarge {
+        /// The sending endpoint.
+        endpoint: String,
+        /// The event's `NAME`.
+        event: &'static str,
+        /// The frame's size.
+        size: usize,
+        /// The maximum.
+        max: usize,
+    },
     /// Two different types share an event `NAME`.
     #[error(
         "event name `{name}` is used by two types, `{first_type}` and `{second_type}`: \

@@ -412,6 +412,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Changes the largest frame accepted (the handshake uses a small one).
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
     /// The next frame (without its length prefix), or `None` at a clean end of stream.
     pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, WireError> {
         let mut deadline = None;
@@ -467,7 +472,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             });
         }
         if self.buf.len() < LEN_PREFIX + len {
-            self.buf.reserve(LEN_PREFIX + len - self.buf.len());
+            // Room grows as bytes arrive (see `next`), not by the announced length: a
+            // peer that announces a large frame and sends nothing costs nothing.
             return Ok(None);
         }
         self.buf.advance(LEN_PREFIX);

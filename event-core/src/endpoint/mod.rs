@@ -15,7 +15,7 @@ pub use requests::InboundRequest;
 pub use streams::{EventStream, RequestStream, Subscription};
 
 pub(crate) use outbox::Refused;
-pub(crate) use requests::{Gone, Origin, Reply, ReplyGuard};
+pub(crate) use requests::{Gone, Origin, Reply, ReplyGuard, LOCAL};
 pub(crate) use shared::{Listening, Peer, Shared};
 pub(crate) use topics::{AnyEvent, LookupCache};
 
@@ -26,7 +26,7 @@ use crate::event::{Event, Request};
 use crate::wire;
 use requests::PendingGuard;
 use shared::Route;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,11 +143,16 @@ impl Endpoint {
         &self.shared.name
     }
 
-    /// Stops the endpoint: closes every connection and the listening socket (removing its
-    /// file), ends every stream, and fails pending requests with [`Error::Stopped`].
+    /// Stops the endpoint: refuses new operations at once, lets every connection write
+    /// what was already accepted (events `broadcast` returned `Ok` for, answers; up to the
+    /// stall timeout), then closes every connection and the listening socket (removing
+    /// its file), ends every stream, and fails pending requests with [`Error::Stopped`].
     /// Idempotent. Afterwards every operation returns [`Error::Stopped`].
+    ///
+    /// Dropping the last handle stops the endpoint too, but at once, without writing what
+    /// is still queued.
     pub async fn stop(&self) {
-        self.shared.shutdown();
+        self.shared.stop_gracefully().await;
     }
 
     /// Whether [`stop`](Self::stop) was called (or the endpoint was otherwise shut down).
@@ -355,13 +360,19 @@ impl Endpoint {
         // A request nobody can answer would wait forever: it always needs a subscriber.
         let route = self.route::<R>(&config.require_subscriber(true))?;
         let id = shared.next_request_id();
-        let mut recipients: HashSet<Arc<str>> =
-            route.remotes.iter().map(|peer| peer.name.clone()).collect();
+        let mut recipients: HashMap<u64, Arc<str>> = route
+            .remotes
+            .iter()
+            .map(|peer| (peer.id, peer.name.clone()))
+            .collect();
         if route.local.is_some() {
-            recipients.insert(shared.name.clone());
+            recipients.insert(LOCAL, shared.name.clone());
         }
         let reply = shared.pending.insert(id, R::NAME, recipients);
         let _cleanup = PendingGuard { shared, id };
+        // A stop between the check above and the registration would not fail this
+        // request: check again now that it is registered.
+        shared.check_running()?;
         if !route.remotes.is_empty() {
             let frame = wire::event(R::NAME, Some(id), &request, shared.options.max_frame_size)
                 .map_err(|error| shared.wire_error(R::NAME, error))?;
@@ -376,7 +387,7 @@ impl Endpoint {
                 {
                     shared
                         .pending
-                        .recipient_gone(&shared.name, id, &peer.name, Gone::Disconnected);
+                        .recipient_gone(&shared.name, id, peer.id, Gone::Disconnected);
                 }
             }
         }
@@ -536,7 +547,7 @@ impl Endpoint {
     fn decode_reply<R: Request>(&self, reply: Reply) -> Result<R::Response, Error> {
         let wrong = |found: &str| Error::Protocol {
             endpoint: self.name().to_owned(),
-            remote: String::new(),
+            remote: self.name().to_owned(),
             reason: format!(
                 "`{}` expects `{}` in response, got `{found}`",
                 R::NAME,
@@ -548,13 +559,21 @@ impl Endpoint {
                 .downcast::<R::Response>()
                 .map(|value| *value)
                 .map_err(|_| wrong("a value of another type")),
-            Reply::Remote { name, body } => {
+            Reply::Remote { from, name, body } => {
                 if name != <R::Response as Event>::NAME {
-                    return Err(wrong(&name));
+                    return Err(Error::Protocol {
+                        endpoint: self.name().to_owned(),
+                        remote: from.to_string(),
+                        reason: format!(
+                            "`{}` expects `{}` in response, got `{name}`",
+                            R::NAME,
+                            <R::Response as Event>::NAME
+                        ),
+                    });
                 }
                 postcard::from_bytes(&body).map_err(|source| Error::Decode {
                     endpoint: self.name().to_owned(),
-                    remote: String::new(),
+                    remote: from.to_string(),
                     event: name,
                     source,
                 })
@@ -591,7 +610,6 @@ pub(crate) async fn deliver_local(
     let stall = shared.options.stall_timeout;
     for subscriber in subscribers {
         if let Delivered::Stalled(id) = subscriber.deliver(name, event, reply, stall).await {
-            subscriber.mark_overflowed();
             tracing::error!(
                 endpoint = %shared.name,
                 event = name,

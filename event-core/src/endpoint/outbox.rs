@@ -11,6 +11,12 @@
 //!
 //! Frames are appended whole under one lock, so each lane keeps the order in which frames
 //! were appended, and a frame is never split between two takes.
+//!
+//! Closing comes in two forms: [`finish`](Outbox::finish) refuses new frames but lets the
+//! writer send what is queued (a graceful stop: nothing accepted is lost), and
+//! [`close`](Outbox::close) drops everything (the connection is gone). A control lane
+//! that grows past [`CONTROL_LIMIT`] means the peer reads nothing at all: the outbox
+//! closes itself, and the connection with it.
 
 use bytes::BytesMut;
 use std::sync::Mutex;
@@ -26,11 +32,17 @@ pub(crate) enum Refused {
     Closed,
 }
 
+/// The most control bytes that may wait for one peer.
+pub(crate) const CONTROL_LIMIT: usize = 32 * 1024 * 1024;
+
 #[derive(Default)]
 struct Lanes {
     control: BytesMut,
     data: BytesMut,
+    /// No new frames, nothing more to write.
     closed: bool,
+    /// No new frames; what is queued is still written.
+    finishing: bool,
 }
 
 pub(crate) struct Outbox {
@@ -39,6 +51,9 @@ pub(crate) struct Outbox {
     queued: Notify,
     /// Wakes waiting senders: the writer took the data lane.
     room: Notify,
+    /// Set (and announced) when the writer has written its last bytes.
+    writer_done: std::sync::atomic::AtomicBool,
+    done: Notify,
     data_limit: usize,
 }
 
@@ -48,6 +63,8 @@ impl Outbox {
             lanes: Mutex::new(Lanes::default()),
             queued: Notify::new(),
             room: Notify::new(),
+            writer_done: std::sync::atomic::AtomicBool::new(false),
+            done: Notify::new(),
             data_limit,
         }
     }
@@ -61,7 +78,17 @@ impl Outbox {
     pub(crate) fn push_control(&self, frame: &[u8]) -> Result<(), Refused> {
         {
             let mut lanes = self.lock();
-            if lanes.closed {
+            if lanes.closed || lanes.finishing {
+                return Err(Refused::Closed);
+            }
+            if lanes.control.len() + frame.len() > CONTROL_LIMIT {
+                // The peer has read nothing for a long while: give the connection up.
+                lanes.closed = true;
+                lanes.control.clear();
+                lanes.data.clear();
+                drop(lanes);
+                self.queued.notify_one();
+                self.room.notify_waiters();
                 return Err(Refused::Closed);
             }
             lanes.control.extend_from_slice(frame);
@@ -75,7 +102,7 @@ impl Outbox {
     pub(crate) fn try_push_data(&self, frame: &[u8]) -> Result<(), Refused> {
         {
             let mut lanes = self.lock();
-            if lanes.closed {
+            if lanes.closed || lanes.finishing {
                 return Err(Refused::Closed);
             }
             if !lanes.data.is_empty() && lanes.data.len() + frame.len() > self.data_limit {
@@ -124,11 +151,38 @@ impl Outbox {
                     }
                     return true;
                 }
-                if lanes.closed {
+                if lanes.closed || lanes.finishing {
                     return false;
                 }
             }
             queued.await;
+        }
+    }
+
+    /// Refuses further frames; what is queued is still handed to the writer.
+    pub(crate) fn finish(&self) {
+        self.lock().finishing = true;
+        self.queued.notify_one();
+        self.room.notify_waiters();
+    }
+
+    /// Called by the writer when it has written its last bytes.
+    pub(crate) fn writer_finished(&self) {
+        self.writer_done
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.done.notify_waiters();
+    }
+
+    /// Waits until the writer has written its last bytes.
+    pub(crate) async fn wait_writer_finished(&self) {
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.writer_done.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            done.await;
         }
     }
 
@@ -182,6 +236,31 @@ mod tests {
             outbox.push_data(b"x", Duration::from_millis(20)).await,
             Err(Refused::Full)
         );
+    }
+
+    #[tokio::test]
+    async fn finish_hands_over_what_is_queued_then_ends() {
+        let outbox = Outbox::new(100);
+        outbox.try_push_data(b"last").unwrap();
+        outbox.finish();
+        assert_eq!(outbox.try_push_data(b"late"), Err(Refused::Closed));
+        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        assert!(outbox.take(&mut control, &mut data).await);
+        assert_eq!(&data[..], b"last");
+        data.clear();
+        assert!(!outbox.take(&mut control, &mut data).await);
+    }
+
+    #[tokio::test]
+    async fn a_control_lane_nobody_reads_closes_the_outbox() {
+        let outbox = Outbox::new(100);
+        let frame = vec![0u8; 1024 * 1024];
+        let mut pushed = 0;
+        while outbox.push_control(&frame).is_ok() {
+            pushed += 1;
+        }
+        assert_eq!(pushed, CONTROL_LIMIT / frame.len());
+        assert_eq!(outbox.try_push_data(b"x"), Err(Refused::Closed));
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use crate::event::{Event, Request};
 use crate::wire;
 use bytes::Bytes;
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,14 +31,26 @@ use tokio::sync::oneshot;
 pub(crate) enum Reply {
     /// From this endpoint: the value itself, never serialized.
     Local(Box<dyn Any + Send>),
-    /// From another endpoint: the response's name and encoded body.
-    Remote { name: String, body: Bytes },
+    /// From another endpoint: who answered, the response's name and encoded body.
+    Remote {
+        from: Arc<str>,
+        name: String,
+        body: Bytes,
+    },
 }
+
+/// Who was sent a request: a connection (by its id, unique within this endpoint, so a
+/// later connection of the same name is another recipient) or this endpoint itself.
+pub(crate) type RecipientId = u64;
+
+/// The recipient id of this endpoint itself (connection ids start at 1).
+pub(crate) const LOCAL: RecipientId = 0;
 
 struct Pending {
     event: &'static str,
     tx: oneshot::Sender<Result<Reply, Error>>,
-    recipients: HashSet<Arc<str>>,
+    /// Recipients that may still answer, with their names for error messages.
+    recipients: HashMap<RecipientId, Arc<str>>,
 }
 
 /// The requester's side: requests awaiting an answer, by id.
@@ -65,7 +77,7 @@ impl PendingRequests {
         &self,
         id: u64,
         event: &'static str,
-        recipients: HashSet<Arc<str>>,
+        recipients: HashMap<RecipientId, Arc<str>>,
     ) -> oneshot::Receiver<Result<Reply, Error>> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(
@@ -88,11 +100,11 @@ impl PendingRequests {
     }
 
     /// An answer from `from`; ignored unless `from` was sent the request.
-    pub(crate) fn complete(&self, id: u64, from: &str, reply: Reply) -> bool {
+    pub(crate) fn complete(&self, id: u64, from: RecipientId, reply: Reply) -> bool {
         let mut map = self.lock();
         let is_recipient = map
             .get(&id)
-            .is_some_and(|pending| pending.recipients.contains(from));
+            .is_some_and(|pending| pending.recipients.contains_key(&from));
         if !is_recipient {
             return false;
         }
@@ -103,27 +115,36 @@ impl PendingRequests {
     }
 
     /// Strikes `recipient` off request `id`; fails the request when nobody is left.
-    pub(crate) fn recipient_gone(&self, endpoint: &str, id: u64, recipient: &str, how: Gone) {
+    pub(crate) fn recipient_gone(
+        &self,
+        endpoint: &str,
+        id: u64,
+        recipient: RecipientId,
+        how: Gone,
+    ) {
         let mut map = self.lock();
         let Some(pending) = map.get_mut(&id) else {
             return;
         };
-        if !pending.recipients.remove(recipient) || !pending.recipients.is_empty() {
+        let Some(name) = pending.recipients.remove(&recipient) else {
+            return;
+        };
+        if !pending.recipients.is_empty() {
             return;
         }
         if let Some(pending) = map.remove(&id) {
             let _ = pending
                 .tx
-                .send(Err(gone_error(endpoint, recipient, pending.event, how)));
+                .send(Err(gone_error(endpoint, &name, pending.event, how)));
         }
     }
 
-    /// Strikes a disconnected endpoint off every request it was sent.
-    pub(crate) fn peer_gone(&self, endpoint: &str, peer: &str) {
+    /// Strikes a disconnected connection off every request it was sent.
+    pub(crate) fn peer_gone(&self, endpoint: &str, peer: RecipientId) {
         let ids: Vec<u64> = self
             .lock()
             .iter()
-            .filter(|(_, pending)| pending.recipients.contains(peer))
+            .filter(|(_, pending)| pending.recipients.contains_key(&peer))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -207,17 +228,16 @@ impl ReplyGuard {
 
     fn respond<T: Event>(&self, response: T) -> Result<(), Error> {
         self.responder.check_running()?;
-        if self.answered.swap(true, Ordering::AcqRel) {
-            // Another local subscriber answered first: this answer is discarded.
-            return Ok(());
-        }
         match &self.origin {
             Origin::Local => {
-                self.responder.pending.complete(
-                    self.request_id,
-                    &self.responder.name,
-                    Reply::Local(Box::new(response)),
-                );
+                if !self.answered.swap(true, Ordering::AcqRel) {
+                    self.responder.pending.complete(
+                        self.request_id,
+                        LOCAL,
+                        Reply::Local(Box::new(response)),
+                    );
+                }
+                // Otherwise another local subscriber answered first: discarded.
                 Ok(())
             }
             Origin::Remote(peer) => {
@@ -227,6 +247,9 @@ impl ReplyGuard {
                     event: self.event,
                 };
                 let peer = peer.upgrade().ok_or_else(disconnected)?;
+                // Encoded before the request counts as answered: an answer that cannot be
+                // sent (too large, unserializable) leaves it unanswered, so dropping it
+                // tells the requester instead of leaving it waiting.
                 let frame = wire::response(
                     self.request_id,
                     T::NAME,
@@ -234,6 +257,9 @@ impl ReplyGuard {
                     self.responder.options.max_frame_size,
                 )
                 .map_err(|error| self.responder.wire_error(T::NAME, error))?;
+                if self.answered.swap(true, Ordering::AcqRel) {
+                    return Ok(());
+                }
                 if peer.send_control(&frame) {
                     Ok(())
                 } else {
@@ -259,7 +285,7 @@ impl Drop for ReplyGuard {
             Origin::Local => self.responder.pending.recipient_gone(
                 &self.responder.name,
                 self.request_id,
-                &self.responder.name,
+                LOCAL,
                 Gone::Dropped,
             ),
             Origin::Remote(peer) => {

@@ -124,6 +124,8 @@ impl Peer {
             return false;
         }
         self.outbox.close();
+        // Its writer is gone (or going): nobody waits for it to drain.
+        self.outbox.writer_finished();
         for task in self
             .tasks
             .lock()
@@ -166,6 +168,8 @@ pub(crate) struct Shared {
     next_peer_id: AtomicU64,
     changes: watch::Sender<u64>,
     pub listening: Mutex<Option<Listening>>,
+    /// Names of the endpoints this one is connecting to right now.
+    connecting: Mutex<HashSet<Arc<str>>>,
     /// Remote routes by event name, valid for one `routes_generation`.
     routes: RwLock<RouteCache>,
     routes_generation: AtomicU64,
@@ -193,6 +197,7 @@ impl Shared {
             next_peer_id: AtomicU64::new(1),
             changes: watch::channel(0).0,
             listening: Mutex::new(None),
+            connecting: Mutex::new(HashSet::new()),
             routes: RwLock::new(RouteCache::default()),
             routes_generation: AtomicU64::new(0),
         }
@@ -216,6 +221,13 @@ impl Shared {
         }
     }
 
+    /// The names of the endpoints this one is connecting to right now.
+    pub(crate) fn connecting(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<str>>> {
+        self.connecting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub(crate) fn next_request_id(&self) -> u64 {
         self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -230,6 +242,12 @@ impl Shared {
                 endpoint: self.name.to_string(),
                 event,
                 source,
+            },
+            WireError::TooLarge { size, max } => Error::FrameTooLarge {
+                endpoint: self.name.to_string(),
+                event,
+                size,
+                max,
             },
             other => Error::Protocol {
                 endpoint: self.name.to_string(),
@@ -317,9 +335,14 @@ impl Shared {
 
     pub(crate) fn remove_subscriber(&self, name: &str, id: u64) {
         let mut topics = self.topics.write();
-        if let Change::NamesChanged = Topics::remove(&mut topics, name, id) {
+        let (change, removed) = Topics::remove(&mut topics, name, id);
+        if let Change::NamesChanged = change {
             self.announce_subscriptions(&topics);
-            drop(topics);
+        }
+        drop(topics);
+        // Outside the lock (see `Topics::remove`).
+        drop(removed);
+        if let Change::NamesChanged = change {
             self.notify_changed();
         }
     }
@@ -425,7 +448,11 @@ impl Shared {
             }
         }
         tracing::info!(endpoint = %self.name, remote = %peer.name, reason, "disconnected");
-        self.pending.peer_gone(&self.name, &peer.name);
+        // While this endpoint stops, its pending requests fail with `Stopped` (in
+        // `finish_stop`), not with the disconnections the stop itself causes.
+        if !self.is_stopped() {
+            self.pending.peer_gone(&self.name, peer.id);
+        }
         self.notify_changed();
     }
 
@@ -454,10 +481,39 @@ impl Shared {
 
     // -- stopping ------------------------------------------------------------------------
 
-    /// Stops everything; idempotent and synchronous (also run when the last handle drops).
+    /// Stops everything at once; idempotent and synchronous (run when the last handle
+    /// drops). Frames still queued are dropped: [`stop_gracefully`](Self::stop_gracefully)
+    /// writes them first.
     pub(crate) fn shutdown(&self) {
-        if self.stopped.swap(true, Ordering::SeqCst) {
+        if self.begin_stop().is_some() {
+            self.finish_stop();
+        }
+    }
+
+    /// Stops, after letting every connection write what it had accepted (up to the stall
+    /// timeout), so that an event `broadcast` returned `Ok` for is not lost by `stop()`.
+    pub(crate) async fn stop_gracefully(&self) {
+        let Some(peers) = self.begin_stop() else {
             return;
+        };
+        let drained = async {
+            for peer in &peers {
+                peer.outbox.wait_writer_finished().await;
+            }
+        };
+        if tokio::time::timeout(self.options.stall_timeout, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(endpoint = %self.name, "stop: some connections did not drain in time");
+        }
+        self.finish_stop();
+    }
+
+    /// Refuses new operations and frames; `None` if already stopping.
+    fn begin_stop(&self) -> Option<Vec<Arc<Peer>>> {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return None;
         }
         if let Some(listening) = self
             .listening
@@ -468,6 +524,16 @@ impl Shared {
             listening.task.abort();
             crate::transport::unix::remove_socket(&listening.path, listening.socket);
         }
+        let peers = self.peers_snapshot();
+        for peer in &peers {
+            peer.outbox.finish();
+        }
+        // Wakes `wait_until_*` and connects in progress.
+        self.notify_changed();
+        Some(peers)
+    }
+
+    fn finish_stop(&self) {
         let peers: Vec<Arc<Peer>> = self
             .peers
             .write()
@@ -475,11 +541,14 @@ impl Shared {
             .drain()
             .map(|(_, peer)| peer)
             .collect();
+        self.invalidate_routes();
         for peer in peers {
             peer.close();
         }
-        // Dropping every sink ends every stream.
-        self.topics.write().clear();
+        // Dropping every sink ends every stream; dropped outside the lock, since a
+        // handler may own a subscription of this endpoint.
+        let topics = std::mem::take(&mut *self.topics.write());
+        drop(topics);
         self.pending.fail_all(&self.name);
         self.notify_changed();
         tracing::debug!(endpoint = %self.name, "stopped");

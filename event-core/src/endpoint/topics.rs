@@ -188,17 +188,24 @@ impl Topics {
         }
     }
 
-    /// Removes subscriber `id` from topic `name`, in a table the caller has locked.
-    pub(crate) fn remove(map: &mut TopicMap, name: &str, id: u64) -> Change {
+    /// Removes subscriber `id` from topic `name`, in a table the caller has locked. The
+    /// removed subscribers come back to the caller, to be dropped after the lock is
+    /// released: a handler may own the last `Endpoint` handle, whose drop stops the
+    /// endpoint, which takes this lock.
+    pub(crate) fn remove(
+        map: &mut TopicMap,
+        name: &str,
+        id: u64,
+    ) -> (Change, Option<Arc<[Subscriber]>>) {
         let Some(topic) = map.get_mut(name) else {
-            return Change::Same;
+            return (Change::Same, None);
         };
         if !topic
             .subscribers
             .iter()
             .any(|subscriber| subscriber.id == id)
         {
-            return Change::Same;
+            return (Change::Same, None);
         }
         let remaining: Vec<Subscriber> = topic
             .subscribers
@@ -207,11 +214,11 @@ impl Topics {
             .cloned()
             .collect();
         if remaining.is_empty() {
-            map.remove(name);
-            Change::NamesChanged
+            let removed = map.remove(name).map(|topic| topic.subscribers);
+            (Change::NamesChanged, removed)
         } else {
-            topic.subscribers = remaining.into();
-            Change::Same
+            let removed = std::mem::replace(&mut topic.subscribers, remaining.into());
+            (Change::Same, Some(removed))
         }
     }
 
@@ -258,6 +265,10 @@ impl Subscriber {
     }
 
     /// Delivers, waiting up to `stall` for queue space.
+    ///
+    /// A subscriber cut off for stalling gets nothing more, not even from a delivery that
+    /// was already waiting when it was cut off: its stream ends with what it held, never
+    /// with a gap in the middle.
     pub(crate) async fn deliver(
         &self,
         event_name: &str,
@@ -270,17 +281,29 @@ impl Subscriber {
                 call_handler(event_name, handler, event);
                 Delivered::Ok
             }
-            Sink::Queue { tx, .. } => match tx.try_send(self.delivery(event, reply)) {
-                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Ok,
-                Err(mpsc::error::TrySendError::Full(delivery)) => {
-                    match tx.send_timeout(delivery, stall).await {
-                        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                            Delivered::Stalled(self.id)
+            Sink::Queue { tx, overflowed, .. } => {
+                if overflowed.load(Ordering::Acquire) {
+                    return Delivered::Ok;
+                }
+                match tx.try_send(self.delivery(event, reply)) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Ok,
+                    Err(mpsc::error::TrySendError::Full(delivery)) => {
+                        match tokio::time::timeout(stall, tx.reserve()).await {
+                            Ok(Ok(permit)) => {
+                                if !overflowed.load(Ordering::Acquire) {
+                                    permit.send(delivery);
+                                }
+                                Delivered::Ok
+                            }
+                            Ok(Err(_closed)) => Delivered::Ok,
+                            Err(_elapsed) => {
+                                overflowed.store(true, Ordering::Release);
+                                Delivered::Stalled(self.id)
+                            }
                         }
-                        _ => Delivered::Ok,
                     }
                 }
-            },
+            }
         }
     }
 
@@ -296,17 +319,11 @@ impl Subscriber {
                 call_handler(event_name, handler, event);
                 true
             }
+            Sink::Queue { overflowed, .. } if overflowed.load(Ordering::Acquire) => true,
             Sink::Queue { tx, .. } => !matches!(
                 tx.try_send(self.delivery(event, reply)),
                 Err(mpsc::error::TrySendError::Full(_))
             ),
-        }
-    }
-
-    /// Marks a stalled subscriber so its stream can tell why it ended.
-    pub(crate) fn mark_overflowed(&self) {
-        if let Sink::Queue { overflowed, .. } = &self.sink {
-            overflowed.store(true, Ordering::Release);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The Unix domain socket transport.
 //!
-//! * The socket is bound under a temporary name, made owner-only (0600), then renamed into
-//!   place, so the final path never exists with looser permissions.
+//! * The socket is bound under a temporary name, made owner-only (0600), then linked into
+//!   place (a link never replaces an existing file), so the final path never exists with
+//!   looser permissions and two endpoints binding at once cannot both win.
 //! * Both sides check the peer's uid (`SO_PEERCRED`) and refuse a different user.
 //! * A socket file at the path is probed before binding: if nothing answers it is a
 //!   leftover of a crashed process and is replaced; if an endpoint answers, binding fails
@@ -46,15 +47,16 @@ pub(crate) fn bind(path: &Path) -> Result<(UnixListener, SocketId), BindError> {
     let temporary = temporary_path(path);
     let _ = std::fs::remove_file(&temporary);
     let listener = UnixListener::bind(&temporary).map_err(BindError::Io)?;
+    // A hard link, unlike a rename, never replaces: if another endpoint bound the path
+    // since the probe above, this one fails instead of stealing it.
     let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| std::fs::rename(&temporary, path))
+        .and_then(|()| std::fs::hard_link(&temporary, path))
         .and_then(|()| std::fs::symlink_metadata(path));
+    let _ = std::fs::remove_file(&temporary);
     match placed {
         Ok(metadata) => Ok((listener, (metadata.dev(), metadata.ino()))),
-        Err(error) => {
-            let _ = std::fs::remove_file(&temporary);
-            Err(BindError::Io(error))
-        }
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Err(BindError::InUse),
+        Err(error) => Err(BindError::Io(error)),
     }
 }
 
@@ -91,7 +93,9 @@ pub(crate) async fn connect(path: &Path, timeout: Duration) -> io::Result<UnixSt
             Err(error)
                 if matches!(
                     error.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::WouldBlock
                 ) =>
             {
                 if started.elapsed() >= timeout {
