@@ -490,8 +490,8 @@ async fn on_event(
     let found = shared
         .topics
         .lookup_cached(topics, name.as_bytes(), || name.as_str().to_owned());
-    let name = name.as_str();
     let Some((static_name, decode, subscribers)) = found else {
+        let name = name.as_str();
         if crate::registry::find(name).is_some() {
             // A race with an unsubscribe: the sender had not yet heard of it.
             tracing::debug!(endpoint = %shared.name, remote = %peer.name, event = name, "event nobody here subscribes to; dropped");
@@ -519,7 +519,7 @@ async fn on_event(
         Err(error) => {
             // The frame boundary is intact: drop this frame only. A request's guard goes
             // with it, which tells the requester.
-            tracing::error!(endpoint = %shared.name, remote = %peer.name, event = name, %error, "cannot decode event; frame dropped");
+            tracing::error!(endpoint = %shared.name, remote = %peer.name, event = static_name, %error, "cannot decode event; frame dropped");
         }
     }
 }

@@ -49,6 +49,8 @@ const KIND_RESPONSE: u8 = 6;
 const KIND_REQUEST_DROPPED: u8 = 7;
 
 const FLAG_REQUEST: u8 = 1;
+/// How much room a read offers: many small frames per system call.
+const READ_CHUNK: usize = 64 * 1024;
 const LEN_PREFIX: usize = 4;
 
 /// A decoded message. Names and bodies borrow from the frame.
@@ -406,7 +408,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub(crate) fn new(inner: R, max: usize, frame_timeout: Duration) -> Self {
         FrameReader {
             inner,
-            buf: BytesMut::with_capacity(64 * 1024),
+            buf: BytesMut::with_capacity(READ_CHUNK),
             max,
             frame_timeout,
         }
@@ -425,7 +427,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 return Ok(Some(frame));
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(64 * 1024);
+                self.buf.reserve(READ_CHUNK);
             }
             let read = if self.buf.is_empty() {
                 self.inner.read_buf(&mut self.buf).await

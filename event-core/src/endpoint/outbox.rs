@@ -108,7 +108,13 @@ impl Outbox {
             if !lanes.data.is_empty() && lanes.data.len() + frame.len() > self.data_limit {
                 return Err(Refused::Full);
             }
+            // Bytes already waiting mean the writer was notified and has not taken them
+            // yet (taking empties both lanes): it will take this frame too.
+            let writer_notified = !lanes.data.is_empty() || !lanes.control.is_empty();
             lanes.data.extend_from_slice(frame);
+            if writer_notified {
+                return Ok(());
+            }
         }
         self.queued.notify_one();
         Ok(())
