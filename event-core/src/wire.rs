@@ -219,16 +219,9 @@ pub(crate) fn event<E: Serialize>(
     event: &E,
     max: usize,
 ) -> Result<Bytes, WireError> {
-    let mut buf = start_frame(KIND_EVENT, 1 + 8 + 2 + name.len() + 32);
-    match request_id {
-        Some(id) => {
-            buf.put_u8(FLAG_REQUEST);
-            buf.put_u64_le(id);
-        }
-        None => buf.put_u8(0),
-    }
-    put_name(&mut buf, name)?;
-    encode_body(buf, event, max)
+    let mut buf = BytesMut::with_capacity(LEN_PREFIX + 1 + 1 + 8 + 2 + name.len() + 32);
+    write_event_frame(&mut buf, name, request_id, event, max)?;
+    Ok(buf.freeze())
 }
 
 /// Builds an EVENT frame in a buffer reused by this thread and lends it to `use_frame`,
@@ -250,23 +243,7 @@ pub(crate) fn with_event_frame<E: Serialize, T>(
             return Ok(use_frame(&frame));
         };
         buf.clear();
-        buf.put_u32_le(0);
-        buf.put_u8(KIND_EVENT);
-        match request_id {
-            Some(id) => {
-                buf.put_u8(FLAG_REQUEST);
-                buf.put_u64_le(id);
-            }
-            None => buf.put_u8(0),
-        }
-        put_name(&mut buf, name)?;
-        let mut writer = (&mut *buf).writer();
-        postcard::to_io(event, &mut writer).map_err(WireError::Encode)?;
-        let size = buf.len() - LEN_PREFIX;
-        if size > max {
-            return Err(WireError::TooLarge { size, max });
-        }
-        buf[..LEN_PREFIX].copy_from_slice(&(size as u32).to_le_bytes());
+        write_event_frame(&mut buf, name, request_id, event, max)?;
         let result = use_frame(&buf);
         // Do not keep a huge buffer alive after one huge event.
         if buf.capacity() > 1 << 20 {
@@ -274,6 +251,33 @@ pub(crate) fn with_event_frame<E: Serialize, T>(
         }
         Ok(result)
     })
+}
+
+/// Writes a whole EVENT frame into the empty `buf`.
+fn write_event_frame<E: Serialize>(
+    buf: &mut BytesMut,
+    name: &str,
+    request_id: Option<u64>,
+    event: &E,
+    max: usize,
+) -> Result<(), WireError> {
+    buf.put_u32_le(0);
+    buf.put_u8(KIND_EVENT);
+    match request_id {
+        Some(id) => {
+            buf.put_u8(FLAG_REQUEST);
+            buf.put_u64_le(id);
+        }
+        None => buf.put_u8(0),
+    }
+    put_name(buf, name)?;
+    postcard::to_io(event, &mut (&mut *buf).writer()).map_err(WireError::Encode)?;
+    let size = buf.len() - LEN_PREFIX;
+    if size > max {
+        return Err(WireError::TooLarge { size, max });
+    }
+    buf[..LEN_PREFIX].copy_from_slice(&(size as u32).to_le_bytes());
+    Ok(())
 }
 
 /// A RESPONSE frame.
