@@ -148,3 +148,57 @@ async fn stop_with_broadcasts_and_requests_in_flight_resolves_every_future() {
         .expect_eventually("stats driver", "stats driver none")
         .await;
 }
+
+/// A peer process that is frozen (SIGSTOP) reads nothing: after twice the stall timeout
+/// the sender gives its connection up and says so (`Error::Stalled`, naming it) instead
+/// of reporting `Ok` for events that can no longer be delivered.
+#[tokio::test]
+async fn a_frozen_peer_is_given_up_with_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        event_core::EndpointOptions::default().stall_timeout(std::time::Duration::from_millis(200));
+    let bus = Endpoint::serve_with(ConnectionConfig::from_name("driver", dir.path()), options)
+        .await
+        .unwrap();
+    let mut alice = PeerProcess::start("alice", dir.path()).await;
+    within(
+        "connect",
+        bus.connect_to_endpoints(&[ConnectionConfig::from_name("alice", dir.path())]),
+    )
+    .await
+    .unwrap();
+    alice
+        .expect("subscribe counter", "subscribed counter")
+        .await;
+    within(
+        "alice",
+        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    let pid = rustix::process::Pid::from_raw(alice.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+
+    let mut accepted = 0u64;
+    let error = within("the frozen peer to be given up", async {
+        loop {
+            match bus
+                .broadcast(Counter {
+                    index: accepted,
+                    payload: vec![0; 1024],
+                })
+                .await
+            {
+                Ok(()) => accepted += 1,
+                Err(error) => return error,
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(error, Error::Stalled { ref remote, .. } if remote == "alice"),
+        "{error}"
+    );
+    assert!(!bus.is_connected_to("alice"));
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    eprintln!("frozen peer: {accepted} events accepted before the connection was given up");
+}

@@ -15,7 +15,9 @@
 //! * `requester` requests `Ping`s from the driver in a loop, while the driver answers.
 //!
 //! Meanwhile one task broadcasts `Counter`s (fire and forget: someone always listens) and
-//! eight tasks request `Ping`s. At the end it prints the figures (one JSON line on stdout,
+//! eight tasks request `Ping`s from `steady` and `flaky` in turn (those to `flaky` fail
+//! with `RemoteDisconnected` when it is killed, or `NoSubscribers` while it restarts:
+//! counted by kind; none may hang). At the end it prints the figures (one JSON line on stdout,
 //! readable lines on stderr) and exits non-zero if an event was lost or out of order.
 
 use event_bus_tests::peer_process::{proc_status_kib, PeerProcess};
@@ -162,9 +164,14 @@ async fn main() {
             let mut round = 0;
             while running.load(Ordering::Relaxed) {
                 let value = task << 40 | round;
-                match bus
-                    .request_timeout(Ping { value }, Duration::from_secs(10))
+                // To the other processes, not to this one's own responder (which answers
+                // the child requester): every request crosses a socket.
+                let target = if round % 2 == 0 { "steady" } else { "flaky" };
+                let request =
+                    bus.request_with(Ping { value }, BroadcastConfig::to_endpoint(target));
+                match tokio::time::timeout(Duration::from_secs(10), request)
                     .await
+                    .unwrap_or_else(|_| panic!("request {value} to {target} hung"))
                 {
                     Ok(pong) if pong.echo == value => {
                         figures.requests_ok.fetch_add(1, Ordering::Relaxed);
