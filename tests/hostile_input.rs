@@ -363,3 +363,58 @@ async fn a_stopped_endpoint_refuses_connections_and_removes_its_socket() {
     .await;
     let _ = Path::new(&path);
 }
+
+fn define_name(id: u32, name: &str) -> Vec<u8> {
+    let mut payload = id.to_le_bytes().to_vec();
+    payload.extend_from_slice(name.as_bytes());
+    frame(8, &payload)
+}
+
+fn numbered_counter(id: u32, index: u64) -> Vec<u8> {
+    let mut payload = vec![2];
+    payload.extend_from_slice(&id.to_le_bytes());
+    payload.extend_from_slice(
+        &postcard::to_stdvec(&Counter {
+            index,
+            payload: vec![],
+        })
+        .unwrap(),
+    );
+    frame(5, &payload)
+}
+
+#[tokio::test]
+async fn numbered_names_work_and_an_undefined_or_excessive_one_closes_the_connection() {
+    let mut target = Target::start(options()).await;
+    // Defined, then used: delivered.
+    let mut raw = target.raw_peer("numbered").await;
+    raw.write_all(&define_name(3, Counter::NAME)).await.unwrap();
+    raw.write_all(&numbered_counter(3, 77)).await.unwrap();
+    assert_eq!(
+        within("the numbered event", target.counters.next())
+            .await
+            .unwrap()
+            .index,
+        77
+    );
+    // A number nobody defined: the connection is closed.
+    raw.write_all(&numbered_counter(4, 78)).await.unwrap();
+    assert_closed(&mut raw).await;
+    eventually("the peer to be dropped", || {
+        !target.bus.is_connected_to("numbered")
+    })
+    .await;
+    // More names than a connection may define: closed, without growing without bound.
+    let mut flood = target.raw_peer("flood").await;
+    let mut batch = Vec::new();
+    for id in 0..70_000u32 {
+        batch.extend_from_slice(&define_name(id, "x"));
+    }
+    let _ = flood.write_all(&batch).await;
+    assert_closed(&mut flood).await;
+    eventually("the flood to be dropped", || {
+        !target.bus.is_connected_to("flood")
+    })
+    .await;
+    target.friend_still_works().await;
+}

@@ -71,7 +71,9 @@ pub fn fuzz_wire(data: &[u8]) -> usize {
         while let Ok(Some(frame)) = reader.next().await {
             match decode(frame) {
                 Ok(Message::Event { name, body, .. }) => {
-                    let _ = name.as_str();
+                    if let crate::wire::EventName::Inline(name) = name {
+                        let _ = name.as_str();
+                    }
                     let _ = postcard::from_bytes::<(u64, Vec<u8>, String)>(&body);
                 }
                 Ok(_) => {}

@@ -20,13 +20,17 @@
 
 use crate::config::ConnectionConfig;
 use crate::endpoint::{
-    deliver_local, Gone, Listening, LookupCache, Origin, Peer, Refused, Reply, ReplyGuard, Shared,
+    deliver_local, Define, Gone, Listening, LookupCache, Origin, Peer, Refused, Reply, ReplyGuard,
+    Shared,
 };
 use crate::error::Error;
 use crate::transport::unix;
-use crate::wire::{self, FrameReader, Message, Name};
+use crate::wire::{self, EventName, FrameReader, Message};
 use bytes::BytesMut;
+use rustc_hash::FxHasher;
+use std::collections::HashMap;
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -35,6 +39,8 @@ use tokio::sync::Semaphore;
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 64;
+/// The most event names one peer may number (DEFINE_NAME) on a connection.
+const MAX_NAMES_PER_CONNECTION: usize = 65536;
 /// The largest handshake frame (HELLO, WELCOME with a subscription set, REJECT).
 const MAX_HANDSHAKE_FRAME: usize = 1024 * 1024;
 /// Initial write buffers per connection: frames queued together go out in one system call.
@@ -186,6 +192,7 @@ fn kind(message: &Message) -> &'static str {
         Message::Event { .. } => "EVENT",
         Message::Response { .. } => "RESPONSE",
         Message::RequestDropped(_) => "REQUEST_DROPPED",
+        Message::DefineName { .. } => "DEFINE_NAME",
     }
 }
 
@@ -364,13 +371,18 @@ pub(crate) enum Sent {
 
 /// Queues an EVENT frame for `peer`, waiting for room up to the connection stall timeout;
 /// a peer that stays full that long is disconnected.
-pub(crate) async fn send_data(shared: &Shared, peer: &Arc<Peer>, frame: &[u8]) -> Sent {
-    match peer.try_send_data(frame) {
+pub(crate) async fn send_data(
+    shared: &Shared,
+    peer: &Arc<Peer>,
+    frame: &[u8],
+    define: Option<Define<'_>>,
+) -> Sent {
+    match peer.try_send_data(frame, define) {
         Ok(()) => Sent::Queued,
         Err(Refused::Closed) => Sent::Closed,
         Err(Refused::Full) => {
             let timeout = shared.options.connection_stall_timeout();
-            match peer.send_data_timeout(frame, timeout).await {
+            match peer.send_data_timeout(frame, define, timeout).await {
                 Ok(()) => Sent::Queued,
                 Err(Refused::Closed) => Sent::Closed,
                 Err(Refused::Full) => {
@@ -420,7 +432,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
     peer: Arc<Peer>,
     mut reader: FrameReader<R>,
 ) {
+    // The topic of inline names, and the names (with their topics) this peer numbered.
     let mut topics = LookupCache::default();
+    let mut numbered: HashMap<u32, (Box<str>, LookupCache), BuildHasherDefault<FxHasher>> =
+        HashMap::default();
     loop {
         let frame = match reader.next().await {
             Ok(Some(frame)) => frame,
@@ -450,7 +465,24 @@ async fn read_loop<R: AsyncRead + Unpin>(
             } => {
                 peer.events_received
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                on_event(&shared, &peer, &mut topics, &name, request_id, &body).await
+                let (name, cache) = match &name {
+                    EventName::Inline(name) => (name.as_str(), &mut topics),
+                    EventName::Id(id) => match numbered.get_mut(id) {
+                        Some((name, cache)) => (&**name, cache),
+                        None => {
+                            tracing::error!(endpoint = %shared.name, remote = %peer.name, id, "EVENT names an undefined name id; closing connection");
+                            return shared.disconnect_peer(&peer, "protocol violation");
+                        }
+                    },
+                };
+                on_event(&shared, &peer, cache, name, request_id, &body).await
+            }
+            Message::DefineName { id, name } => {
+                if numbered.len() >= MAX_NAMES_PER_CONNECTION && !numbered.contains_key(&id) {
+                    tracing::error!(endpoint = %shared.name, remote = %peer.name, "more than {MAX_NAMES_PER_CONNECTION} event names; closing connection");
+                    return shared.disconnect_peer(&peer, "too many names");
+                }
+                numbered.insert(id, (name.as_str().into(), LookupCache::default()));
             }
             Message::Response {
                 request_id,
@@ -483,15 +515,14 @@ async fn on_event(
     shared: &Arc<Shared>,
     peer: &Arc<Peer>,
     topics: &mut LookupCache,
-    name: &Name,
+    name: &str,
     request_id: Option<u64>,
     body: &[u8],
 ) {
     let found = shared
         .topics
-        .lookup_cached(topics, name.as_bytes(), || name.as_str().to_owned());
+        .lookup_cached(topics, name.as_bytes(), || name.to_owned());
     let Some((static_name, decode, subscribers)) = found else {
-        let name = name.as_str();
         if crate::registry::find(name).is_some() {
             // A race with an unsubscribe: the sender had not yet heard of it.
             tracing::debug!(endpoint = %shared.name, remote = %peer.name, event = name, "event nobody here subscribes to; dropped");

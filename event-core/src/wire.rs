@@ -11,10 +11,20 @@
 //! 2 WELCOME        = postcard(Welcome { name: String, subscriptions: Vec<String> })
 //! 3 REJECT         = postcard(String)                      reason; the sender then closes
 //! 4 SUBSCRIPTIONS  = postcard(Vec<String>)                 the sender's full set of event names
-//! 5 EVENT          = flags:u8 [request_id:u64le if flags&1] name_len:u16le name body
+//! 5 EVENT          = flags:u8 [request_id:u64le if flags&1] event-name body
+//!                    event-name = name_len:u16le name        (flags&2 clear)
+//!                               | name_id:u32le              (flags&2 set)
 //! 6 RESPONSE       = request_id:u64le name_len:u16le name body
 //! 7 REQUEST_DROPPED= postcard(u64)                         every local recipient dropped it
+//! 8 DEFINE_NAME    = name_id:u32le name                     for the EVENTs that follow
 //! ```
+//!
+//! Names are interned: the sending endpoint numbers the event names it sends, and writes
+//! DEFINE_NAME on a connection before the first EVENT that uses a number there (in the
+//! same queue, so it always arrives first). A hot 16-byte event then travels in a
+//! 37-byte frame instead of carrying its 30-byte name every time, and since the numbers
+//! belong to the sender, not to the connection, a broadcast is still encoded once for
+//! every connection. A receiver accepts at most 65536 names per connection.
 //!
 //! `body` is the event encoded with postcard and runs to the end of the frame, so the
 //! receiver decodes it in place and a broadcast is encoded once, into one buffer shared
@@ -47,8 +57,10 @@ const KIND_SUBSCRIPTIONS: u8 = 4;
 const KIND_EVENT: u8 = 5;
 const KIND_RESPONSE: u8 = 6;
 const KIND_REQUEST_DROPPED: u8 = 7;
+const KIND_DEFINE_NAME: u8 = 8;
 
 const FLAG_REQUEST: u8 = 1;
+const FLAG_NAME_ID: u8 = 2;
 /// How much room a read offers: many small frames per system call.
 const READ_CHUNK: usize = 64 * 1024;
 const LEN_PREFIX: usize = 4;
@@ -61,9 +73,13 @@ pub(crate) enum Message {
     Reject(String),
     Subscriptions(Vec<String>),
     Event {
-        name: Name,
+        name: EventName,
         request_id: Option<u64>,
         body: Bytes,
+    },
+    DefineName {
+        id: u32,
+        name: Name,
     },
     Response {
         request_id: u64,
@@ -88,16 +104,26 @@ pub(crate) struct Welcome {
     pub subscriptions: Vec<String>,
 }
 
+/// How an EVENT frame names its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventName {
+    Inline(Name),
+    /// A number given by an earlier DEFINE_NAME on the same connection.
+    Id(u32),
+}
+
+/// How to name the event in an EVENT frame being written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NameRef<'a> {
+    Inline(&'a str),
+    Id(u32),
+}
+
 /// An event name inside a frame: validated UTF-8, not copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Name(Bytes);
 
 impl Name {
-    /// The raw bytes, to compare without decoding.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
     pub(crate) fn as_str(&self) -> &str {
         // Validated when the frame was decoded.
         std::str::from_utf8(&self.0).unwrap_or_default()
@@ -220,14 +246,22 @@ pub(crate) fn event<E: Serialize>(
     max: usize,
 ) -> Result<Bytes, WireError> {
     let mut buf = BytesMut::with_capacity(LEN_PREFIX + 1 + 1 + 8 + 2 + name.len() + 32);
-    write_event_frame(&mut buf, name, request_id, event, max)?;
+    write_event_frame(&mut buf, NameRef::Inline(name), request_id, event, max)?;
     Ok(buf.freeze())
+}
+
+/// A DEFINE_NAME frame.
+pub(crate) fn define_name(id: u32, name: &str, max: usize) -> Result<Bytes, WireError> {
+    let mut buf = start_frame(KIND_DEFINE_NAME, 4 + name.len());
+    buf.put_u32_le(id);
+    buf.put_slice(name.as_bytes());
+    finish_frame(buf, max)
 }
 
 /// Builds an EVENT frame in a buffer reused by this thread and lends it to `use_frame`,
 /// which must not await: the hot path of a broadcast, without an allocation per event.
 pub(crate) fn with_event_frame<E: Serialize, T>(
-    name: &str,
+    name: NameRef<'_>,
     request_id: Option<u64>,
     event: &E,
     max: usize,
@@ -239,8 +273,9 @@ pub(crate) fn with_event_frame<E: Serialize, T>(
     SCRATCH.with(|scratch| {
         // A re-entrant call (an encoder that broadcasts) gets a buffer of its own.
         let Ok(mut buf) = scratch.try_borrow_mut() else {
-            let frame = self::event(name, request_id, event, max)?;
-            return Ok(use_frame(&frame));
+            let mut own = BytesMut::new();
+            write_event_frame(&mut own, name, request_id, event, max)?;
+            return Ok(use_frame(&own));
         };
         buf.clear();
         write_event_frame(&mut buf, name, request_id, event, max)?;
@@ -256,21 +291,28 @@ pub(crate) fn with_event_frame<E: Serialize, T>(
 /// Writes a whole EVENT frame into the empty `buf`.
 fn write_event_frame<E: Serialize>(
     buf: &mut BytesMut,
-    name: &str,
+    name: NameRef<'_>,
     request_id: Option<u64>,
     event: &E,
     max: usize,
 ) -> Result<(), WireError> {
     buf.put_u32_le(0);
     buf.put_u8(KIND_EVENT);
+    let name_flag = match name {
+        NameRef::Inline(_) => 0,
+        NameRef::Id(_) => FLAG_NAME_ID,
+    };
     match request_id {
         Some(id) => {
-            buf.put_u8(FLAG_REQUEST);
+            buf.put_u8(FLAG_REQUEST | name_flag);
             buf.put_u64_le(id);
         }
-        None => buf.put_u8(0),
+        None => buf.put_u8(name_flag),
     }
-    put_name(buf, name)?;
+    match name {
+        NameRef::Inline(name) => put_name(buf, name)?,
+        NameRef::Id(id) => buf.put_u32_le(id),
+    }
     postcard::to_io(event, &mut (&mut *buf).writer()).map_err(WireError::Encode)?;
     let size = buf.len() - LEN_PREFIX;
     if size > max {
@@ -316,7 +358,7 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Message, WireError> {
         KIND_REQUEST_DROPPED => control(&frame, "REQUEST_DROPPED").map(Message::RequestDropped),
         KIND_EVENT => {
             let flags = take_u8(&mut frame, "EVENT flags")?;
-            if flags & !FLAG_REQUEST != 0 {
+            if flags & !(FLAG_REQUEST | FLAG_NAME_ID) != 0 {
                 return Err(WireError::Malformed(format!(
                     "unknown EVENT flags {flags:#04x}"
                 )));
@@ -326,11 +368,25 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Message, WireError> {
             } else {
                 None
             };
-            let name = take_name(&mut frame)?;
+            let name = if flags & FLAG_NAME_ID != 0 {
+                EventName::Id(take_u32(&mut frame, "EVENT name id")?)
+            } else {
+                EventName::Inline(take_name(&mut frame)?)
+            };
             Ok(Message::Event {
                 name,
                 request_id,
                 body: frame,
+            })
+        }
+        KIND_DEFINE_NAME => {
+            let id = take_u32(&mut frame, "DEFINE_NAME id")?;
+            if std::str::from_utf8(&frame).is_err() {
+                return Err(WireError::Malformed("DEFINE_NAME name is not UTF-8".into()));
+            }
+            Ok(Message::DefineName {
+                id,
+                name: Name(frame),
             })
         }
         KIND_RESPONSE => {
@@ -364,6 +420,13 @@ fn take_u8(frame: &mut Bytes, what: &str) -> Result<u8, WireError> {
         return Err(WireError::Malformed(format!("frame ends before {what}")));
     }
     Ok(frame.get_u8())
+}
+
+fn take_u32(frame: &mut Bytes, what: &str) -> Result<u32, WireError> {
+    if frame.remaining() < 4 {
+        return Err(WireError::Malformed(format!("frame ends before {what}")));
+    }
+    Ok(frame.get_u32_le())
 }
 
 fn take_u64(frame: &mut Bytes, what: &str) -> Result<u64, WireError> {

@@ -14,7 +14,7 @@ mod topics;
 pub use requests::InboundRequest;
 pub use streams::{EventStream, RequestStream, Subscription};
 
-pub(crate) use outbox::Refused;
+pub(crate) use outbox::{Define, Refused};
 pub(crate) use requests::{Gone, Origin, Reply, ReplyGuard, LOCAL};
 pub(crate) use shared::{Listening, Peer, Shared};
 pub(crate) use topics::{AnyEvent, LookupCache};
@@ -23,7 +23,7 @@ use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Target};
 use crate::connection::Sent;
 use crate::error::Error;
 use crate::event::{Event, Request};
-use crate::wire;
+use crate::wire::{self, NameRef};
 use requests::PendingGuard;
 use shared::Route;
 use std::collections::{BTreeSet, HashMap};
@@ -228,11 +228,19 @@ impl Endpoint {
             // Encoded once, into a reused buffer, and copied to every connection that has
             // room now; only a connection that is full gets an owned copy to wait with.
             let max = self.shared.options.max_frame_size;
-            let waiting = wire::with_event_frame(E::NAME, None, &event, max, |frame| {
+            let (id, define_frame) = self
+                .shared
+                .intern(E::NAME)
+                .map_err(|error| self.shared.wire_error(E::NAME, error))?;
+            let define = Some(Define {
+                id,
+                frame: &define_frame,
+            });
+            let waiting = wire::with_event_frame(NameRef::Id(id), None, &event, max, |frame| {
                 let full: Vec<&Arc<Peer>> = route
                     .remotes
                     .iter()
-                    .filter(|peer| matches!(peer.try_send_data(frame), Err(Refused::Full)))
+                    .filter(|peer| matches!(peer.try_send_data(frame, define), Err(Refused::Full)))
                     .collect();
                 (!full.is_empty()).then(|| (full, frame.to_vec()))
             })
@@ -240,7 +248,7 @@ impl Endpoint {
             if let Some((full, frame)) = waiting {
                 for peer in full {
                     if let Sent::Stalled =
-                        crate::connection::send_data(&self.shared, peer, &frame).await
+                        crate::connection::send_data(&self.shared, peer, &frame, define).await
                     {
                         stalled = Some(peer.name.to_string());
                     }
@@ -277,7 +285,7 @@ impl Endpoint {
             let frame = wire::event(E::NAME, None, &event, self.shared.options.max_frame_size)
                 .map_err(|error| self.shared.wire_error(E::NAME, error))?;
             for peer in route.remotes.iter() {
-                if let Err(Refused::Full) = peer.try_send_data(&frame) {
+                if let Err(Refused::Full) = peer.try_send_data(&frame, None) {
                     full = Some(peer.name.to_string());
                 }
             }
@@ -381,7 +389,7 @@ impl Endpoint {
                 // struck off by its disconnect: check after registering.
                 if peer.is_closed()
                     || !matches!(
-                        crate::connection::send_data(&self.shared, peer, &frame).await,
+                        crate::connection::send_data(&self.shared, peer, &frame, None).await,
                         Sent::Queued
                     )
                 {

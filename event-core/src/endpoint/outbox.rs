@@ -19,6 +19,9 @@
 //! closes itself, and the connection with it.
 
 use bytes::BytesMut;
+use rustc_hash::FxHasher;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -43,6 +46,16 @@ struct Lanes {
     closed: bool,
     /// No new frames; what is queued is still written.
     finishing: bool,
+    /// The name ids already defined on this connection (see `wire`: DEFINE_NAME).
+    defined: HashSet<u32, BuildHasherDefault<FxHasher>>,
+}
+
+/// A DEFINE_NAME frame that must precede a data frame on a connection that has not seen
+/// its name id yet.
+#[derive(Clone, Copy)]
+pub(crate) struct Define<'a> {
+    pub id: u32,
+    pub frame: &'a [u8],
 }
 
 pub(crate) struct Outbox {
@@ -97,20 +110,32 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends a data frame unless the lane is full. A frame larger than the limit is
-    /// accepted into an empty lane, so that no frame is refused forever.
-    pub(crate) fn try_push_data(&self, frame: &[u8]) -> Result<(), Refused> {
+    /// Appends a data frame unless the lane is full, preceded by `define` if this
+    /// connection has not seen that name id yet (atomically: under the same lock). A
+    /// frame larger than the limit is accepted into an empty lane, so that no frame is
+    /// refused forever.
+    pub(crate) fn try_push_data(
+        &self,
+        frame: &[u8],
+        define: Option<Define<'_>>,
+    ) -> Result<(), Refused> {
         {
             let mut lanes = self.lock();
             if lanes.closed || lanes.finishing {
                 return Err(Refused::Closed);
             }
-            if !lanes.data.is_empty() && lanes.data.len() + frame.len() > self.data_limit {
+            let define = define.filter(|define| !lanes.defined.contains(&define.id));
+            let size = frame.len() + define.map_or(0, |define| define.frame.len());
+            if !lanes.data.is_empty() && lanes.data.len() + size > self.data_limit {
                 return Err(Refused::Full);
             }
             // Bytes already waiting mean the writer was notified and has not taken them
             // yet (taking empties both lanes): it will take this frame too.
             let writer_notified = !lanes.data.is_empty() || !lanes.control.is_empty();
+            if let Some(define) = define {
+                lanes.data.extend_from_slice(define.frame);
+                lanes.defined.insert(define.id);
+            }
             lanes.data.extend_from_slice(frame);
             if writer_notified {
                 return Ok(());
@@ -120,20 +145,26 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends a data frame, waiting up to `timeout` for room.
-    pub(crate) async fn push_data(&self, frame: &[u8], timeout: Duration) -> Result<(), Refused> {
+    /// Appends a data frame (see [`try_push_data`](Self::try_push_data)), waiting up to
+    /// `timeout` for room.
+    pub(crate) async fn push_data(
+        &self,
+        frame: &[u8],
+        define: Option<Define<'_>>,
+        timeout: Duration,
+    ) -> Result<(), Refused> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Registered before trying, so a take between the try and the wait is not missed.
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.try_push_data(frame) {
+            match self.try_push_data(frame, define) {
                 Err(Refused::Full) => {}
                 other => return other,
             }
             if tokio::time::timeout_at(deadline, room).await.is_err() {
-                return self.try_push_data(frame);
+                return self.try_push_data(frame, define);
             }
         }
     }
@@ -212,9 +243,9 @@ mod tests {
     #[tokio::test]
     async fn frames_come_out_in_order_control_first() {
         let outbox = Outbox::new(100);
-        outbox.try_push_data(b"d1").unwrap();
+        outbox.try_push_data(b"d1", None).unwrap();
         outbox.push_control(b"c1").unwrap();
-        outbox.try_push_data(b"d2").unwrap();
+        outbox.try_push_data(b"d2", None).unwrap();
         let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
         assert!(outbox.take(&mut control, &mut data).await);
         assert_eq!((&control[..], &data[..]), (&b"c1"[..], &b"d1d2"[..]));
@@ -223,12 +254,14 @@ mod tests {
     #[tokio::test]
     async fn a_full_data_lane_pushes_back_until_the_writer_takes() {
         let outbox = std::sync::Arc::new(Outbox::new(4));
-        outbox.try_push_data(b"1234").unwrap();
-        assert_eq!(outbox.try_push_data(b"5"), Err(Refused::Full));
+        outbox.try_push_data(b"1234", None).unwrap();
+        assert_eq!(outbox.try_push_data(b"5", None), Err(Refused::Full));
         // A waiting sender gets in once the writer takes the lane.
         let sender = outbox.clone();
         let waiting =
-            tokio::spawn(async move { sender.push_data(b"5", Duration::from_secs(10)).await });
+            tokio::spawn(
+                async move { sender.push_data(b"5", None, Duration::from_secs(10)).await },
+            );
         let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
         assert!(outbox.take(&mut control, &mut data).await);
         assert_eq!(&data[..], b"1234");
@@ -237,19 +270,49 @@ mod tests {
         assert!(outbox.take(&mut control, &mut data).await);
         assert_eq!(&data[..], b"5");
         // Without a writer, the wait ends at the deadline.
-        outbox.try_push_data(b"6789").unwrap();
+        outbox.try_push_data(b"6789", None).unwrap();
         assert_eq!(
-            outbox.push_data(b"x", Duration::from_millis(20)).await,
+            outbox
+                .push_data(b"x", None, Duration::from_millis(20))
+                .await,
             Err(Refused::Full)
         );
     }
 
     #[tokio::test]
+    async fn a_name_is_defined_once_per_connection_before_its_first_use() {
+        let outbox = Outbox::new(100);
+        let define = Define {
+            id: 7,
+            frame: b"D7",
+        };
+        outbox.try_push_data(b"e1", Some(define)).unwrap();
+        outbox.try_push_data(b"e2", Some(define)).unwrap();
+        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        assert!(outbox.take(&mut control, &mut data).await);
+        assert_eq!(&data[..], b"D7e1e2");
+        // A full lane refuses the pair whole, and the name stays undefined.
+        let outbox = Outbox::new(4);
+        outbox.try_push_data(b"1234", None).unwrap();
+        let define = Define {
+            id: 1,
+            frame: b"D1",
+        };
+        assert_eq!(outbox.try_push_data(b"e", Some(define)), Err(Refused::Full));
+        data.clear();
+        assert!(outbox.take(&mut control, &mut data).await);
+        outbox.try_push_data(b"e", Some(define)).unwrap();
+        data.clear();
+        assert!(outbox.take(&mut control, &mut data).await);
+        assert_eq!(&data[..], b"D1e");
+    }
+
+    #[tokio::test]
     async fn finish_hands_over_what_is_queued_then_ends() {
         let outbox = Outbox::new(100);
-        outbox.try_push_data(b"last").unwrap();
+        outbox.try_push_data(b"last", None).unwrap();
         outbox.finish();
-        assert_eq!(outbox.try_push_data(b"late"), Err(Refused::Closed));
+        assert_eq!(outbox.try_push_data(b"late", None), Err(Refused::Closed));
         let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
         assert!(outbox.take(&mut control, &mut data).await);
         assert_eq!(&data[..], b"last");
@@ -266,15 +329,15 @@ mod tests {
             pushed += 1;
         }
         assert_eq!(pushed, CONTROL_LIMIT / frame.len());
-        assert_eq!(outbox.try_push_data(b"x"), Err(Refused::Closed));
+        assert_eq!(outbox.try_push_data(b"x", None), Err(Refused::Closed));
     }
 
     #[tokio::test]
     async fn an_oversized_frame_fits_an_empty_lane_and_close_refuses_everything() {
         let outbox = Outbox::new(4);
-        outbox.try_push_data(b"0123456789").unwrap();
+        outbox.try_push_data(b"0123456789", None).unwrap();
         outbox.close();
-        assert_eq!(outbox.try_push_data(b"x"), Err(Refused::Closed));
+        assert_eq!(outbox.try_push_data(b"x", None), Err(Refused::Closed));
         assert_eq!(outbox.push_control(b"x"), Err(Refused::Closed));
         let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
         assert!(!outbox.take(&mut control, &mut data).await);

@@ -6,7 +6,7 @@
 //! peer is built and queued under the topics lock, so peers always receive the sets in
 //! the order they changed.
 
-use super::outbox::{Outbox, Refused};
+use super::outbox::{Define, Outbox, Refused};
 use super::requests::PendingRequests;
 use super::topics::{Change, TopicMap, Topics};
 use crate::config::{EndpointOptions, Target};
@@ -89,8 +89,12 @@ impl Peer {
     }
 
     /// Queues an EVENT frame if there is room now.
-    pub(crate) fn try_send_data(&self, frame: &[u8]) -> Result<(), Refused> {
-        self.outbox.try_push_data(frame)?;
+    pub(crate) fn try_send_data(
+        &self,
+        frame: &[u8],
+        define: Option<Define<'_>>,
+    ) -> Result<(), Refused> {
+        self.outbox.try_push_data(frame, define)?;
         self.events_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -99,9 +103,10 @@ impl Peer {
     pub(crate) async fn send_data_timeout(
         &self,
         frame: &[u8],
+        define: Option<Define<'_>>,
         timeout: std::time::Duration,
     ) -> Result<(), Refused> {
-        self.outbox.push_data(frame, timeout).await?;
+        self.outbox.push_data(frame, define, timeout).await?;
         self.events_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -170,6 +175,9 @@ pub(crate) struct Shared {
     pub listening: Mutex<Option<Listening>>,
     /// Names of the endpoints this one is connecting to right now.
     connecting: Mutex<HashSet<Arc<str>>>,
+    /// The numbers this endpoint gives the event names it sends, with their DEFINE_NAME
+    /// frames (see `wire`).
+    interned: RwLock<HashMap<&'static str, (u32, bytes::Bytes), BuildHasherDefault<FxHasher>>>,
     /// Remote routes by event name, valid for one `routes_generation`.
     routes: RwLock<RouteCache>,
     routes_generation: AtomicU64,
@@ -198,6 +206,7 @@ impl Shared {
             changes: watch::channel(0).0,
             listening: Mutex::new(None),
             connecting: Mutex::new(HashSet::new()),
+            interned: RwLock::new(HashMap::default()),
             routes: RwLock::new(RouteCache::default()),
             routes_generation: AtomicU64::new(0),
         }
@@ -219,6 +228,33 @@ impl Shared {
         Error::Stopped {
             endpoint: self.name.to_string(),
         }
+    }
+
+    /// The number of event name `name` and its DEFINE_NAME frame.
+    pub(crate) fn intern(&self, name: &'static str) -> Result<(u32, bytes::Bytes), WireError> {
+        if let Some(found) = self
+            .interned
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+        {
+            return Ok(found.clone());
+        }
+        let mut interned = self
+            .interned
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = interned.get(name) {
+            return Ok(found.clone());
+        }
+        let id = u32::try_from(interned.len())
+            .map_err(|_| WireError::Malformed("too many event names".into()))?;
+        let entry = (
+            id,
+            wire::define_name(id, name, self.options.max_frame_size)?,
+        );
+        interned.insert(name, entry.clone());
+        Ok(entry)
     }
 
     /// The names of the endpoints this one is connecting to right now.

@@ -41,7 +41,7 @@ proptest! {
     fn event_frames_round_trip(name in "[a-zA-Z0-9_.:]{1,80}", id in proptest::option::of(any::<u64>()), sample in arb_sample()) {
         let frame = event(&name, id, &sample, MAX).unwrap();
         match decode(strip_prefix(&frame)).unwrap() {
-            Message::Event { name: got, request_id, body } => {
+            Message::Event { name: EventName::Inline(got), request_id, body } => {
                 prop_assert_eq!(got.as_str(), name.as_str());
                 prop_assert_eq!(request_id, id);
                 prop_assert_eq!(postcard::from_bytes::<Sample>(&body).unwrap(), sample);
@@ -74,6 +74,32 @@ proptest! {
         ];
         for (frame, expected) in cases {
             prop_assert_eq!(decode(strip_prefix(&frame)).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn interned_event_frames_and_their_definitions_round_trip(
+        name in "[a-zA-Z0-9_.:]{1,80}",
+        number in any::<u32>(),
+        id in proptest::option::of(any::<u64>()),
+        sample in arb_sample(),
+    ) {
+        let define = define_name(number, &name, MAX).unwrap();
+        prop_assert_eq!(
+            decode(strip_prefix(&define)).unwrap(),
+            Message::DefineName { id: number, name: Name(Bytes::copy_from_slice(name.as_bytes())) }
+        );
+        let frame = with_event_frame(NameRef::Id(number), id, &sample, MAX, Bytes::copy_from_slice).unwrap();
+        // The 4-byte number replaces the 2-byte length and the name.
+        let inline = event(&name, id, &sample, MAX).unwrap();
+        prop_assert_eq!(inline.len() as i64 - frame.len() as i64, name.len() as i64 + 2 - 4);
+        match decode(strip_prefix(&frame)).unwrap() {
+            Message::Event { name: EventName::Id(got), request_id, body } => {
+                prop_assert_eq!(got, number);
+                prop_assert_eq!(request_id, id);
+                prop_assert_eq!(postcard::from_bytes::<Sample>(&body).unwrap(), sample);
+            }
+            other => prop_assert!(false, "decoded {:?}", other),
         }
     }
 
@@ -181,11 +207,13 @@ fn oversized_frames_are_refused_on_both_sides() {
 
 #[test]
 fn malformed_frames_say_what_is_wrong() {
-    let cases: [(&[u8], &str); 6] = [
+    let cases: [(&[u8], &str); 8] = [
         (&[], "empty frame"),
         (&[99], "unknown message kind 99"),
         (&[5, 0, 10, 0, b'a'], "event name of 10 bytes"),
         (&[5, 4], "unknown EVENT flags"),
+        (&[5, 2, 1, 0], "EVENT name id"),
+        (&[8, 1, 0, 0, 0, 0xff], "DEFINE_NAME name is not UTF-8"),
         (&[5, 0, 2, 0, 0xff, 0xfe], "not UTF-8"),
         (&[6, 1, 2], "RESPONSE request id"),
     ];
