@@ -546,7 +546,7 @@ async fn on_event(
         ))
     });
     match decode(body) {
-        Ok(event) => deliver_local(shared, static_name, &subscribers, &event, reply.as_ref()).await,
+        Ok(event) => deliver_local(shared, static_name, &subscribers, event, reply.as_ref()).await,
         Err(error) => {
             // The frame boundary is intact: drop this frame only. A request's guard goes
             // with it, which tells the requester.

@@ -257,7 +257,7 @@ impl Endpoint {
         }
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
-            deliver_local(&self.shared, E::NAME, subscribers, &event, None).await;
+            deliver_local(&self.shared, E::NAME, subscribers, event, None).await;
         }
         match stalled {
             None => Ok(()),
@@ -408,7 +408,7 @@ impl Endpoint {
                 shared.name.clone(),
             ));
             let request: AnyEvent = Arc::new(request);
-            deliver_local(&self.shared, R::NAME, subscribers, &request, Some(&guard)).await;
+            deliver_local(&self.shared, R::NAME, subscribers, request, Some(&guard)).await;
         }
         let reply = reply.await.map_err(|_| shared.stopped_error())??;
         self.decode_reply::<R>(reply)
@@ -612,12 +612,23 @@ pub(crate) async fn deliver_local(
     shared: &Arc<Shared>,
     name: &'static str,
     subscribers: &[Subscriber],
-    event: &AnyEvent,
+    event: AnyEvent,
     reply: Option<&Arc<ReplyGuard>>,
 ) {
     let stall = shared.options.stall_timeout;
-    for subscriber in subscribers {
-        if let Delivered::Stalled(id) = subscriber.deliver(name, event, reply, stall).await {
+    // Every subscriber but the last gets a clone; the last (often the only one) takes
+    // the event itself.
+    let mut event = Some(event);
+    for (index, subscriber) in subscribers.iter().enumerate() {
+        let shared_event = if index + 1 == subscribers.len() {
+            event.take()
+        } else {
+            event.clone()
+        };
+        let Some(shared_event) = shared_event else {
+            return;
+        };
+        if let Delivered::Stalled(id) = subscriber.deliver(name, shared_event, reply, stall).await {
             tracing::error!(
                 endpoint = %shared.name,
                 event = name,

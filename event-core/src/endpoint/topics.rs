@@ -250,7 +250,7 @@ pub(crate) enum Delivered {
 }
 
 impl Subscriber {
-    fn delivery(&self, event: &AnyEvent, reply: Option<&Arc<ReplyGuard>>) -> Delivery {
+    fn delivery(&self, event: AnyEvent, reply: Option<&Arc<ReplyGuard>>) -> Delivery {
         let wants_requests = matches!(
             self.sink,
             Sink::Queue {
@@ -259,7 +259,7 @@ impl Subscriber {
             }
         );
         Delivery {
-            event: event.clone(),
+            event,
             reply: if wants_requests { reply.cloned() } else { None },
         }
     }
@@ -272,7 +272,7 @@ impl Subscriber {
     pub(crate) async fn deliver(
         &self,
         event_name: &str,
-        event: &AnyEvent,
+        event: AnyEvent,
         reply: Option<&Arc<ReplyGuard>>,
         stall: Duration,
     ) -> Delivered {
@@ -316,12 +316,12 @@ impl Subscriber {
     ) -> bool {
         match &self.sink {
             Sink::Handler(handler) => {
-                call_handler(event_name, handler, event);
+                call_handler(event_name, handler, event.clone());
                 true
             }
             Sink::Queue { overflowed, .. } if overflowed.load(Ordering::Acquire) => true,
             Sink::Queue { tx, .. } => !matches!(
-                tx.try_send(self.delivery(event, reply)),
+                tx.try_send(self.delivery(event.clone(), reply)),
                 Err(mpsc::error::TrySendError::Full(_))
             ),
         }
@@ -329,8 +329,8 @@ impl Subscriber {
 }
 
 /// A panicking handler must not take the delivering task (possibly a connection) down.
-fn call_handler(event_name: &str, handler: &Arc<dyn Fn(AnyEvent) + Send + Sync>, event: &AnyEvent) {
-    if catch_unwind(AssertUnwindSafe(|| handler(event.clone()))).is_err() {
+fn call_handler(event_name: &str, handler: &Arc<dyn Fn(AnyEvent) + Send + Sync>, event: AnyEvent) {
+    if catch_unwind(AssertUnwindSafe(|| handler(event))).is_err() {
         tracing::error!(
             event = event_name,
             "a subscribe() handler panicked; the event was dropped for it"
