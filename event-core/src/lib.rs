@@ -53,10 +53,9 @@
 //! * [`Event`], [`Request`]: the traits; `#[derive(Event)]` implements them.
 //! * [`registry`]: every event type linked into the program.
 //! * [`Endpoint`]: broadcast, stream, subscribe, request/respond, subscription awareness.
-//!   Its delivery guarantees and slow-subscriber policy are documented on
-//!   [`EventStream`] and in the `endpoint` module sources.
-//! * The wire format and the handling of bad input: see the `wire` and `connection`
-//!   modules (summarised below).
+//! * Its guarantees, the slow-subscriber policy, the wire format and the handling of bad
+//!   input are summarised below (the sources of the `endpoint`, `wire` and `connection`
+//!   modules hold the details).
 //!
 //! # Semantics
 //!
@@ -90,8 +89,10 @@
 //! # The wire
 //!
 //! Frames are a little-endian `u32` length and a message: HELLO / WELCOME / REJECT for the
-//! handshake (protocol version and endpoint name), SUBSCRIPTIONS, EVENT (name, optional
-//! request id, postcard body), RESPONSE and REQUEST_DROPPED. Frames above
+//! handshake (protocol version and endpoint name), SUBSCRIPTIONS, EVENT (event name or the
+//! number the sender gave it, optional request id, postcard body), DEFINE_NAME (a number
+//! for a name, sent once per connection before its first use), RESPONSE and
+//! REQUEST_DROPPED. Frames above
 //! [`EndpointOptions::max_frame_size`] are refused. The socket is owner-only (0600) and
 //! peers of another uid are refused. A malformed frame closes only its connection; an
 //! event that fails to decode is dropped alone.

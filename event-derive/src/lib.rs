@@ -15,8 +15,8 @@
 //! scope``. Written above `#[derive(Event)]`, rustc rejects it as a derive helper used
 //! before it is introduced; put the derive first.
 //!
-//! The crate is split as serde_derive and thiserror are: [`parse`] turns the input into
-//! a typed description with spans and collects every error it finds, [`expand`] only
+//! The crate is split as serde_derive and thiserror are: `parse` turns the input into
+//! a typed description with spans and collects every error it finds, `expand` only
 //! quotes. A failed parse still emits a stub `Event` impl next to the errors, so the
 //! user sees their mistake and not a cascade of "`Foo` is not an event" errors.
 
