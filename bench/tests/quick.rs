@@ -40,8 +40,8 @@ fn quick_run_covers_every_scenario_and_loses_nothing() {
             .iter()
             .find(|line| {
                 line["scenario"] == scenario
-                    && consumers.map_or(true, |n| line["consumers"] == n)
-                    && payload.map_or(true, |p| line["payload_bytes"] == p)
+                    && consumers.is_none_or(|n| line["consumers"] == n)
+                    && payload.is_none_or(|p| line["payload_bytes"] == p)
             })
             .unwrap_or_else(|| {
                 panic!(

@@ -34,7 +34,7 @@ fn peer(seed: u8) -> PeerInfo {
         session(seed),
         vec![Capability::new("eth", 67), Capability::new("eth", 68)].into(),
         format!("Geth/v1.14.{seed}-stable/linux-amd64/go1.22.2"),
-        seed % 2 == 0,
+        seed.is_multiple_of(2),
     )
 }
 

@@ -313,15 +313,15 @@ mod tests {
         assert!(PublicKey::deserialize(StrDeserializer::<ValueError>::new("zz")).is_err());
         assert!(PublicKey::deserialize(BytesDeserializer::<ValueError>::new(&[0u8; 63])).is_err());
         assert!(
-            PublicKey::deserialize(SeqDeserializer::<_, ValueError>::new(
-                std::iter::repeat(0u8).take(65)
-            ))
+            PublicKey::deserialize(SeqDeserializer::<_, ValueError>::new(std::iter::repeat_n(
+                0u8, 65
+            )))
             .is_err()
         );
         assert!(
-            PublicKey::deserialize(SeqDeserializer::<_, ValueError>::new(
-                std::iter::repeat(0u8).take(10)
-            ))
+            PublicKey::deserialize(SeqDeserializer::<_, ValueError>::new(std::iter::repeat_n(
+                0u8, 10
+            )))
             .is_err()
         );
     }
