@@ -24,7 +24,7 @@ use crate::endpoint::{
     Shared,
 };
 use crate::error::Error;
-use crate::transport::unix;
+use crate::transport::{unix, Link, Listener};
 use crate::wire::{self, EventName, FrameReader, Message};
 use bytes::BytesMut;
 use rustc_hash::FxHasher;
@@ -34,7 +34,6 @@ use std::hash::BuildHasherDefault;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
@@ -61,7 +60,7 @@ pub(crate) async fn listen(shared: &Arc<Shared>, path: &Path) -> Result<(), Erro
             source,
         },
     })?;
-    let task = tokio::spawn(accept_loop(shared.clone(), listener));
+    let task = tokio::spawn(accept_loop(shared.clone(), unix::SocketListener(listener)));
     *shared
         .listening
         .lock()
@@ -74,17 +73,17 @@ pub(crate) async fn listen(shared: &Arc<Shared>, path: &Path) -> Result<(), Erro
     Ok(())
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: tokio::net::UnixListener) {
+async fn accept_loop<L: Listener>(shared: Arc<Shared>, mut listener: L) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         let Ok(permit) = handshakes.clone().acquire_owned().await else {
             return;
         };
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok(link) => {
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    accept_one(&shared, stream).await;
+                    accept_one(&shared, link).await;
                     drop(permit);
                 });
             }
@@ -98,12 +97,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: tokio::net::UnixListener) {
     }
 }
 
-async fn accept_one(shared: &Arc<Shared>, stream: UnixStream) {
-    if let Err(reason) = unix::check_peer(&stream) {
+async fn accept_one<K: Link>(shared: &Arc<Shared>, link: K) {
+    if let Err(reason) = link.check_peer() {
         tracing::error!(endpoint = %shared.name, reason, "connection refused");
         return;
     }
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = link.split();
     let options = &shared.options;
     let mut reader = FrameReader::new(
         read,
@@ -254,14 +253,11 @@ impl Drop for Connecting<'_> {
     }
 }
 
+/// Makes the connection (the Unix transport: the socket at `config.path`), then the
+/// handshake.
 async fn connect_once(shared: &Arc<Shared>, config: &ConnectionConfig) -> Result<(), Error> {
-    let rejected = |reason: String| Error::ConnectionAttemptRejected {
-        endpoint: shared.name.to_string(),
-        remote: config.name.clone(),
-        reason,
-    };
     let options = &shared.options;
-    let stream = unix::connect(&config.path, options.connect_timeout)
+    let link = unix::connect(&config.path, options.connect_timeout)
         .await
         .map_err(|source| match source.kind() {
             std::io::ErrorKind::TimedOut => Error::ConnectTimeout {
@@ -280,8 +276,23 @@ async fn connect_once(shared: &Arc<Shared>, config: &ConnectionConfig) -> Result
                 source,
             },
         })?;
-    unix::check_peer(&stream).map_err(rejected)?;
-    let (read, mut write) = stream.into_split();
+    handshake_outbound(shared, config, link).await
+}
+
+/// The connecting side of the handshake, over any transport's link.
+async fn handshake_outbound<K: Link>(
+    shared: &Arc<Shared>,
+    config: &ConnectionConfig,
+    link: K,
+) -> Result<(), Error> {
+    let rejected = |reason: String| Error::ConnectionAttemptRejected {
+        endpoint: shared.name.to_string(),
+        remote: config.name.clone(),
+        reason,
+    };
+    let options = &shared.options;
+    link.check_peer().map_err(rejected)?;
+    let (read, mut write) = link.split();
     let mut reader = FrameReader::new(read, options.max_frame_size, options.frame_timeout);
     let protocol_error = |reason: String| Error::Protocol {
         endpoint: shared.name.to_string(),

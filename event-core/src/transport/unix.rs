@@ -9,10 +9,12 @@
 //!   (a live socket is never stolen). A file that is not a socket is never removed.
 //! * On stop, the file is removed only if it is still the one this endpoint bound.
 
+use super::{Link, Listener};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Identity of a bound socket file (device, inode).
@@ -111,8 +113,32 @@ pub(crate) async fn connect(path: &Path, timeout: Duration) -> io::Result<UnixSt
     }
 }
 
+impl Link for UnixStream {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    fn check_peer(&self) -> Result<(), String> {
+        check_peer(self)
+    }
+
+    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        self.into_split()
+    }
+}
+
+/// The listening socket of a served endpoint.
+pub(crate) struct SocketListener(pub UnixListener);
+
+impl Listener for SocketListener {
+    type Link = UnixStream;
+
+    async fn accept(&mut self) -> io::Result<UnixStream> {
+        self.0.accept().await.map(|(stream, _)| stream)
+    }
+}
+
 /// Refuses a peer that runs as another user.
-pub(crate) fn check_peer(stream: &UnixStream) -> Result<(), String> {
+fn check_peer(stream: &UnixStream) -> Result<(), String> {
     let credentials = stream
         .peer_cred()
         .map_err(|error| format!("cannot read peer credentials: {error}"))?;
