@@ -80,6 +80,23 @@ pub struct Endpoint {
     _handle: Arc<HandleToken>,
 }
 
+/// The remotes a broadcast found full, with what to send them once they have room.
+struct Backlog<'r> {
+    full: Vec<&'r Arc<Peer>>,
+    frame: Vec<u8>,
+    define_id: u32,
+    define_frame: bytes::Bytes,
+}
+
+impl Backlog<'_> {
+    fn define(&self) -> Define<'_> {
+        Define {
+            id: self.define_id,
+            frame: &self.define_frame,
+        }
+    }
+}
+
 /// Stops the endpoint when the last [`Endpoint`] handle is dropped. Streams and tasks
 /// hold the shared state, not this token, so they do not keep the endpoint alive.
 struct HandleToken(Arc<Shared>);
@@ -224,34 +241,17 @@ impl Endpoint {
         self.shared.check_running()?;
         let route = self.route::<E>(&config)?;
         let mut stalled = None;
-        if !route.remotes.is_empty() {
-            // Encoded once, into a reused buffer, and copied to every connection that has
-            // room now; only a connection that is full gets an owned copy to wait with.
-            let max = self.shared.options.max_frame_size;
-            let (id, define_frame) = self
-                .shared
-                .intern(E::NAME)
-                .map_err(|error| self.shared.wire_error(E::NAME, error))?;
-            let define = Some(Define {
-                id,
-                frame: &define_frame,
-            });
-            let waiting = wire::with_event_frame(NameRef::Id(id), None, &event, max, |frame| {
-                let full: Vec<&Arc<Peer>> = route
-                    .remotes
-                    .iter()
-                    .filter(|peer| matches!(peer.try_send_data(frame, define), Err(Refused::Full)))
-                    .collect();
-                (!full.is_empty()).then(|| (full, frame.to_vec()))
-            })
-            .map_err(|error| self.shared.wire_error(E::NAME, error))?;
-            if let Some((full, frame)) = waiting {
-                for peer in full {
-                    if let Sent::Stalled =
-                        crate::connection::send_data(&self.shared, peer, &frame, define).await
-                    {
-                        stalled = Some(peer.name.to_string());
-                    }
+        if let Some(backlog) = self.queue_to_remotes(&route.remotes, &event)? {
+            for peer in &backlog.full {
+                let sent = crate::connection::send_data(
+                    &self.shared,
+                    peer,
+                    &backlog.frame,
+                    Some(backlog.define()),
+                )
+                .await;
+                if let Sent::Stalled = sent {
+                    stalled = Some(peer.name.to_string());
                 }
             }
         }
@@ -280,16 +280,9 @@ impl Endpoint {
     ) -> Result<(), Error> {
         self.shared.check_running()?;
         let route = self.route::<E>(&config)?;
-        let mut full = None;
-        if !route.remotes.is_empty() {
-            let frame = wire::event(E::NAME, None, &event, self.shared.options.max_frame_size)
-                .map_err(|error| self.shared.wire_error(E::NAME, error))?;
-            for peer in route.remotes.iter() {
-                if let Err(Refused::Full) = peer.try_send_data(&frame, None) {
-                    full = Some(peer.name.to_string());
-                }
-            }
-        }
+        let mut full = self
+            .queue_to_remotes(&route.remotes, &event)?
+            .and_then(|backlog| backlog.full.last().map(|peer| peer.name.to_string()));
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
             for subscriber in subscribers.iter() {
@@ -511,6 +504,40 @@ impl Endpoint {
     }
 
     // -- internals -----------------------------------------------------------------------------
+
+    /// Encodes `event` once (its name interned, into a reused buffer) and queues it to
+    /// every remote that has room now. The remotes that were full come back with an owned
+    /// copy of the frame, for the caller to wait on or to report.
+    fn queue_to_remotes<'r, E: Event>(
+        &self,
+        remotes: &'r [Arc<Peer>],
+        event: &E,
+    ) -> Result<Option<Backlog<'r>>, Error> {
+        if remotes.is_empty() {
+            return Ok(None);
+        }
+        let wire_error = |error| self.shared.wire_error(E::NAME, error);
+        let (id, define_frame) = self.shared.intern(E::NAME).map_err(wire_error)?;
+        let define = Some(Define {
+            id,
+            frame: &define_frame,
+        });
+        let max = self.shared.options.max_frame_size;
+        let full = wire::with_event_frame(NameRef::Id(id), None, event, max, |frame| {
+            let full: Vec<&Arc<Peer>> = remotes
+                .iter()
+                .filter(|peer| matches!(peer.try_send_data(frame, define), Err(Refused::Full)))
+                .collect();
+            (!full.is_empty()).then(|| (full, frame.to_vec()))
+        })
+        .map_err(wire_error)?;
+        Ok(full.map(|(full, frame)| Backlog {
+            full,
+            frame,
+            define_id: id,
+            define_frame,
+        }))
+    }
 
     fn route<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
         let route = self.shared.route(E::NAME, &config.target);
