@@ -6,23 +6,15 @@ mod support;
 
 use event_bus_tests::{Counter, Ping};
 use event_core::{ConnectionConfig, Endpoint, Error};
-use support::{eventually, within, PeerProcess};
+use support::{connect, driver, eventually, subscribe_remote, within, PeerProcess};
 
 #[tokio::test]
 async fn a_peer_killed_mid_stream_does_not_disturb_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))
-        .await
-        .unwrap();
+    let bus = driver(dir.path()).await;
     let mut alice = PeerProcess::start("alice", dir.path()).await;
     let mut bob = PeerProcess::start("bob", dir.path()).await;
-    let configs = [
-        ConnectionConfig::from_name("alice", dir.path()),
-        ConnectionConfig::from_name("bob", dir.path()),
-    ];
-    within("connect", bus.connect_to_endpoints(&configs))
-        .await
-        .unwrap();
+    connect(&bus, dir.path(), &["alice", "bob"]).await;
     alice
         .expect("subscribe counter", "subscribed counter")
         .await;
@@ -70,16 +62,9 @@ async fn a_peer_killed_mid_stream_does_not_disturb_the_others() {
 #[tokio::test]
 async fn stop_with_broadcasts_and_requests_in_flight_resolves_every_future() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))
-        .await
-        .unwrap();
+    let bus = driver(dir.path()).await;
     let mut alice = PeerProcess::start("alice", dir.path()).await;
-    within(
-        "connect",
-        bus.connect_to_endpoints(&[ConnectionConfig::from_name("alice", dir.path())]),
-    )
-    .await
-    .unwrap();
+    connect(&bus, dir.path(), &["alice"]).await;
     alice
         .expect("subscribe counter", "subscribed counter")
         .await;
@@ -161,20 +146,8 @@ async fn a_frozen_peer_is_given_up_with_an_error_naming_it() {
         .await
         .unwrap();
     let mut alice = PeerProcess::start("alice", dir.path()).await;
-    within(
-        "connect",
-        bus.connect_to_endpoints(&[ConnectionConfig::from_name("alice", dir.path())]),
-    )
-    .await
-    .unwrap();
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "alice",
-        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    connect(&bus, dir.path(), &["alice"]).await;
+    subscribe_remote::<Counter>(&bus, &mut alice, "counter").await;
     let pid = rustix::process::Pid::from_raw(alice.id().unwrap() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
 

@@ -7,7 +7,7 @@ mod support;
 use event_bus_tests::{Counter, Ping, Pong};
 use event_core::{ConnectionConfig, Endpoint, Error, Event};
 use futures_util::StreamExt;
-use support::{eventually, within, PeerProcess};
+use support::{connect, driver, eventually, within, PeerProcess};
 
 /// Raises the soft open-files limit (each connection is two sockets in this process).
 fn allow_open_files(wanted: u64) {
@@ -96,18 +96,10 @@ async fn fifty_endpoints_in_a_full_mesh_all_receive_every_broadcast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_storm_gives_every_requester_exactly_its_own_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))
-        .await
-        .unwrap();
+    let bus = driver(dir.path()).await;
     let mut alice = PeerProcess::start("alice", dir.path()).await;
     let mut bob = PeerProcess::start("bob", dir.path()).await;
-    let configs = [
-        ConnectionConfig::from_name("alice", dir.path()),
-        ConnectionConfig::from_name("bob", dir.path()),
-    ];
-    within("connect", bus.connect_to_endpoints(&configs))
-        .await
-        .unwrap();
+    connect(&bus, dir.path(), &["alice", "bob"]).await;
     alice.expect("respond", "serving-pings respond").await;
     bob.expect("respond", "serving-pings respond").await;
     within(
@@ -191,9 +183,7 @@ async fn an_endpoint_of_another_user_is_refused_both_ways() {
     assert_eq!(std::fs::metadata(&stranger_path).unwrap().uid(), NOBODY);
 
     // Root connecting to the stranger: refused by this side's uid check.
-    let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))
-        .await
-        .unwrap();
+    let bus = driver(dir.path()).await;
     let error = bus
         .connect_to_endpoints(&[ConnectionConfig::from_name("stranger", dir.path())])
         .await

@@ -6,23 +6,7 @@ mod support;
 use event_bus_tests::{Counter, Other, Ping};
 use event_core::{BroadcastConfig, ConnectionConfig, Endpoint, Error};
 use std::os::unix::fs::PermissionsExt;
-use support::{eventually, within, PeerProcess};
-
-async fn driver(dir: &std::path::Path) -> Endpoint {
-    Endpoint::serve(ConnectionConfig::from_name("driver", dir))
-        .await
-        .expect("serve driver")
-}
-
-async fn connect(bus: &Endpoint, dir: &std::path::Path, names: &[&str]) {
-    let configs: Vec<ConnectionConfig> = names
-        .iter()
-        .map(|name| ConnectionConfig::from_name(name, dir))
-        .collect();
-    within("connect", bus.connect_to_endpoints(&configs))
-        .await
-        .expect("connect");
-}
+use support::{connect, driver, eventually, subscribe_remote, within, PeerProcess};
 
 #[tokio::test]
 async fn a_broadcast_reaches_only_subscribers_and_nothing_is_sent_to_others() {
@@ -149,14 +133,7 @@ async fn many_events_arrive_complete_and_in_order_across_processes() {
     let bus = driver(dir.path()).await;
     let mut alice = PeerProcess::start("alice", dir.path()).await;
     connect(&bus, dir.path(), &["alice"]).await;
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "subscription",
-        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&bus, &mut alice, "counter").await;
     const N: u64 = 20_000;
     for index in 0..N {
         bus.broadcast(Counter {
@@ -327,14 +304,7 @@ async fn duplicate_names_and_self_connections_are_rejected() {
         .await
         .starts_with("error ConnectionAttemptRejected"));
     // The original connection still works.
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "subscription",
-        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&bus, &mut alice, "counter").await;
     bus.broadcast(Counter {
         index: 0,
         payload: vec![],
@@ -433,14 +403,7 @@ async fn the_socket_is_owner_only_and_removed_on_stop_and_a_stale_one_is_replace
     let mut alice = PeerProcess::start("alice", dir.path()).await;
     let bus = driver(dir.path()).await;
     connect(&bus, dir.path(), &["alice"]).await;
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "subscription",
-        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&bus, &mut alice, "counter").await;
     // Dropping the last handle also removes the file.
     drop(bus);
     eventually("the driver's socket file to go", || !config.path.exists()).await;
@@ -483,14 +446,7 @@ async fn a_restarted_peer_is_reached_again_after_reconnecting() {
     eventually("alice's disconnection", || !bus.is_connected_to("alice")).await;
     let mut alice = PeerProcess::start("alice", dir.path()).await;
     connect(&bus, dir.path(), &["alice"]).await;
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "subscription",
-        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&bus, &mut alice, "counter").await;
     bus.broadcast(Counter {
         index: 0,
         payload: vec![],

@@ -5,7 +5,7 @@ mod support;
 
 use event_core::{BroadcastConfig, ConnectionConfig, Endpoint};
 use futures_util::StreamExt;
-use support::{within, PeerProcess};
+use support::{connect, within, PeerProcess};
 use trinity_events::{DisconnectPeerEvent, DisconnectReason, Node, PeerChange, ProxyPeerPool};
 
 #[tokio::test]
@@ -17,12 +17,7 @@ async fn the_proxy_follows_the_pool_of_another_process() {
     let bus = Endpoint::serve(ConnectionConfig::from_name("sync", dir.path()))
         .await
         .unwrap();
-    within(
-        "connect",
-        bus.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())]),
-    )
-    .await
-    .unwrap();
+    connect(&bus, dir.path(), &["networking"]).await;
     let proxy = within(
         "the proxy",
         ProxyPeerPool::start_targeting(bus.clone(), "networking"),

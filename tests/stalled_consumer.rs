@@ -8,7 +8,7 @@ mod support;
 use event_bus_tests::{Counter, Other};
 use event_core::{ConnectionConfig, Endpoint, EndpointOptions, Error};
 use std::time::{Duration, Instant};
-use support::{proc_status_kib, within, PeerProcess};
+use support::{connect, proc_status_kib, subscribe_remote, within, PeerProcess};
 
 #[tokio::test]
 async fn a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() {
@@ -25,12 +25,7 @@ async fn a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() 
             .env("BUS_PEER_STALL_MS", "500");
     })
     .await;
-    within(
-        "connect",
-        bus.connect_to_endpoints(&[ConnectionConfig::from_name("alice", dir.path())]),
-    )
-    .await
-    .unwrap();
+    connect(&bus, dir.path(), &["alice"]).await;
     alice.expect("stall counter", "stalled counter").await;
     within(
         "alice",
@@ -79,12 +74,7 @@ async fn a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() 
     );
     // Alice's endpoint is healthy: a new subscription works. (Another event type: Counters
     // already in flight to alice may still reach a new Counter stream, legitimately.)
-    alice.expect("subscribe other", "subscribed other").await;
-    within(
-        "alice",
-        bus.wait_until_endpoint_subscribed_to::<Other>("alice"),
-    )
-    .await;
+    subscribe_remote::<Other>(&bus, &mut alice, "other").await;
     bus.broadcast(Other { index: 0 }).await.unwrap();
     alice.wait_count("other", 1).await;
 }

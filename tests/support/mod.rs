@@ -2,6 +2,7 @@
 //! built for these tests.
 #![allow(dead_code, unused_imports)]
 
+use event_core::{ConnectionConfig, Endpoint, Event};
 use std::path::Path;
 use tokio::process::Command;
 
@@ -26,4 +27,43 @@ impl PeerProcess {
         let program = Path::new(env!("CARGO_BIN_EXE_bus-peer"));
         event_bus_tests::peer_process::PeerProcess::start_program(program, name, dir, adjust).await
     }
+}
+
+/// The test process's own endpoint, "driver", served in `dir`.
+pub async fn driver(dir: &Path) -> Endpoint {
+    Endpoint::serve(ConnectionConfig::from_name("driver", dir))
+        .await
+        .expect("serve driver")
+}
+
+/// Connects `bus` to the endpoints `names` served in `dir`, failing the test on error or
+/// after [`TIMEOUT`].
+pub async fn connect(bus: &Endpoint, dir: &Path, names: &[&str]) {
+    let configs: Vec<ConnectionConfig> = names
+        .iter()
+        .map(|name| ConnectionConfig::from_name(name, dir))
+        .collect();
+    within("connect", bus.connect_to_endpoints(&configs))
+        .await
+        .expect("connect");
+}
+
+/// Has the child process `peer` subscribe (`subscribe EVENT`), then waits until `bus` has
+/// heard of it.
+pub async fn subscribe_remote<E: Event>(
+    bus: &Endpoint,
+    peer: &mut event_bus_tests::peer_process::PeerProcess,
+    event: &str,
+) {
+    peer.expect(
+        &format!("subscribe {event}"),
+        &format!("subscribed {event}"),
+    )
+    .await;
+    let name = peer.name.clone();
+    within(
+        &format!("{name}'s subscription to {event}"),
+        bus.wait_until_endpoint_subscribed_to::<E>(&name),
+    )
+    .await;
 }
