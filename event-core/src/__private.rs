@@ -52,37 +52,27 @@ pub trait GenericEventName {
     const NAME_BUF: &'static NameBuf;
 }
 
-/// Runs `data` through the frame reader and message decoder exactly as a connection does
-/// (handshake first, then messages), for the fuzz target. Returns the number of frames
-/// decoded; never panics.
+/// Runs `data` through the frame decoder, the message decoder and the connection's
+/// rules exactly as a connection does (handshake first, then messages), for the fuzz
+/// target. Synchronous: no runtime. Returns the number of frames decoded; never panics.
 pub fn fuzz_wire(data: &[u8]) -> usize {
-    use crate::wire::{decode, FrameReader, Message};
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(_) => return 0,
-    };
-    runtime.block_on(async {
-        let mut bytes = data;
-        let mut reader = FrameReader::new(&mut bytes, 64 * 1024, std::time::Duration::from_secs(1));
-        let mut decoded = 0;
-        while let Ok(Some(frame)) = reader.next().await {
-            match decode(frame) {
-                Ok(Message::Event { name, body, .. }) => {
-                    if let crate::wire::EventName::Inline(name) = name {
-                        let _ = name.as_str();
-                    }
-                    let _ = postcard::from_bytes::<(u64, Vec<u8>, String)>(&body);
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    let _ = error.to_string();
-                }
+    use crate::mesh::Inbound;
+    use crate::wire::{decode, FrameDecoder};
+    let decoder = FrameDecoder::new(64 * 1024);
+    let mut buf = bytes::BytesMut::from(data);
+    let mut inbound = Inbound::default();
+    let mut decoded = 0;
+    while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+        let message = decode(frame);
+        if decoded == 0 {
+            let _ = crate::mesh::check_hello(message, "fuzz", |_| false);
+        } else if let Ok(message) = message {
+            if let Ok(crate::mesh::Action::Deliver { body, .. }) = inbound.on_message(&message) {
+                let _ = postcard::from_bytes::<(u64, Vec<u8>, String)>(body);
             }
-            decoded += 1;
         }
-        decoded
-    })
+        decoded += 1;
+    }
+    let _ = decoder.end(&buf);
+    decoded
 }

@@ -53,9 +53,41 @@
 //! * [`Event`], [`Request`]: the traits; `#[derive(Event)]` implements them.
 //! * [`registry`]: every event type linked into the program.
 //! * [`Endpoint`]: broadcast, stream, subscribe, request/respond, subscription awareness.
-//! * Its guarantees, the slow-subscriber policy, the wire format and the handling of bad
-//!   input are summarised below (the sources of the `endpoint`, `wire` and `connection`
-//!   modules hold the details).
+//! * [`backend`]: the seam for crates that connect endpoints another way (zenoh).
+//!
+//! # Architecture
+//!
+//! Three layers, and the imports point one way: down.
+//!
+//! ```text
+//! endpoint/   the public handles: Endpoint, EventStream, RequestStream, Subscription,
+//!             InboundRequest. Thin: each call goes to the core (or to the mesh, for
+//!             serve / connect_to_endpoints).
+//!    |
+//! bus/        the core, synchronous and without sockets: local subscribers (topics),
+//!             the remote endpoints and their subscriptions (remotes), where a broadcast
+//!             goes (routing), what arrives (inbound), requests in flight (requests),
+//!             the delivery and back-pressure policy (delivery), name uniqueness, and
+//!             the lock table at the top of bus/mod.rs.
+//!    |        <- the backend seam (module `backend`, public, for backend crates)
+//! mesh/       the socket mesh, the first backend: handshake rules and message handling
+//!             as plain code, driven by thin reader/writer tasks, over
+//! wire/       the frame codec (pure), and
+//! transport/  sockets: bind, connect, stale files, clean-up (only this names Unix).
+//! ```
+//!
+//! `codec`, `config`, `error`, `event`, `registry` and `sync` (lock helpers) sit under
+//! all of them. Where to go for a change:
+//!
+//! * **a new backend** (a broker, another host): a crate that implements
+//!   [`backend::Backend`] and [`backend::RemoteLink`], and reports remotes through
+//!   [`backend::attach`]. Nothing in this crate changes; the mesh is built the same way.
+//! * **a new [`BroadcastConfig`] option**: `config.rs` for the option, `bus/routing.rs`
+//!   for what it does.
+//! * **a new wire message**: `wire/` (layout, encode, decode) and `mesh/inbound.rs` (what
+//!   it does on arrival).
+//! * **the slow-subscriber policy**: `bus/delivery.rs`, whose module doc states it whole.
+//! * **a new transport** (TCP): a module beside `transport/unix.rs`.
 //!
 //! # Semantics
 //!
@@ -82,9 +114,11 @@
 //! Queues are bounded. `broadcast().await` waits for room (back-pressure, across
 //! processes too); a consumer whose queue stays full for
 //! [`EndpointOptions::stall_timeout`] is cut off: its stream ends after what it holds and
-//! [`EventStream::overflowed`] returns `true`, with an error in the log.
-//! `broadcast_nowait` never waits and reports a full queue as [`Error::QueueFull`].
-//! Nothing is dropped silently.
+//! [`EventStream::overflowed`] returns `true`, with an error in the log. A connected
+//! process that reads nothing for twice that long is disconnected, and the sender gets
+//! [`Error::Stalled`]. `broadcast_nowait` never waits and reports a full queue as
+//! [`Error::QueueFull`]. Nothing is dropped silently. (The whole policy is in one place,
+//! the source of `bus/delivery.rs`.)
 //!
 //! # The wire
 //!
@@ -99,12 +133,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod backend;
+mod bus;
+mod codec;
 mod config;
-mod connection;
 mod endpoint;
 mod error;
 mod event;
+mod mesh;
 pub mod registry;
+mod sync;
 mod transport;
 mod wire;
 

@@ -1,38 +1,26 @@
-//! The [`Endpoint`]: one participant on the bus.
-//!
-//! Files: `shared` (the state behind every handle), `topics` (local subscriptions and the
-//! delivery / slow-subscriber policy), `streams` (what subscribers hold), `requests`
-//! (requests in flight and their guarantees). Connections to other processes live in
-//! [`crate::connection`].
+//! The public handles: [`Endpoint`], and what subscribers hold (`streams`) and answer
+//! (`inbound`). Each method is a thin call into the core ([`crate::bus`]), where the state
+//! and the rules live, or into the socket mesh ([`crate::mesh`]) for `serve` and
+//! `connect_to_endpoints`.
 
-mod outbox;
-mod requests;
-mod shared;
+mod inbound;
 mod streams;
-mod topics;
 
-pub use requests::InboundRequest;
+pub use inbound::InboundRequest;
 pub use streams::{EventStream, RequestStream, Subscription};
 
-pub(crate) use outbox::{Define, Refused};
-pub(crate) use requests::{Gone, Origin, Reply, ReplyGuard, LOCAL};
-pub(crate) use shared::{Listening, Peer, Shared};
-pub(crate) use topics::{AnyEvent, LookupCache};
-
-use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Target};
-use crate::connection::Sent;
+use crate::bus::topics::{AnyEvent, Sink, Subscriber};
+use crate::bus::Bus;
+use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
 use crate::error::Error;
 use crate::event::{Event, Request};
-use crate::wire::{self, NameRef};
-use requests::PendingGuard;
-use shared::Route;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::AtomicBool;
+use crate::mesh::Mesh;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use streams::SubscriptionGuard;
 use tokio::sync::mpsc;
-use topics::{Delivered, Sink, Subscriber};
 
 /// Counters of one connection, from [`Endpoint::connection_stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +28,13 @@ use topics::{Delivered, Sink, Subscriber};
 pub struct ConnectionStats {
     /// The connected endpoint's name.
     pub remote: String,
-    /// EVENT frames (broadcasts and requests) queued for it.
+    /// Events (broadcasts and requests) queued for it.
     pub events_sent: u64,
-    /// EVENT frames received from it.
+    /// Events received from it.
     pub events_received: u64,
+    /// Events from it that its backend reported lost on the way (always 0 over sockets,
+    /// which lose nothing while connected).
+    pub events_missed: u64,
 }
 
 /// One participant on the bus: a cheap, cloneable handle (`Send + Sync`).
@@ -76,30 +67,14 @@ pub struct ConnectionStats {
 /// Dropping the last handle stops the endpoint, as [`stop`](Self::stop) does.
 #[derive(Clone)]
 pub struct Endpoint {
-    pub(crate) shared: Arc<Shared>,
+    bus: Arc<Bus>,
+    mesh: Arc<Mesh>,
     _handle: Arc<HandleToken>,
 }
 
-/// The remotes a broadcast found full, with what to send them once they have room.
-struct Backlog<'r> {
-    full: Vec<&'r Arc<Peer>>,
-    frame: Vec<u8>,
-    define_id: u32,
-    define_frame: bytes::Bytes,
-}
-
-impl Backlog<'_> {
-    fn define(&self) -> Define<'_> {
-        Define {
-            id: self.define_id,
-            frame: &self.define_frame,
-        }
-    }
-}
-
 /// Stops the endpoint when the last [`Endpoint`] handle is dropped. Streams and tasks
-/// hold the shared state, not this token, so they do not keep the endpoint alive.
-struct HandleToken(Arc<Shared>);
+/// hold the core, not this token, so they do not keep the endpoint alive.
+struct HandleToken(Arc<Bus>);
 
 impl Drop for HandleToken {
     fn drop(&mut self) {
@@ -111,7 +86,7 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("name", &self.name())
-            .field("stopped", &self.shared.is_stopped())
+            .field("stopped", &self.bus.is_stopped())
             .finish()
     }
 }
@@ -129,10 +104,13 @@ impl Endpoint {
         options: EndpointOptions,
     ) -> Result<Endpoint, Error> {
         crate::registry::check_unique_names()?;
-        let shared = Arc::new(Shared::new(Arc::from(name.into()), options));
+        let bus = Arc::new(Bus::new(Arc::from(name.into()), options));
+        let mesh = Mesh::new(&bus);
+        bus.attach(mesh.clone())?;
         Ok(Endpoint {
-            _handle: Arc::new(HandleToken(shared.clone())),
-            shared,
+            _handle: Arc::new(HandleToken(bus.clone())),
+            bus,
+            mesh,
         })
     }
 
@@ -151,13 +129,18 @@ impl Endpoint {
         options: EndpointOptions,
     ) -> Result<Endpoint, Error> {
         let endpoint = Endpoint::with_options(config.name.clone(), options)?;
-        crate::connection::listen(&endpoint.shared, &config.path).await?;
+        endpoint.mesh.listen(&config.path)?;
         Ok(endpoint)
+    }
+
+    /// The core behind this handle, for `backend::attach`.
+    pub(crate) fn bus(&self) -> &Arc<Bus> {
+        &self.bus
     }
 
     /// The endpoint's name.
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.bus.name
     }
 
     /// Stops the endpoint: refuses new operations at once, lets every connection write
@@ -169,12 +152,12 @@ impl Endpoint {
     /// Dropping the last handle stops the endpoint too, but at once, without writing what
     /// is still queued.
     pub async fn stop(&self) {
-        self.shared.stop_gracefully().await;
+        self.bus.stop_gracefully().await;
     }
 
     /// Whether [`stop`](Self::stop) was called (or the endpoint was otherwise shut down).
     pub fn is_stopped(&self) -> bool {
-        self.shared.is_stopped()
+        self.bus.is_stopped()
     }
 
     // -- connections -------------------------------------------------------------------------
@@ -184,42 +167,41 @@ impl Endpoint {
     /// oneself, a name already connected, or a refusal by the other side.
     pub async fn connect_to_endpoints(&self, configs: &[ConnectionConfig]) -> Result<(), Error> {
         for config in configs {
-            crate::connection::connect(&self.shared, config).await?;
+            self.mesh.connect(config).await?;
         }
         Ok(())
     }
 
     /// Whether an endpoint of this name is connected.
     pub fn is_connected_to(&self, name: &str) -> bool {
-        self.shared.peer(name).is_some()
+        self.bus.remotes.contains(name)
     }
 
     /// Waits until an endpoint of this name is connected (or this endpoint stops).
     pub async fn wait_until_connected_to(&self, name: &str) {
-        self.shared
-            .wait_until(|shared| shared.peer(name).is_some())
-            .await;
+        self.bus.wait_until(|bus| bus.remotes.contains(name)).await;
     }
 
     /// Every connected endpoint, this one first, with the event names it subscribes to.
     pub fn connected_endpoints_and_subscriptions(&self) -> Vec<(String, BTreeSet<String>)> {
         let mut all = vec![(
             self.name().to_owned(),
-            self.shared.local_names().into_iter().collect(),
+            self.bus.local_names().into_iter().collect(),
         )];
-        let mut peers: Vec<(String, BTreeSet<String>)> = self
-            .shared
-            .peers_snapshot()
+        let mut remotes: Vec<(String, BTreeSet<String>)> = self
+            .bus
+            .remotes
+            .snapshot()
             .into_iter()
-            .map(|peer| {
+            .map(|remote| {
                 (
-                    peer.name.to_string(),
-                    peer.subscriptions().into_iter().collect(),
+                    remote.name.to_string(),
+                    remote.subscriptions().into_iter().collect(),
                 )
             })
             .collect();
-        peers.sort();
-        all.extend(peers);
+        remotes.sort();
+        all.extend(remotes);
         all
     }
 
@@ -238,36 +220,7 @@ impl Endpoint {
         event: E,
         config: BroadcastConfig,
     ) -> Result<(), Error> {
-        self.shared.check_running()?;
-        let route = self.route::<E>(&config)?;
-        let mut stalled = None;
-        if let Some(backlog) = self.queue_to_remotes(&route.remotes, &event)? {
-            for peer in &backlog.full {
-                let sent = crate::connection::send_data(
-                    &self.shared,
-                    peer,
-                    &backlog.frame,
-                    Some(backlog.define()),
-                )
-                .await;
-                if let Sent::Stalled = sent {
-                    stalled = Some(peer.name.to_string());
-                }
-            }
-        }
-        if let Some(subscribers) = &route.local {
-            let event: AnyEvent = Arc::new(event);
-            deliver_local(&self.shared, E::NAME, subscribers, event, None).await;
-        }
-        match stalled {
-            None => Ok(()),
-            Some(remote) => Err(Error::Stalled {
-                endpoint: self.name().to_owned(),
-                remote,
-                event: E::NAME,
-                waited: self.shared.options.connection_stall_timeout(),
-            }),
-        }
+        self.bus.broadcast(event, &config).await
     }
 
     /// Like [`broadcast_with`](Self::broadcast_with) but never waits: a full queue makes
@@ -278,30 +231,7 @@ impl Endpoint {
         event: E,
         config: BroadcastConfig,
     ) -> Result<(), Error> {
-        self.shared.check_running()?;
-        let route = self.route::<E>(&config)?;
-        let mut full = self
-            .queue_to_remotes(&route.remotes, &event)?
-            .and_then(|backlog| backlog.full.last().map(|peer| peer.name.to_string()));
-        if let Some(subscribers) = &route.local {
-            let event: AnyEvent = Arc::new(event);
-            for subscriber in subscribers.iter() {
-                if !subscriber.try_deliver(E::NAME, &event, None) {
-                    full = Some(self.name().to_owned());
-                }
-            }
-        }
-        match full {
-            None => Ok(()),
-            Some(subscriber) => {
-                tracing::warn!(endpoint = %self.shared.name, event = E::NAME, %subscriber, "queue full: event not delivered to it");
-                Err(Error::QueueFull {
-                    endpoint: self.name().to_owned(),
-                    event: E::NAME,
-                    subscriber,
-                })
-            }
-        }
+        self.bus.broadcast_nowait(event, &config)
     }
 
     /// The events of type `E` that reach this endpoint from now on. Dropping the stream
@@ -317,7 +247,7 @@ impl Endpoint {
         &self,
         handler: F,
     ) -> Subscription {
-        if self.shared.is_stopped() {
+        if self.bus.is_stopped() {
             return Subscription::new(None);
         }
         let handler = move |event: AnyEvent| {
@@ -325,8 +255,8 @@ impl Endpoint {
                 handler(event);
             }
         };
-        let id = self.shared.topics.next_id();
-        self.shared.add_subscriber::<E>(Subscriber {
+        let id = self.bus.topics.next_id();
+        self.bus.add_subscriber::<E>(Subscriber {
             id,
             sink: Sink::Handler(Arc::new(handler)),
         });
@@ -335,11 +265,11 @@ impl Endpoint {
 
     /// Waits for the next event of type `E`.
     pub async fn wait_for<E: Event>(&self) -> Result<Arc<E>, Error> {
-        use futures_util_next::next;
+        use futures_core::Stream;
         let mut stream = self.stream::<E>();
-        next(&mut stream)
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx))
             .await
-            .ok_or_else(|| self.shared.stopped_error())
+            .ok_or_else(|| self.bus.stopped_error())
     }
 
     // -- requests ------------------------------------------------------------------------------
@@ -356,55 +286,7 @@ impl Endpoint {
         request: R,
         config: BroadcastConfig,
     ) -> Result<R::Response, Error> {
-        let shared = &*self.shared;
-        shared.check_running()?;
-        // A request nobody can answer would wait forever: it always needs a subscriber.
-        let route = self.route::<R>(&config.require_subscriber(true))?;
-        let id = shared.next_request_id();
-        let mut recipients: HashMap<u64, Arc<str>> = route
-            .remotes
-            .iter()
-            .map(|peer| (peer.id, peer.name.clone()))
-            .collect();
-        if route.local.is_some() {
-            recipients.insert(LOCAL, shared.name.clone());
-        }
-        let reply = shared.pending.insert(id, R::NAME, recipients);
-        let _cleanup = PendingGuard { shared, id };
-        // A stop between the check above and the registration would not fail this
-        // request: check again now that it is registered.
-        shared.check_running()?;
-        if !route.remotes.is_empty() {
-            let frame = wire::event(R::NAME, Some(id), &request, shared.options.max_frame_size)
-                .map_err(|error| shared.wire_error(R::NAME, error))?;
-            for peer in route.remotes.iter() {
-                // A peer that went away before the request was registered would never be
-                // struck off by its disconnect: check after registering.
-                if peer.is_closed()
-                    || !matches!(
-                        crate::connection::send_data(&self.shared, peer, &frame, None).await,
-                        Sent::Queued
-                    )
-                {
-                    shared
-                        .pending
-                        .recipient_gone(&shared.name, id, peer.id, Gone::Disconnected);
-                }
-            }
-        }
-        if let Some(subscribers) = &route.local {
-            let guard = Arc::new(ReplyGuard::new(
-                self.shared.clone(),
-                id,
-                R::NAME,
-                Origin::Local,
-                shared.name.clone(),
-            ));
-            let request: AnyEvent = Arc::new(request);
-            deliver_local(&self.shared, R::NAME, subscribers, request, Some(&guard)).await;
-        }
-        let reply = reply.await.map_err(|_| shared.stopped_error())??;
-        self.decode_reply::<R>(reply)
+        self.bus.request(request, &config).await
     }
 
     /// [`request`](Self::request) that fails with [`Error::Timeout`] after `timeout`.
@@ -432,65 +314,52 @@ impl Endpoint {
 
     /// Whether the endpoint called `remote` (this one included) subscribes to `E`.
     pub fn is_endpoint_subscribed_to<E: Event>(&self, remote: &str) -> bool {
-        if remote == self.name() {
-            return self.shared.is_locally_subscribed(E::NAME);
-        }
-        self.shared
-            .peer(remote)
-            .is_some_and(|peer| peer.is_subscribed(E::NAME))
+        endpoint_subscribed(&self.bus, remote, E::NAME)
     }
 
     /// Whether any endpoint (this one included) subscribes to `E`.
     pub fn is_any_endpoint_subscribed_to<E: Event>(&self) -> bool {
-        any_subscribed(&self.shared, E::NAME)
+        any_subscribed(&self.bus, E::NAME)
     }
 
     /// Whether every connected endpoint, and this one, subscribes to `E`.
     pub fn are_all_endpoints_subscribed_to<E: Event>(&self) -> bool {
-        all_subscribed(&self.shared, E::NAME)
+        all_subscribed(&self.bus, E::NAME)
     }
 
     /// Waits until the endpoint called `remote` subscribes to `E` (or this one stops).
     pub async fn wait_until_endpoint_subscribed_to<E: Event>(&self, remote: &str) {
-        self.shared
-            .wait_until(|shared| {
-                if remote == &*shared.name {
-                    shared.is_locally_subscribed(E::NAME)
-                } else {
-                    shared
-                        .peer(remote)
-                        .is_some_and(|peer| peer.is_subscribed(E::NAME))
-                }
-            })
+        self.bus
+            .wait_until(|bus| endpoint_subscribed(bus, remote, E::NAME))
             .await;
     }
 
     /// Waits until some endpoint (this one included) subscribes to `E`.
     pub async fn wait_until_any_endpoint_subscribed_to<E: Event>(&self) {
-        self.shared
-            .wait_until(|shared| any_subscribed(shared, E::NAME))
+        self.bus
+            .wait_until(|bus| any_subscribed(bus, E::NAME))
             .await;
     }
 
     /// Waits until every connected endpoint, and this one, subscribes to `E`.
     pub async fn wait_until_all_endpoints_subscribed_to<E: Event>(&self) {
-        self.shared
-            .wait_until(|shared| all_subscribed(shared, E::NAME))
+        self.bus
+            .wait_until(|bus| all_subscribed(bus, E::NAME))
             .await;
     }
 
     /// Counters of every current connection, sorted by remote name.
     pub fn connection_stats(&self) -> Vec<ConnectionStats> {
         let mut stats: Vec<ConnectionStats> = self
-            .shared
-            .peers_snapshot()
+            .bus
+            .remotes
+            .snapshot()
             .into_iter()
-            .map(|peer| ConnectionStats {
-                remote: peer.name.to_string(),
-                events_sent: peer.events_sent.load(std::sync::atomic::Ordering::Relaxed),
-                events_received: peer
-                    .events_received
-                    .load(std::sync::atomic::Ordering::Relaxed),
+            .map(|remote| ConnectionStats {
+                remote: remote.name.to_string(),
+                events_sent: remote.events_sent.load(Ordering::Relaxed),
+                events_received: remote.events_received.load(Ordering::Relaxed),
+                events_missed: remote.events_missed.load(Ordering::Relaxed),
             })
             .collect();
         stats.sort_by(|a, b| a.remote.cmp(&b.remote));
@@ -500,75 +369,27 @@ impl Endpoint {
     /// How many requests of this endpoint await an answer (0 once every request
     /// completed, failed or was cancelled).
     pub fn pending_requests(&self) -> usize {
-        self.shared.pending.len()
+        self.bus.pending.len()
     }
 
     // -- internals -----------------------------------------------------------------------------
 
-    /// Encodes `event` once (its name interned, into a reused buffer) and queues it to
-    /// every remote that has room now. The remotes that were full come back with an owned
-    /// copy of the frame, for the caller to wait on or to report.
-    fn queue_to_remotes<'r, E: Event>(
-        &self,
-        remotes: &'r [Arc<Peer>],
-        event: &E,
-    ) -> Result<Option<Backlog<'r>>, Error> {
-        if remotes.is_empty() {
-            return Ok(None);
-        }
-        let wire_error = |error| self.shared.wire_error(E::NAME, error);
-        let (id, define_frame) = self.shared.intern(E::NAME).map_err(wire_error)?;
-        let define = Some(Define {
-            id,
-            frame: &define_frame,
-        });
-        let max = self.shared.options.max_frame_size;
-        let full = wire::with_event_frame(NameRef::Id(id), None, event, max, |frame| {
-            let full: Vec<&Arc<Peer>> = remotes
-                .iter()
-                .filter(|peer| matches!(peer.try_send_data(frame, define), Err(Refused::Full)))
-                .collect();
-            (!full.is_empty()).then(|| (full, frame.to_vec()))
-        })
-        .map_err(wire_error)?;
-        Ok(full.map(|(full, frame)| Backlog {
-            full,
-            frame,
-            define_id: id,
-            define_frame,
-        }))
-    }
-
-    fn route<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
-        let route = self.shared.route(E::NAME, &config.target);
-        if route.is_empty() && config.require_subscriber {
-            if let Target::Endpoint(name) = &config.target {
-                tracing::debug!(endpoint = %self.shared.name, target = %name, event = E::NAME, "target does not subscribe");
-            }
-            return Err(Error::NoSubscribers {
-                endpoint: self.name().to_owned(),
-                event: E::NAME,
-            });
-        }
-        Ok(route)
-    }
-
     fn guard<E: Event>(&self, id: u64) -> SubscriptionGuard {
         SubscriptionGuard {
-            shared: self.shared.clone(),
+            bus: self.bus.clone(),
             name: E::NAME,
             id,
         }
     }
 
     fn queue_subscriber<E: Event>(&self, wants_requests: bool) -> EventStream<E> {
-        let (tx, rx) = mpsc::channel(self.shared.options.queue_capacity);
+        let (tx, rx) = mpsc::channel(self.bus.options.queue_capacity);
         let overflowed = Arc::new(AtomicBool::new(false));
-        if self.shared.is_stopped() {
+        if self.bus.is_stopped() {
             return EventStream::new(rx, overflowed, None);
         }
-        let id = self.shared.topics.next_id();
-        self.shared.add_subscriber::<E>(Subscriber {
+        let id = self.bus.topics.next_id();
+        self.bus.add_subscriber::<E>(Subscriber {
             id,
             sink: Sink::Queue {
                 tx,
@@ -578,102 +399,31 @@ impl Endpoint {
         });
         EventStream::new(rx, overflowed, Some(self.guard::<E>(id)))
     }
-
-    fn decode_reply<R: Request>(&self, reply: Reply) -> Result<R::Response, Error> {
-        let wrong = |found: &str| Error::Protocol {
-            endpoint: self.name().to_owned(),
-            remote: self.name().to_owned(),
-            reason: format!(
-                "`{}` expects `{}` in response, got `{found}`",
-                R::NAME,
-                <R::Response as Event>::NAME
-            ),
-        };
-        match reply {
-            Reply::Local(value) => value
-                .downcast::<R::Response>()
-                .map(|value| *value)
-                .map_err(|_| wrong("a value of another type")),
-            Reply::Remote { from, name, body } => {
-                if name != <R::Response as Event>::NAME {
-                    return Err(Error::Protocol {
-                        endpoint: self.name().to_owned(),
-                        remote: from.to_string(),
-                        reason: format!(
-                            "`{}` expects `{}` in response, got `{name}`",
-                            R::NAME,
-                            <R::Response as Event>::NAME
-                        ),
-                    });
-                }
-                postcard::from_bytes(&body).map_err(|source| Error::Decode {
-                    endpoint: self.name().to_owned(),
-                    remote: from.to_string(),
-                    event: name,
-                    source,
-                })
-            }
-        }
-    }
 }
 
-fn any_subscribed(shared: &Shared, name: &str) -> bool {
-    shared.is_locally_subscribed(name)
-        || shared
-            .peers_snapshot()
+fn endpoint_subscribed(bus: &Bus, remote: &str, name: &str) -> bool {
+    if remote == &*bus.name {
+        return bus.is_locally_subscribed(name);
+    }
+    bus.remotes
+        .get(remote)
+        .is_some_and(|remote| remote.is_subscribed(name))
+}
+
+fn any_subscribed(bus: &Bus, name: &str) -> bool {
+    bus.is_locally_subscribed(name)
+        || bus
+            .remotes
+            .snapshot()
             .iter()
-            .any(|peer| peer.is_subscribed(name))
+            .any(|remote| remote.is_subscribed(name))
 }
 
-fn all_subscribed(shared: &Shared, name: &str) -> bool {
-    shared.is_locally_subscribed(name)
-        && shared
-            .peers_snapshot()
+fn all_subscribed(bus: &Bus, name: &str) -> bool {
+    bus.is_locally_subscribed(name)
+        && bus
+            .remotes
+            .snapshot()
             .iter()
-            .all(|peer| peer.is_subscribed(name))
-}
-
-/// Delivers to local subscribers, in order, with back-pressure; cuts off a subscriber
-/// that stalls (see the policy in `topics`).
-pub(crate) async fn deliver_local(
-    shared: &Arc<Shared>,
-    name: &'static str,
-    subscribers: &[Subscriber],
-    event: AnyEvent,
-    reply: Option<&Arc<ReplyGuard>>,
-) {
-    let stall = shared.options.stall_timeout;
-    // Every subscriber but the last gets a clone; the last (often the only one) takes
-    // the event itself.
-    let mut event = Some(event);
-    for (index, subscriber) in subscribers.iter().enumerate() {
-        let shared_event = if index + 1 == subscribers.len() {
-            event.take()
-        } else {
-            event.clone()
-        };
-        let Some(shared_event) = shared_event else {
-            return;
-        };
-        if let Delivered::Stalled(id) = subscriber.deliver(name, shared_event, reply, stall).await {
-            tracing::error!(
-                endpoint = %shared.name,
-                event = name,
-                ?stall,
-                "subscriber stalled (queue full): cut off; its stream ends after what it holds"
-            );
-            shared.remove_subscriber(name, id);
-        }
-    }
-}
-
-/// `StreamExt::next` without depending on futures-util in the library.
-mod futures_util_next {
-    use futures_core::Stream;
-    use std::future::poll_fn;
-    use std::pin::Pin;
-
-    pub(super) async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
-        poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
-    }
+            .all(|remote| remote.is_subscribed(name))
 }

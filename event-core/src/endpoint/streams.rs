@@ -1,9 +1,9 @@
 //! What a subscriber holds: [`EventStream`], [`RequestStream`] and [`Subscription`].
 //! Each unsubscribes when dropped.
 
-use super::requests::InboundRequest;
-use super::shared::Shared;
-use super::topics::Delivery;
+use super::inbound::InboundRequest;
+use crate::bus::topics::Delivery;
+use crate::bus::Bus;
 use crate::event::{Event, Request};
 use futures_core::Stream;
 use std::marker::PhantomData;
@@ -15,14 +15,14 @@ use tokio::sync::mpsc;
 
 /// Removes a subscriber from its endpoint when dropped.
 pub(crate) struct SubscriptionGuard {
-    pub shared: Arc<Shared>,
+    pub bus: Arc<Bus>,
     pub name: &'static str,
     pub id: u64,
 }
 
 impl Drop for SubscriptionGuard {
     fn drop(&mut self) {
-        self.shared.remove_subscriber(self.name, self.id);
+        self.bus.remove_subscriber(self.name, self.id);
     }
 }
 

@@ -1,37 +1,36 @@
-//! Transports: how bytes get between two endpoints.
+//! Transports: how bytes get between two endpoints of the socket mesh, and where they
+//! listen.
 //!
-//! The seam is two small traits. A transport's [`Listener`] accepts connections and its
-//! connect function makes them; each connection is a [`Link`]: it can say whether the
-//! peer belongs (the Unix transport checks the peer's uid) and split into byte halves
-//! (`AsyncRead` + `AsyncWrite`). Everything above it (handshake, framing, subscriptions,
-//! routing, requests) lives in [`crate::connection`] and is generic over these traits, so a
-//! broker or TCP transport for several hosts is a new module beside [`unix`], and the
-//! `Endpoint` semantics do not change.
+//! The seam is two small traits and two functions. A transport binds a [`Listener`] at an
+//! address ([`bind`], which also hands back a guard that cleans the address up when
+//! dropped) and makes connections to one ([`connect`]); each connection is a [`Link`]: it
+//! can say whether the peer belongs (the Unix transport checks the peer's uid) and split
+//! into byte halves (`AsyncRead` + `AsyncWrite`). Everything above (handshake, framing,
+//! subscriptions) is the mesh's ([`crate::mesh`]) and generic over these traits, so a TCP
+//! transport is a module beside [`unix`] and nothing else in the crate names a socket.
+//!
+//! A broker (zenoh, NATS) is *not* a transport: it does its own routing and subscription
+//! bookkeeping, so it replaces the mesh rather than sitting under it. It plugs into the
+//! core beside the mesh, through [`crate::backend`].
 
-use std::future::Future;
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::path::Path;
+use std::time::Duration;
 
-pub(crate) mod unix;
+mod link;
+mod unix;
 
-/// One connection, accepted or made by a transport.
-pub(crate) trait Link: Send + 'static {
-    /// The half bytes are read from.
-    type Read: AsyncRead + Send + Unpin + 'static;
-    /// The half bytes are written to.
-    type Write: AsyncWrite + Send + Unpin + 'static;
+pub(crate) use link::{BindError, Link, Listener};
 
-    /// Refuses a peer that does not belong here, saying why.
-    fn check_peer(&self) -> Result<(), String>;
+/// Cleans a bound address up (removes the socket file) when dropped.
+pub(crate) type Bound = unix::BoundSocket;
 
-    /// The two halves, to be read and written by separate tasks.
-    fn split(self) -> (Self::Read, Self::Write);
+/// Listens at `path` (a Unix socket): owner-only, replacing a stale socket file, never a
+/// live one.
+pub(crate) fn bind(path: &Path) -> Result<(impl Listener, Bound), BindError> {
+    unix::bind(path)
 }
 
-/// Accepts the connections other endpoints make to this one.
-pub(crate) trait Listener: Send + 'static {
-    /// The connections it accepts.
-    type Link: Link;
-
-    /// The next connection.
-    fn accept(&mut self) -> impl Future<Output = std::io::Result<Self::Link>> + Send;
+/// Connects to the socket at `path`, waiting up to `timeout` for it to appear.
+pub(crate) async fn connect(path: &Path, timeout: Duration) -> std::io::Result<impl Link> {
+    unix::connect(path, timeout).await
 }

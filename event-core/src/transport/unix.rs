@@ -9,7 +9,7 @@
 //!   (a live socket is never stolen). A file that is not a socket is never removed.
 //! * On stop, the file is removed only if it is still the one this endpoint bound.
 
-use super::{Link, Listener};
+use super::link::{BindError, Link, Listener};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -18,17 +18,23 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Identity of a bound socket file (device, inode).
-pub(crate) type SocketId = (u64, u64);
+type SocketId = (u64, u64);
 
-/// Why binding failed.
-pub(crate) enum BindError {
-    /// A live endpoint serves on the path.
-    InUse,
-    Io(io::Error),
+/// The socket file a listener was bound to; dropping it removes the file, if it is still
+/// the one bound (a later endpoint may have replaced a file this one left).
+pub(crate) struct BoundSocket {
+    path: PathBuf,
+    id: SocketId,
+}
+
+impl Drop for BoundSocket {
+    fn drop(&mut self) {
+        remove_socket(&self.path, self.id);
+    }
 }
 
 /// Binds a listener at `path`, replacing a stale socket file.
-pub(crate) fn bind(path: &Path) -> Result<(UnixListener, SocketId), BindError> {
+pub(crate) fn bind(path: &Path) -> Result<(SocketListener, BoundSocket), BindError> {
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -56,7 +62,13 @@ pub(crate) fn bind(path: &Path) -> Result<(UnixListener, SocketId), BindError> {
         .and_then(|()| std::fs::symlink_metadata(path));
     let _ = std::fs::remove_file(&temporary);
     match placed {
-        Ok(metadata) => Ok((listener, (metadata.dev(), metadata.ino()))),
+        Ok(metadata) => Ok((
+            SocketListener(listener),
+            BoundSocket {
+                path: path.to_owned(),
+                id: (metadata.dev(), metadata.ino()),
+            },
+        )),
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Err(BindError::InUse),
         Err(error) => Err(BindError::Io(error)),
     }
@@ -75,7 +87,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 }
 
 /// Removes the socket file if it is still the one identified by `id`.
-pub(crate) fn remove_socket(path: &Path, id: SocketId) {
+fn remove_socket(path: &Path, id: SocketId) {
     if let Ok(metadata) = std::fs::symlink_metadata(path) {
         if (metadata.dev(), metadata.ino()) == id {
             if let Err(error) = std::fs::remove_file(path) {
@@ -127,7 +139,7 @@ impl Link for UnixStream {
 }
 
 /// The listening socket of a served endpoint.
-pub(crate) struct SocketListener(pub UnixListener);
+pub(crate) struct SocketListener(UnixListener);
 
 impl Listener for SocketListener {
     type Link = UnixStream;

@@ -1,6 +1,7 @@
 //! Property and unit tests of the frame codec.
 
 use super::*;
+use bytes::Bytes;
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +53,7 @@ proptest! {
 
     #[test]
     fn response_frames_round_trip(id in any::<u64>(), name in "[a-z.]{1,40}", sample in arb_sample()) {
-        let frame = response(id, &name, &sample, MAX).unwrap();
+        let frame = response(id, &name, &postcard::to_stdvec(&sample).unwrap(), MAX).unwrap();
         match decode(strip_prefix(&frame)).unwrap() {
             Message::Response { request_id, name: got, body } => {
                 prop_assert_eq!(request_id, id);
@@ -89,7 +90,9 @@ proptest! {
             decode(strip_prefix(&define)).unwrap(),
             Message::DefineName { id: number, name: Name(Bytes::copy_from_slice(name.as_bytes())) }
         );
-        let frame = with_event_frame(NameRef::Id(number), id, &sample, MAX, Bytes::copy_from_slice).unwrap();
+        let mut frame = bytes::BytesMut::new();
+        put_event(&mut frame, NameRef::Id(number), id, &postcard::to_stdvec(&sample).unwrap());
+        let frame = frame.freeze();
         // The 4-byte number replaces the 2-byte length and the name.
         let inline = event(&name, id, &sample, MAX).unwrap();
         prop_assert_eq!(inline.len() as i64 - frame.len() as i64, name.len() as i64 + 2 - 4);
@@ -235,9 +238,35 @@ fn the_layout_is_the_documented_one() {
         &frame[..],
         &[15, 0, 0, 0, 5, 1, 2, 1, 0, 0, 0, 0, 0, 0, 2, 0, b'a', b'b', 7]
     );
-    let frame = response(3, "ab", &7u8, MAX).unwrap();
+    let frame = response(3, "ab", &[7], MAX).unwrap();
     assert_eq!(
         &frame[..],
         &[14, 0, 0, 0, 6, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, b'a', b'b', 7]
     );
+}
+
+/// The synchronous decoder alone, with no runtime: bytes in, frames out.
+#[test]
+fn the_frame_decoder_takes_whole_frames_as_bytes_arrive() {
+    let first = event("x", Some(1), &1u8, MAX).unwrap();
+    let second = event("y", None, &2u8, MAX).unwrap();
+    let stream: Vec<u8> = [&first[..], &second[..]].concat();
+    let decoder = FrameDecoder::new(MAX);
+    let mut buf = bytes::BytesMut::new();
+    let mut frames = Vec::new();
+    for byte in stream {
+        buf.extend_from_slice(&[byte]);
+        while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+            frames.push(frame);
+        }
+    }
+    assert_eq!(frames, vec![strip_prefix(&first), strip_prefix(&second)]);
+    decoder.end(&buf).unwrap();
+    // A frame cut short is truncated, and says how much was missing.
+    buf.extend_from_slice(&first[..5]);
+    assert!(decoder.decode(&mut buf).unwrap().is_none());
+    assert!(matches!(
+        decoder.end(&buf),
+        Err(WireError::Truncated { have: 5, want }) if want == first.len()
+    ));
 }

@@ -10,7 +10,9 @@
 //!   for the writer to make room (back-pressure), up to a deadline.
 //!
 //! Frames are appended whole under one lock, so each lane keeps the order in which frames
-//! were appended, and a frame is never split between two takes.
+//! were appended, and a frame is never split between two takes. An event whose name
+//! number this connection has not seen yet is preceded by its DEFINE_NAME, under the same
+//! lock, so the definition always arrives first.
 //!
 //! Closing comes in two forms: [`finish`](Outbox::finish) refuses new frames but lets the
 //! writer send what is queued (a graceful stop: nothing accepted is lost), and
@@ -18,22 +20,17 @@
 //! that grows past [`CONTROL_LIMIT`] means the peer reads nothing at all: the outbox
 //! closes itself, and the connection with it.
 
+use crate::backend::link::{Outgoing, Refused};
+use crate::sync;
+use crate::wire::{self, NameRef};
 use bytes::BytesMut;
 use rustc_hash::FxHasher;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// Why a frame was not queued.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Refused {
-    /// The data lane is full.
-    Full,
-    /// The connection is closed.
-    Closed,
-}
 
 /// The most control bytes that may wait for one peer.
 pub(crate) const CONTROL_LIMIT: usize = 32 * 1024 * 1024;
@@ -46,16 +43,8 @@ struct Lanes {
     closed: bool,
     /// No new frames; what is queued is still written.
     finishing: bool,
-    /// The name ids already defined on this connection (see `wire`: DEFINE_NAME).
+    /// The name numbers already defined on this connection (see `wire`: DEFINE_NAME).
     defined: HashSet<u32, BuildHasherDefault<FxHasher>>,
-}
-
-/// A DEFINE_NAME frame that must precede a data frame on a connection that has not seen
-/// its name id yet.
-#[derive(Clone, Copy)]
-pub(crate) struct Define<'a> {
-    pub id: u32,
-    pub frame: &'a [u8],
 }
 
 pub(crate) struct Outbox {
@@ -65,7 +54,7 @@ pub(crate) struct Outbox {
     /// Wakes waiting senders: the writer took the data lane.
     room: Notify,
     /// Set (and announced) when the writer has written its last bytes.
-    writer_done: std::sync::atomic::AtomicBool,
+    writer_done: AtomicBool,
     done: Notify,
     data_limit: usize,
 }
@@ -76,16 +65,14 @@ impl Outbox {
             lanes: Mutex::new(Lanes::default()),
             queued: Notify::new(),
             room: Notify::new(),
-            writer_done: std::sync::atomic::AtomicBool::new(false),
+            writer_done: AtomicBool::new(false),
             done: Notify::new(),
             data_limit,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lanes> {
-        self.lanes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        sync::lock(&self.lanes)
     }
 
     pub(crate) fn push_control(&self, frame: &[u8]) -> Result<(), Refused> {
@@ -110,33 +97,35 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends a data frame unless the lane is full, preceded by `define` if this
-    /// connection has not seen that name id yet (atomically: under the same lock). A
-    /// frame larger than the limit is accepted into an empty lane, so that no frame is
-    /// refused forever.
-    pub(crate) fn try_push_data(
-        &self,
-        frame: &[u8],
-        define: Option<Define<'_>>,
-    ) -> Result<(), Refused> {
+    /// Appends an EVENT frame unless the lane is full, preceded by the DEFINE_NAME of its
+    /// name number if this connection has not seen it yet (atomically: under the same
+    /// lock). A frame larger than the limit is accepted into an empty lane, so that no
+    /// frame is refused forever.
+    pub(crate) fn try_push_event(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
+        let name = NameRef::Id(event.name_id);
         {
             let mut lanes = self.lock();
             if lanes.closed || lanes.finishing {
                 return Err(Refused::Closed);
             }
-            let define = define.filter(|define| !lanes.defined.contains(&define.id));
-            let size = frame.len() + define.map_or(0, |define| define.frame.len());
+            let define = !lanes.defined.contains(&event.name_id);
+            let size = wire::event_frame_len(name, event.request_id, event.body.len())
+                + if define {
+                    wire::define_name_len(event.name)
+                } else {
+                    0
+                };
             if !lanes.data.is_empty() && lanes.data.len() + size > self.data_limit {
                 return Err(Refused::Full);
             }
             // Bytes already waiting mean the writer was notified and has not taken them
             // yet (taking empties both lanes): it will take this frame too.
             let writer_notified = !lanes.data.is_empty() || !lanes.control.is_empty();
-            if let Some(define) = define {
-                lanes.data.extend_from_slice(define.frame);
-                lanes.defined.insert(define.id);
+            if define {
+                wire::put_define_name(&mut lanes.data, event.name_id, event.name);
+                lanes.defined.insert(event.name_id);
             }
-            lanes.data.extend_from_slice(frame);
+            wire::put_event(&mut lanes.data, name, event.request_id, event.body);
             if writer_notified {
                 return Ok(());
             }
@@ -145,12 +134,11 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends a data frame (see [`try_push_data`](Self::try_push_data)), waiting up to
-    /// `timeout` for room.
-    pub(crate) async fn push_data(
+    /// Appends an EVENT frame (see [`try_push_event`](Self::try_push_event)), waiting up
+    /// to `timeout` for room.
+    pub(crate) async fn push_event(
         &self,
-        frame: &[u8],
-        define: Option<Define<'_>>,
+        event: &Outgoing<'_>,
         timeout: Duration,
     ) -> Result<(), Refused> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -159,12 +147,12 @@ impl Outbox {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.try_push_data(frame, define) {
+            match self.try_push_event(event) {
                 Err(Refused::Full) => {}
                 other => return other,
             }
             if tokio::time::timeout_at(deadline, room).await.is_err() {
-                return self.try_push_data(frame, define);
+                return self.try_push_event(event);
             }
         }
     }
@@ -203,10 +191,9 @@ impl Outbox {
         self.room.notify_waiters();
     }
 
-    /// Called by the writer when it has written its last bytes.
+    /// Called by the writer when it has written its last bytes (or will write no more).
     pub(crate) fn writer_finished(&self) {
-        self.writer_done
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.writer_done.store(true, Ordering::SeqCst);
         self.done.notify_waiters();
     }
 
@@ -216,7 +203,7 @@ impl Outbox {
             let done = self.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            if self.writer_done.load(std::sync::atomic::Ordering::SeqCst) {
+            if self.writer_done.load(Ordering::SeqCst) {
                 return;
             }
             done.await;
@@ -239,41 +226,83 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{EventName, FrameDecoder, Message};
+
+    fn event(name_id: u32, body: &[u8]) -> Outgoing<'_> {
+        Outgoing {
+            name: "outbox.Event",
+            name_id,
+            request_id: None,
+            body,
+        }
+    }
+
+    /// The frames in a taken lane, as (DEFINE_NAME id or EVENT name id, body).
+    fn frames(mut lane: BytesMut) -> Vec<(&'static str, u32, Vec<u8>)> {
+        let decoder = FrameDecoder::new(1 << 20);
+        let mut out = Vec::new();
+        while let Some(frame) = decoder.decode(&mut lane).unwrap() {
+            match crate::wire::decode(frame).unwrap() {
+                Message::DefineName { id, .. } => out.push(("define", id, Vec::new())),
+                Message::Event {
+                    name: EventName::Id(id),
+                    body,
+                    ..
+                } => out.push(("event", id, body.to_vec())),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        decoder.end(&lane).unwrap();
+        out
+    }
+
+    fn taken() -> (BytesMut, BytesMut) {
+        (BytesMut::new(), BytesMut::new())
+    }
 
     #[tokio::test]
     async fn frames_come_out_in_order_control_first() {
-        let outbox = Outbox::new(100);
-        outbox.try_push_data(b"d1", None).unwrap();
+        let outbox = Outbox::new(1000);
+        outbox.try_push_event(&event(1, b"d1")).unwrap();
         outbox.push_control(b"c1").unwrap();
-        outbox.try_push_data(b"d2", None).unwrap();
-        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        outbox.try_push_event(&event(1, b"d2")).unwrap();
+        let (mut control, mut data) = taken();
         assert!(outbox.take(&mut control, &mut data).await);
-        assert_eq!((&control[..], &data[..]), (&b"c1"[..], &b"d1d2"[..]));
+        assert_eq!(&control[..], b"c1");
+        assert_eq!(
+            frames(data),
+            vec![
+                ("define", 1, vec![]),
+                ("event", 1, b"d1".to_vec()),
+                ("event", 1, b"d2".to_vec())
+            ]
+        );
     }
 
     #[tokio::test]
     async fn a_full_data_lane_pushes_back_until_the_writer_takes() {
-        let outbox = std::sync::Arc::new(Outbox::new(4));
-        outbox.try_push_data(b"1234", None).unwrap();
-        assert_eq!(outbox.try_push_data(b"5", None), Err(Refused::Full));
+        let body = [0u8; 40];
+        let outbox = std::sync::Arc::new(Outbox::new(60));
+        outbox.try_push_event(&event(1, &body)).unwrap();
+        assert_eq!(outbox.try_push_event(&event(1, &body)), Err(Refused::Full));
         // A waiting sender gets in once the writer takes the lane.
         let sender = outbox.clone();
-        let waiting =
-            tokio::spawn(
-                async move { sender.push_data(b"5", None, Duration::from_secs(10)).await },
-            );
-        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        let waiting = tokio::spawn(async move {
+            sender
+                .push_event(&event(1, &[5; 40]), Duration::from_secs(10))
+                .await
+        });
+        let (mut control, mut data) = taken();
         assert!(outbox.take(&mut control, &mut data).await);
-        assert_eq!(&data[..], b"1234");
+        assert_eq!(frames(data.split()).len(), 2, "definition and first event");
         waiting.await.unwrap().unwrap();
-        data.clear();
         assert!(outbox.take(&mut control, &mut data).await);
-        assert_eq!(&data[..], b"5");
+        assert_eq!(frames(data.split()), vec![("event", 1, vec![5; 40])]);
         // Without a writer, the wait ends at the deadline.
-        outbox.try_push_data(b"6789", None).unwrap();
+        outbox.try_push_event(&event(1, &body)).unwrap();
         assert_eq!(
             outbox
-                .push_data(b"x", None, Duration::from_millis(20))
+                .push_event(&event(1, &body), Duration::from_millis(20))
                 .await,
             Err(Refused::Full)
         );
@@ -281,42 +310,45 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_is_defined_once_per_connection_before_its_first_use() {
-        let outbox = Outbox::new(100);
-        let define = Define {
-            id: 7,
-            frame: b"D7",
-        };
-        outbox.try_push_data(b"e1", Some(define)).unwrap();
-        outbox.try_push_data(b"e2", Some(define)).unwrap();
-        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        let outbox = Outbox::new(1000);
+        outbox.try_push_event(&event(7, b"e1")).unwrap();
+        outbox.try_push_event(&event(7, b"e2")).unwrap();
+        let (mut control, mut data) = taken();
         assert!(outbox.take(&mut control, &mut data).await);
-        assert_eq!(&data[..], b"D7e1e2");
+        assert_eq!(
+            frames(data.split()),
+            vec![
+                ("define", 7, vec![]),
+                ("event", 7, b"e1".to_vec()),
+                ("event", 7, b"e2".to_vec())
+            ]
+        );
         // A full lane refuses the pair whole, and the name stays undefined.
-        let outbox = Outbox::new(4);
-        outbox.try_push_data(b"1234", None).unwrap();
-        let define = Define {
-            id: 1,
-            frame: b"D1",
-        };
-        assert_eq!(outbox.try_push_data(b"e", Some(define)), Err(Refused::Full));
-        data.clear();
+        let outbox = Outbox::new(30);
+        outbox.try_push_event(&event(7, &[0; 20])).unwrap();
+        assert_eq!(outbox.try_push_event(&event(1, b"e")), Err(Refused::Full));
         assert!(outbox.take(&mut control, &mut data).await);
-        outbox.try_push_data(b"e", Some(define)).unwrap();
         data.clear();
+        outbox.try_push_event(&event(1, b"e")).unwrap();
         assert!(outbox.take(&mut control, &mut data).await);
-        assert_eq!(&data[..], b"D1e");
+        assert_eq!(
+            frames(data.split()),
+            vec![("define", 1, vec![]), ("event", 1, b"e".to_vec())]
+        );
     }
 
     #[tokio::test]
     async fn finish_hands_over_what_is_queued_then_ends() {
-        let outbox = Outbox::new(100);
-        outbox.try_push_data(b"last", None).unwrap();
+        let outbox = Outbox::new(1000);
+        outbox.try_push_event(&event(1, b"last")).unwrap();
         outbox.finish();
-        assert_eq!(outbox.try_push_data(b"late", None), Err(Refused::Closed));
-        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        assert_eq!(
+            outbox.try_push_event(&event(1, b"late")),
+            Err(Refused::Closed)
+        );
+        let (mut control, mut data) = taken();
         assert!(outbox.take(&mut control, &mut data).await);
-        assert_eq!(&data[..], b"last");
-        data.clear();
+        assert_eq!(frames(data.split()).last().unwrap().2, b"last".to_vec());
         assert!(!outbox.take(&mut control, &mut data).await);
     }
 
@@ -329,17 +361,17 @@ mod tests {
             pushed += 1;
         }
         assert_eq!(pushed, CONTROL_LIMIT / frame.len());
-        assert_eq!(outbox.try_push_data(b"x", None), Err(Refused::Closed));
+        assert_eq!(outbox.try_push_event(&event(1, b"x")), Err(Refused::Closed));
     }
 
     #[tokio::test]
     async fn an_oversized_frame_fits_an_empty_lane_and_close_refuses_everything() {
         let outbox = Outbox::new(4);
-        outbox.try_push_data(b"0123456789", None).unwrap();
+        outbox.try_push_event(&event(1, &[0; 100])).unwrap();
         outbox.close();
-        assert_eq!(outbox.try_push_data(b"x", None), Err(Refused::Closed));
+        assert_eq!(outbox.try_push_event(&event(1, b"x")), Err(Refused::Closed));
         assert_eq!(outbox.push_control(b"x"), Err(Refused::Closed));
-        let (mut control, mut data) = (BytesMut::new(), BytesMut::new());
+        let (mut control, mut data) = taken();
         assert!(!outbox.take(&mut control, &mut data).await);
     }
 }

@@ -1,0 +1,151 @@
+//! The handles a backend drives the core through: [`Attached`] for the endpoint, and a
+//! [`RemoteHandle`] for each remote it reported.
+
+use super::link::RemoteLink;
+use crate::bus::remotes::Remote;
+use crate::bus::topics::TopicCache;
+use crate::bus::Bus;
+use crate::error::Error;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A backend's handle on the core of the endpoint it is attached to.
+#[derive(Clone)]
+pub struct Attached {
+    pub(crate) bus: Arc<Bus>,
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached")
+            .field("endpoint", &self.endpoint_name())
+            .finish()
+    }
+}
+
+impl Attached {
+    /// The endpoint's name.
+    pub fn endpoint_name(&self) -> &str {
+        &self.bus.name
+    }
+
+    /// Whether the endpoint stopped (or is stopping).
+    pub fn is_stopped(&self) -> bool {
+        self.bus.is_stopped()
+    }
+
+    /// Resolves once the endpoint stops.
+    pub async fn stopped(&self) {
+        self.bus.wait_until(|bus| bus.is_stopped()).await;
+    }
+
+    /// The error for an operation attempted on the stopped endpoint.
+    pub fn stopped_error(&self) -> Error {
+        self.bus.stopped_error()
+    }
+
+    /// Whether a remote of this name is connected, through any backend.
+    pub fn is_connected_to(&self, name: &str) -> bool {
+        self.bus.remotes.contains(name)
+    }
+
+    /// Reports a remote endpoint `name` that subscribes to `subscriptions`, reached
+    /// through `link`. From now on it counts as connected: broadcasts it subscribes to
+    /// are sent to it, and `wait_until_*` see it.
+    ///
+    /// `greet` is called with this endpoint's current subscription set, before any later
+    /// [`Backend::subscriptions_changed`](super::Backend::subscriptions_changed): announce the set to the remote there. Names are
+    /// unique across every backend: this fails with [`Error::ConnectionAttemptRejected`]
+    /// for this endpoint's own name, a name already connected, an endpoint that is
+    /// stopping, or when `greet` fails (its reason is the error's).
+    pub fn add_remote(
+        &self,
+        name: &str,
+        subscriptions: HashSet<String>,
+        link: Arc<dyn RemoteLink>,
+        greet: impl FnOnce(&[String]) -> Result<(), String>,
+    ) -> Result<RemoteHandle, Error> {
+        let remote = self.bus.add_remote(name, subscriptions, link, greet)?;
+        Ok(RemoteHandle {
+            bus: self.bus.clone(),
+            remote,
+        })
+    }
+}
+
+/// A backend's handle on one remote it reported: what arrives from it goes in here.
+#[derive(Clone)]
+pub struct RemoteHandle {
+    bus: Arc<Bus>,
+    remote: Arc<Remote>,
+}
+
+impl std::fmt::Debug for RemoteHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteHandle")
+            .field("endpoint", &&*self.bus.name)
+            .field("remote", &self.name())
+            .finish()
+    }
+}
+
+impl RemoteHandle {
+    /// The remote's name.
+    pub fn name(&self) -> &str {
+        &self.remote.name
+    }
+
+    /// Whether it is still connected (not yet removed, by either side).
+    pub fn is_connected(&self) -> bool {
+        !self.remote.is_closed()
+    }
+
+    /// The remote now subscribes to exactly `names`.
+    pub fn set_subscriptions(&self, names: impl IntoIterator<Item = String>) {
+        self.bus
+            .set_remote_subscriptions(&self.remote, names.into_iter().collect());
+    }
+
+    /// An event (`request_id` unset) or a request arrived from the remote: decodes `body`
+    /// as the subscribed type and delivers it to this endpoint's subscribers, waiting for
+    /// queue room (back-pressure) under the delivery policy. An event nobody here
+    /// subscribes to, or whose body does not decode, is dropped with a log line; a request
+    /// so dropped is reported back ([`RemoteLink::drop_request`]). `cache` speeds up the
+    /// lookup of `name` (see [`TopicCache`]).
+    pub async fn deliver(
+        &self,
+        cache: &mut TopicCache,
+        name: &str,
+        request_id: Option<u64>,
+        body: &[u8],
+    ) {
+        self.bus
+            .receive_event(&self.remote, cache, name, request_id, body)
+            .await;
+    }
+
+    /// The remote answered request `request_id` with `body`, an encoded `name`. Ignored
+    /// unless this remote was sent that request and it is still pending.
+    pub fn answer(&self, request_id: u64, name: &str, body: bytes::Bytes) {
+        self.bus
+            .receive_answer(&self.remote, request_id, name, body);
+    }
+
+    /// Every recipient in the remote dropped request `request_id` unanswered.
+    pub fn request_dropped(&self, request_id: u64) {
+        self.bus.receive_request_dropped(&self.remote, request_id);
+    }
+
+    /// `missed` events named `event` from this remote were lost on the way (a gap in its
+    /// sequence numbers, say): logged, and counted in
+    /// [`ConnectionStats`](crate::ConnectionStats).
+    pub fn report_gap(&self, event: &str, missed: u64) {
+        self.bus.report_gap(&self.remote, event, missed);
+    }
+
+    /// The remote is gone (`reason` is logged). Its pending requests fail with
+    /// [`Error::RemoteDisconnected`], and its [`RemoteLink::close`] is called.
+    pub fn disconnected(&self, reason: &str) {
+        self.bus.disconnect(&self.remote, reason);
+    }
+}

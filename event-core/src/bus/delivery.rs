@@ -1,0 +1,228 @@
+//! # Delivery and back-pressure
+//!
+//! Two levels of queue stand between a sender and a consumer, and each has its rule.
+//!
+//! **A subscriber's queue.** Every stream ([`EventStream`](crate::EventStream),
+//! [`RequestStream`](crate::RequestStream)) owns a bounded queue
+//! ([`EndpointOptions::queue_capacity`](crate::EndpointOptions::queue_capacity)). A
+//! handler registered with [`subscribe`](crate::Endpoint::subscribe) is called in place, by
+//! the task that delivers the event; it must be quick and must not block, and a panic in
+//! it is caught and logged.
+//!
+//! * `broadcast().await` (and a backend delivering what a remote sent) **waits** when a
+//!   queue is full: back-pressure, lossless.
+//! * A queue that stays full for
+//!   [`stall_timeout`](crate::EndpointOptions::stall_timeout) marks its consumer
+//!   **stalled**: the subscription is cut off (logged with `tracing::error!`, naming the
+//!   event and endpoint), its stream yields what it already holds, then ends, and
+//!   [`EventStream::overflowed`](crate::EventStream::overflowed) says why. Memory stays
+//!   bounded, and a wait cycle (a consumer that awaits a request whose answer is queued
+//!   behind events it has not read) becomes a delay, not a deadlock.
+//! * `broadcast_nowait` never waits: a full queue makes that subscriber miss the event and
+//!   the call returns [`Error::QueueFull`](crate::Error::QueueFull).
+//!
+//! **A remote's link.** What a backend queues for one remote is bounded too (for the
+//! socket mesh, [`connection_buffer`](crate::EndpointOptions::connection_buffer) bytes).
+//! A sender that finds it full waits for room; a remote that takes nothing for **twice**
+//! the stall timeout is considered dead (a frozen process) and disconnected, and the
+//! sender gets [`Error::Stalled`](crate::Error::Stalled) naming it. Twice, so that a remote
+//! whose own subscriber stalled cuts that subscriber off (and reads on) before its
+//! connection is given up. Answers and subscription sets do not wait behind events.
+//!
+//! No event is ever dropped silently: it is delivered, or the sender gets an error, or the
+//! consumer's stream ends with `overflowed() == true`. All subscribers of one event share
+//! one `Arc` of it; nothing is serialized in-process.
+
+use super::remotes::Remote;
+use super::requests::ReplyGuard;
+use super::topics::{AnyEvent, Delivery, Handler, Sink, Subscriber};
+use super::Bus;
+use crate::backend::link::{Outgoing, Refused};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The outcome of delivering to one subscriber.
+pub(crate) enum Delivered {
+    Ok,
+    /// The subscriber's queue stayed full for the stall timeout.
+    Stalled(u64),
+}
+
+/// What became of an event handed to a remote's link.
+pub(crate) enum Sent {
+    Queued,
+    /// The remote is gone.
+    Closed,
+    /// The remote took nothing for twice the stall timeout: it was disconnected.
+    Stalled,
+}
+
+impl Subscriber {
+    fn delivery(&self, event: AnyEvent, reply: Option<&Arc<ReplyGuard>>) -> Delivery {
+        let wants_requests = matches!(
+            self.sink,
+            Sink::Queue {
+                wants_requests: true,
+                ..
+            }
+        );
+        Delivery {
+            event,
+            reply: if wants_requests { reply.cloned() } else { None },
+        }
+    }
+
+    /// Delivers, waiting up to `stall` for queue space.
+    ///
+    /// A subscriber cut off for stalling gets nothing more, not even from a delivery that
+    /// was already waiting when it was cut off: its stream ends with what it held, never
+    /// with a gap in the middle.
+    pub(crate) async fn deliver(
+        &self,
+        event_name: &str,
+        event: AnyEvent,
+        reply: Option<&Arc<ReplyGuard>>,
+        stall: Duration,
+    ) -> Delivered {
+        match &self.sink {
+            Sink::Handler(handler) => {
+                call_handler(event_name, handler, event);
+                Delivered::Ok
+            }
+            Sink::Queue { tx, overflowed, .. } => {
+                if overflowed.load(Ordering::Acquire) {
+                    return Delivered::Ok;
+                }
+                match tx.try_send(self.delivery(event, reply)) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Ok,
+                    Err(mpsc::error::TrySendError::Full(delivery)) => {
+                        match tokio::time::timeout(stall, tx.reserve()).await {
+                            Ok(Ok(permit)) => {
+                                if !overflowed.load(Ordering::Acquire) {
+                                    permit.send(delivery);
+                                }
+                                Delivered::Ok
+                            }
+                            Ok(Err(_closed)) => Delivered::Ok,
+                            Err(_elapsed) => {
+                                overflowed.store(true, Ordering::Release);
+                                Delivered::Stalled(self.id)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers without waiting; `false` when the queue was full.
+    pub(crate) fn try_deliver(
+        &self,
+        event_name: &str,
+        event: &AnyEvent,
+        reply: Option<&Arc<ReplyGuard>>,
+    ) -> bool {
+        match &self.sink {
+            Sink::Handler(handler) => {
+                call_handler(event_name, handler, event.clone());
+                true
+            }
+            Sink::Queue { overflowed, .. } if overflowed.load(Ordering::Acquire) => true,
+            Sink::Queue { tx, .. } => !matches!(
+                tx.try_send(self.delivery(event.clone(), reply)),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+        }
+    }
+}
+
+/// A panicking handler must not take the delivering task (possibly a backend's) down.
+fn call_handler(event_name: &str, handler: &Handler, event: AnyEvent) {
+    if catch_unwind(AssertUnwindSafe(|| handler(event))).is_err() {
+        tracing::error!(
+            event = event_name,
+            "a subscribe() handler panicked; the event was dropped for it"
+        );
+    }
+}
+
+impl Bus {
+    /// Delivers to local subscribers, in order, with back-pressure; cuts off a subscriber
+    /// that stalls.
+    pub(crate) async fn deliver_local(
+        &self,
+        name: &'static str,
+        subscribers: &[Subscriber],
+        event: AnyEvent,
+        reply: Option<&Arc<ReplyGuard>>,
+    ) {
+        let stall = self.options.stall_timeout;
+        // Every subscriber but the last gets a clone; the last (often the only one) takes
+        // the event itself.
+        let mut event = Some(event);
+        for (index, subscriber) in subscribers.iter().enumerate() {
+            let shared_event = if index + 1 == subscribers.len() {
+                event.take()
+            } else {
+                event.clone()
+            };
+            let Some(shared_event) = shared_event else {
+                return;
+            };
+            if let Delivered::Stalled(id) =
+                subscriber.deliver(name, shared_event, reply, stall).await
+            {
+                tracing::error!(
+                    endpoint = %self.name,
+                    event = name,
+                    ?stall,
+                    "subscriber stalled (queue full): cut off; its stream ends after what it holds"
+                );
+                self.remove_subscriber(name, id);
+            }
+        }
+    }
+
+    /// Hands `event` to `remote`, waiting for room up to twice the stall timeout; a remote
+    /// that stays full that long is disconnected.
+    pub(crate) async fn send_or_stall(&self, remote: &Remote, event: &Outgoing<'_>) -> Sent {
+        let refused = match remote.link.try_send(event) {
+            Ok(()) => None,
+            Err(Refused::Full) => {
+                let timeout = self.options.connection_stall_timeout();
+                match remote.link.send(event, timeout).await {
+                    Ok(()) => None,
+                    Err(Refused::Full) => {
+                        tracing::error!(
+                            endpoint = %self.name,
+                            remote = %remote.name,
+                            ?timeout,
+                            "remote stalled (it took nothing); disconnecting"
+                        );
+                        self.disconnect(remote, "stalled");
+                        return Sent::Stalled;
+                    }
+                    Err(refused) => Some(refused),
+                }
+            }
+            Err(refused) => Some(refused),
+        };
+        match refused {
+            None => {
+                remote.events_sent.fetch_add(1, Ordering::Relaxed);
+                Sent::Queued
+            }
+            Some(_) => Sent::Closed,
+        }
+    }
+
+    /// Hands `event` to `remote` if it has room now.
+    pub(crate) fn try_send(&self, remote: &Remote, event: &Outgoing<'_>) -> Result<(), Refused> {
+        remote.link.try_send(event)?;
+        remote.events_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}

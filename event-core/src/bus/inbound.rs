@@ -1,0 +1,82 @@
+//! What arrives from remote endpoints, as their backends hand it in.
+//!
+//! * An event or request is looked up among the local topics, decoded once as the
+//!   subscribed type, and delivered under the delivery policy. One that nobody here
+//!   subscribes to (a race with an unsubscribe the sender had not heard of yet, or an
+//!   unknown name) or whose body does not decode is dropped alone, logged; a request so
+//!   dropped is reported back at once, so its requester does not wait.
+//! * An answer completes the pending request it names, if this remote was sent it.
+//! * The origin is the remote the backend reported it from, never a name in the message:
+//!   one remote cannot speak for another.
+
+use super::remotes::Remote;
+use super::requests::{Gone, Origin, Reply, ReplyGuard};
+use super::topics::TopicCache;
+use super::Bus;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Bus {
+    pub(crate) async fn receive_event(
+        self: &Arc<Self>,
+        remote: &Arc<Remote>,
+        cache: &mut TopicCache,
+        name: &str,
+        request_id: Option<u64>,
+        body: &[u8],
+    ) {
+        remote.events_received.fetch_add(1, Ordering::Relaxed);
+        let Some(found) = self.topics.find_cached(cache, name) else {
+            if crate::registry::find(name).is_some() {
+                tracing::debug!(endpoint = %self.name, remote = %remote.name, event = name, "event nobody here subscribes to; dropped");
+            } else {
+                tracing::warn!(endpoint = %self.name, remote = %remote.name, event = name, "unknown event name; dropped");
+            }
+            if let Some(id) = request_id {
+                remote.link.drop_request(id);
+            }
+            return;
+        };
+        let reply = request_id.map(|id| {
+            Arc::new(ReplyGuard::new(
+                self.clone(),
+                id,
+                found.name,
+                Origin::Remote(Arc::downgrade(remote)),
+                remote.name.clone(),
+            ))
+        });
+        match (found.decode)(body) {
+            Ok(event) => {
+                self.deliver_local(found.name, &found.subscribers, event, reply.as_ref())
+                    .await
+            }
+            Err(error) => {
+                // Dropped alone. A request's guard goes with it, which tells the requester.
+                tracing::error!(endpoint = %self.name, remote = %remote.name, event = found.name, %error, "cannot decode event; dropped");
+            }
+        }
+    }
+
+    pub(crate) fn receive_answer(
+        &self,
+        remote: &Remote,
+        request_id: u64,
+        name: &str,
+        body: bytes::Bytes,
+    ) {
+        let reply = Reply::Remote {
+            from: remote.name.clone(),
+            name: name.to_owned(),
+            body,
+        };
+        if !self.pending.complete(request_id, remote.id, reply) {
+            tracing::debug!(endpoint = %self.name, remote = %remote.name, request_id, "late or unknown response discarded");
+        }
+    }
+
+    pub(crate) fn receive_request_dropped(&self, remote: &Remote, request_id: u64) {
+        self.pending
+            .recipient_gone(&self.name, request_id, remote.id, Gone::Dropped);
+    }
+}

@@ -1,0 +1,375 @@
+//! The core of an endpoint: the state behind every handle, and the rules.
+//!
+//! Everything here is synchronous except the waits that the rules themselves call for
+//! (a full queue, a drain on stop); nothing here opens a socket or spawns a task. The
+//! public handles ([`crate::endpoint`]) sit on top; the backends ([`crate::mesh`], and
+//! other crates through [`crate::backend`]) sit beneath and drive it.
+//!
+//! | file | concept |
+//! |---|---|
+//! | `mod.rs` | [`Bus`]: lifecycle, the change signal, local subscriptions, remotes coming and going |
+//! | `topics.rs` | local subscribers by event name |
+//! | `delivery.rs` | **the delivery and back-pressure policy**, in one place |
+//! | `routing.rs` | where a broadcast or request goes, and sending it there |
+//! | `inbound.rs` | what arrives from remotes |
+//! | `remotes.rs` | the remote endpoints, their subscriptions, cached routes |
+//! | `requests.rs` | requests in flight and their guarantees |
+//! | `names.rs` | the numbers given to event names |
+//!
+//! # Locks
+//!
+//! Every lock is a std lock held for a few instructions, never across an `.await`, and
+//! never while user code runs (handlers are called, and subscribers dropped, outside all
+//! of them). Where two are held, they are taken in this order, top first:
+//!
+//! | lock | protects | may be held while taking it |
+//! |---|---|---|
+//! | `topics` (RwLock) | local subscribers by name; its writers announce the new set | nothing: always first |
+//! | `remotes` table (RwLock) | the remotes by name | `topics` (in `add_remote`, so a new remote's greeting is ordered with the announcements) |
+//! | a remote's subscriptions (RwLock) | the names it subscribes to | the `remotes` table (building a route) |
+//! | `backends` (RwLock) | the attached backends | `topics` (announcing, attaching) |
+//! | a backend's own locks (the mesh: its connections, each outbox) | the backend's state | `topics`, the `remotes` table (in `greet`) |
+//! | route cache, `pending`, name ids (Mutex/RwLock) | caches and tables | nothing else is taken under them (leaves) |
+//!
+//! The change signal (`watch`) is sent after the locks are released.
+
+pub(crate) mod delivery;
+pub(crate) mod inbound;
+pub(crate) mod names;
+pub(crate) mod remotes;
+pub(crate) mod requests;
+pub(crate) mod routing;
+pub(crate) mod topics;
+
+use crate::backend::link::{Backend, RemoteLink, MESSAGE_OVERHEAD};
+use crate::config::EndpointOptions;
+use crate::error::Error;
+use crate::event::Event;
+use crate::sync;
+use names::NameIds;
+use remotes::{Remote, Remotes};
+use requests::{PendingRequests, Responder};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+use topics::{Change, Subscriber, TopicMap, Topics};
+
+/// The state behind every clone of an [`Endpoint`](crate::Endpoint).
+pub(crate) struct Bus {
+    pub name: Arc<str>,
+    pub options: EndpointOptions,
+    stopped: AtomicBool,
+    pub topics: Topics,
+    pub remotes: Remotes,
+    pub pending: PendingRequests,
+    pub names: NameIds,
+    /// Told of this endpoint's subscription changes and of its stop.
+    backends: RwLock<Vec<Arc<dyn Backend>>>,
+    next_request_id: AtomicU64,
+    /// Moved on by every change a `wait_until_*` may wait for.
+    changes: watch::Sender<u64>,
+}
+
+/// Reply handles reach the core through this, not through `Bus` itself.
+impl Responder for Bus {
+    fn endpoint_name(&self) -> &str {
+        &self.name
+    }
+
+    fn check_running(&self) -> Result<(), Error> {
+        Bus::check_running(self)
+    }
+
+    fn check_size(&self, event: &'static str, body: usize) -> Result<(), Error> {
+        Bus::check_size(self, event, body)
+    }
+
+    fn pending(&self) -> &PendingRequests {
+        &self.pending
+    }
+}
+
+impl Bus {
+    pub(crate) fn new(name: Arc<str>, options: EndpointOptions) -> Bus {
+        Bus {
+            name,
+            options,
+            stopped: AtomicBool::new(false),
+            topics: Topics::default(),
+            remotes: Remotes::default(),
+            pending: PendingRequests::default(),
+            names: NameIds::default(),
+            backends: RwLock::new(Vec::new()),
+            next_request_id: AtomicU64::new(1),
+            changes: watch::channel(0).0,
+        }
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn check_running(&self) -> Result<(), Error> {
+        if self.is_stopped() {
+            Err(self.stopped_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn stopped_error(&self) -> Error {
+        Error::Stopped {
+            endpoint: self.name.to_string(),
+        }
+    }
+
+    pub(crate) fn next_request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Refuses a body that would make a message over the maximum frame size.
+    pub(crate) fn check_size(&self, event: &'static str, body: usize) -> Result<(), Error> {
+        let size = body + MESSAGE_OVERHEAD + event.len();
+        let max = self.options.max_frame_size;
+        if size > max {
+            return Err(Error::FrameTooLarge {
+                endpoint: self.name.to_string(),
+                event,
+                size,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn encode_error(&self, event: &'static str, source: postcard::Error) -> Error {
+        Error::Encode {
+            endpoint: self.name.to_string(),
+            event,
+            source,
+        }
+    }
+
+    // -- the change signal ---------------------------------------------------------------
+
+    /// Wakes every `wait_until_*`.
+    pub(crate) fn notify_changed(&self) {
+        self.changes
+            .send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    /// Waits until `condition` holds or the endpoint stops.
+    pub(crate) async fn wait_until(&self, condition: impl Fn(&Bus) -> bool) {
+        let mut changes = self.changes.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if self.is_stopped() || condition(self) {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    // -- backends ------------------------------------------------------------------------
+
+    /// Adds a backend; it is told the current subscription set at once, in order with
+    /// every later change.
+    pub(crate) fn attach(&self, backend: Arc<dyn Backend>) -> Result<(), Error> {
+        let topics = self.topics.read();
+        let mut backends = sync::write(&self.backends);
+        self.check_running()?;
+        backend.subscriptions_changed(&topics.names());
+        backends.push(backend);
+        Ok(())
+    }
+
+    // -- local subscriptions -------------------------------------------------------------
+
+    pub(crate) fn add_subscriber<E: Event>(&self, subscriber: Subscriber) {
+        let mut topics = self.topics.write();
+        if let Change::NamesChanged = topics.add::<E>(subscriber) {
+            self.announce(&topics);
+        }
+        drop(topics);
+        self.notify_changed();
+    }
+
+    pub(crate) fn remove_subscriber(&self, name: &str, id: u64) {
+        let mut topics = self.topics.write();
+        let (change, removed) = topics.remove(name, id);
+        if let Change::NamesChanged = change {
+            self.announce(&topics);
+        }
+        drop(topics);
+        // Outside the lock (see `TopicMap::remove`).
+        drop(removed);
+        if let Change::NamesChanged = change {
+            self.notify_changed();
+        }
+    }
+
+    /// Tells every backend the new set; called under the topics lock, so that the sets
+    /// are announced in the order they were made.
+    fn announce(&self, topics: &TopicMap) {
+        let backends = sync::read(&self.backends);
+        if backends.is_empty() {
+            return;
+        }
+        let names = topics.names();
+        for backend in backends.iter() {
+            backend.subscriptions_changed(&names);
+        }
+    }
+
+    pub(crate) fn local_names(&self) -> Vec<String> {
+        self.topics.read().names()
+    }
+
+    pub(crate) fn is_locally_subscribed(&self, name: &str) -> bool {
+        self.topics.read().contains(name)
+    }
+
+    // -- remotes -------------------------------------------------------------------------
+
+    /// Registers a remote a backend reported (see `backend::Attached::add_remote`).
+    pub(crate) fn add_remote(
+        &self,
+        name: &str,
+        subscriptions: HashSet<String>,
+        link: Arc<dyn RemoteLink>,
+        greet: impl FnOnce(&[String]) -> Result<(), String>,
+    ) -> Result<Arc<Remote>, Error> {
+        let rejected = |reason: String| Error::ConnectionAttemptRejected {
+            endpoint: self.name.to_string(),
+            remote: name.to_owned(),
+            reason,
+        };
+        let topics = self.topics.read();
+        let mut table = self.remotes.write();
+        if self.is_stopped() {
+            return Err(rejected(format!("endpoint `{}` is stopping", self.name)));
+        }
+        if name == &*self.name {
+            return Err(rejected(format!("`{name}` is this endpoint's own name")));
+        }
+        if table.contains(name) {
+            return Err(rejected(format!(
+                "an endpoint named `{name}` is already connected"
+            )));
+        }
+        greet(&topics.names()).map_err(rejected)?;
+        let remote = Remote::new(Arc::from(name), self.remotes.next_id(), subscriptions, link);
+        table.insert(remote.clone());
+        self.remotes.invalidate();
+        drop(table);
+        drop(topics);
+        self.notify_changed();
+        Ok(remote)
+    }
+
+    pub(crate) fn set_remote_subscriptions(&self, remote: &Remote, names: HashSet<String>) {
+        remote.set_subscriptions(names);
+        self.remotes.invalidate();
+        self.notify_changed();
+    }
+
+    /// Removes a remote (if it is still the registered one), closes its link, and strikes
+    /// it off every pending request. Idempotent.
+    pub(crate) fn disconnect(&self, remote: &Remote, reason: &str) {
+        if !remote.mark_closed() {
+            return;
+        }
+        self.remotes.write().remove(remote);
+        self.remotes.invalidate();
+        remote.link.close();
+        tracing::info!(endpoint = %self.name, remote = %remote.name, reason, "disconnected");
+        // While this endpoint stops, its pending requests fail with `Stopped` (in
+        // `finish_stop`), not with the disconnections the stop itself causes.
+        if !self.is_stopped() {
+            self.pending.remote_gone(&self.name, remote.id);
+        }
+        self.notify_changed();
+    }
+
+    pub(crate) fn report_gap(&self, remote: &Remote, event: &str, missed: u64) {
+        remote.events_missed.fetch_add(missed, Ordering::Relaxed);
+        tracing::error!(
+            endpoint = %self.name,
+            remote = %remote.name,
+            event,
+            missed,
+            "events from this remote were lost on the way"
+        );
+    }
+
+    // -- stopping ------------------------------------------------------------------------
+
+    /// Stops everything at once; idempotent and synchronous (run when the last handle
+    /// drops). What is still queued is dropped: [`stop_gracefully`](Self::stop_gracefully)
+    /// delivers it first.
+    pub(crate) fn shutdown(&self) {
+        if self.begin_stop().is_some() {
+            self.finish_stop();
+        }
+    }
+
+    /// Stops, after letting every remote take what it had accepted (up to the stall
+    /// timeout), so that an event `broadcast` returned `Ok` for is not lost by `stop()`.
+    pub(crate) async fn stop_gracefully(&self) {
+        let Some(remotes) = self.begin_stop() else {
+            return;
+        };
+        let drained = async {
+            for remote in &remotes {
+                remote.link.drained().await;
+            }
+        };
+        if tokio::time::timeout(self.options.stall_timeout, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(endpoint = %self.name, "stop: some remotes did not drain in time");
+        }
+        self.finish_stop();
+    }
+
+    /// Refuses new operations, remotes and messages; `None` if already stopping.
+    fn begin_stop(&self) -> Option<Vec<Arc<Remote>>> {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        for backend in sync::read(&self.backends).iter() {
+            backend.stop();
+        }
+        let remotes = self.remotes.snapshot();
+        for remote in &remotes {
+            remote.link.finish();
+        }
+        // Wakes `wait_until_*` and connects in progress.
+        self.notify_changed();
+        Some(remotes)
+    }
+
+    fn finish_stop(&self) {
+        let remotes = self.remotes.write().take_all();
+        self.remotes.invalidate();
+        for remote in remotes {
+            if remote.mark_closed() {
+                remote.link.close();
+            }
+        }
+        // Dropping every sink ends every stream; dropped outside the lock, since a
+        // handler may own a subscription of this endpoint.
+        let topics = self.topics.write().take_all();
+        drop(topics);
+        self.pending.fail_all(&self.name);
+        // The backends hold this core in their tasks: let them go.
+        let backends = std::mem::take(&mut *sync::write(&self.backends));
+        drop(backends);
+        self.notify_changed();
+        tracing::debug!(endpoint = %self.name, "stopped");
+    }
+}

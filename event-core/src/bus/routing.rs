@@ -1,0 +1,292 @@
+//! Where a broadcast or request goes, and sending it there.
+//!
+//! # Routing rules
+//!
+//! * [`Target::Everyone`] (the default): every local subscriber and every remote that
+//!   subscribes. A remote that does not subscribe is not sent the bytes at all.
+//! * [`Target::Internal`]: this endpoint's own subscribers only.
+//! * [`Target::Endpoint`]: the named endpoint only (possibly this one), if it subscribes.
+//! * An empty route is [`Error::NoSubscribers`] unless the config says a subscriber is
+//!   not required; a request always requires one, since nobody could answer it.
+//!
+//! An event is encoded once per broadcast, into a reused buffer lent to every remote's
+//! link; remotes that are full get it after the others, each waited for under the
+//! delivery policy (`delivery.rs`). Remote sends come before local delivery, so a local
+//! subscriber that is slow does not hold up other processes.
+
+use super::delivery::Sent;
+use super::remotes::Remote;
+use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
+use super::topics::{AnyEvent, Subscriber};
+use super::Bus;
+use crate::backend::link::{Outgoing, Refused};
+use crate::config::{BroadcastConfig, Target};
+use crate::error::Error;
+use crate::event::{Event, Request};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where one broadcast goes.
+pub(crate) struct Route {
+    pub local: Option<Arc<[Subscriber]>>,
+    pub remotes: Arc<[Arc<Remote>]>,
+}
+
+impl Route {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.local.is_none() && self.remotes.is_empty()
+    }
+}
+
+/// The remotes a broadcast found full, with an owned copy of the body to send them once
+/// they have room.
+struct Backlog<'r> {
+    full: Vec<&'r Arc<Remote>>,
+    name_id: u32,
+    body: Vec<u8>,
+}
+
+impl Bus {
+    /// Where an event named `name` goes under `target`.
+    pub(crate) fn route(&self, name: &str, target: &Target) -> Route {
+        let local_wanted = match target {
+            Target::Everyone | Target::Internal => true,
+            Target::Endpoint(endpoint) => **endpoint == *self.name,
+        };
+        let local = if local_wanted {
+            self.topics.read().subscribers(name)
+        } else {
+            None
+        };
+        let remotes = match target {
+            Target::Internal => Arc::from(Vec::new()),
+            Target::Everyone => self.remotes.subscribed_to(name),
+            Target::Endpoint(endpoint) => self
+                .remotes
+                .get(endpoint)
+                .filter(|remote| remote.is_subscribed(name))
+                .into_iter()
+                .collect(),
+        };
+        Route { local, remotes }
+    }
+
+    /// [`route`](Self::route), failing with `NoSubscribers` where the config requires one.
+    fn route_required<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
+        let route = self.route(E::NAME, &config.target);
+        if route.is_empty() && config.require_subscriber {
+            if let Target::Endpoint(name) = &config.target {
+                tracing::debug!(endpoint = %self.name, target = %name, event = E::NAME, "target does not subscribe");
+            }
+            return Err(Error::NoSubscribers {
+                endpoint: self.name.to_string(),
+                event: E::NAME,
+            });
+        }
+        Ok(route)
+    }
+
+    fn name_id(&self, name: &'static str) -> Result<u32, Error> {
+        self.names.id(name).ok_or_else(|| Error::Protocol {
+            endpoint: self.name.to_string(),
+            remote: self.name.to_string(),
+            reason: format!("cannot send `{name}`: too many event names"),
+        })
+    }
+
+    /// Encodes `event` once and hands it to every remote that has room now. The remotes
+    /// that were full come back with an owned copy of the body, for the caller to wait on
+    /// or to report.
+    fn queue_to_remotes<'r, E: Event>(
+        &self,
+        remotes: &'r [Arc<Remote>],
+        event: &E,
+    ) -> Result<Option<Backlog<'r>>, Error> {
+        if remotes.is_empty() {
+            return Ok(None);
+        }
+        let name_id = self.name_id(E::NAME)?;
+        let full = crate::codec::with_body(event, |body| {
+            self.check_size(E::NAME, body.len())?;
+            let outgoing = Outgoing {
+                name: E::NAME,
+                name_id,
+                request_id: None,
+                body,
+            };
+            let full: Vec<&Arc<Remote>> = remotes
+                .iter()
+                .filter(|remote| matches!(self.try_send(remote, &outgoing), Err(Refused::Full)))
+                .collect();
+            Ok((!full.is_empty()).then(|| (full, body.to_vec())))
+        })
+        .map_err(|source| self.encode_error(E::NAME, source))??;
+        Ok(full.map(|(full, body)| Backlog {
+            full,
+            name_id,
+            body,
+        }))
+    }
+
+    /// Sends `event` to every subscriber under `config`, waiting for room.
+    pub(crate) async fn broadcast<E: Event>(
+        &self,
+        event: E,
+        config: &BroadcastConfig,
+    ) -> Result<(), Error> {
+        self.check_running()?;
+        let route = self.route_required::<E>(config)?;
+        let mut stalled = None;
+        if let Some(backlog) = self.queue_to_remotes(&route.remotes, &event)? {
+            let outgoing = Outgoing {
+                name: E::NAME,
+                name_id: backlog.name_id,
+                request_id: None,
+                body: &backlog.body,
+            };
+            for remote in &backlog.full {
+                if let Sent::Stalled = self.send_or_stall(remote, &outgoing).await {
+                    stalled = Some(remote.name.to_string());
+                }
+            }
+        }
+        if let Some(subscribers) = &route.local {
+            let event: AnyEvent = Arc::new(event);
+            self.deliver_local(E::NAME, subscribers, event, None).await;
+        }
+        match stalled {
+            None => Ok(()),
+            Some(remote) => Err(Error::Stalled {
+                endpoint: self.name.to_string(),
+                remote,
+                event: E::NAME,
+                waited: self.options.connection_stall_timeout(),
+            }),
+        }
+    }
+
+    /// Sends `event` to every subscriber under `config` that has room now; the others
+    /// miss it and the call reports [`Error::QueueFull`].
+    pub(crate) fn broadcast_nowait<E: Event>(
+        &self,
+        event: E,
+        config: &BroadcastConfig,
+    ) -> Result<(), Error> {
+        self.check_running()?;
+        let route = self.route_required::<E>(config)?;
+        let mut full = self
+            .queue_to_remotes(&route.remotes, &event)?
+            .and_then(|backlog| backlog.full.last().map(|remote| remote.name.to_string()));
+        if let Some(subscribers) = &route.local {
+            let event: AnyEvent = Arc::new(event);
+            for subscriber in subscribers.iter() {
+                if !subscriber.try_deliver(E::NAME, &event, None) {
+                    full = Some(self.name.to_string());
+                }
+            }
+        }
+        match full {
+            None => Ok(()),
+            Some(subscriber) => {
+                tracing::warn!(endpoint = %self.name, event = E::NAME, %subscriber, "queue full: event not delivered to it");
+                Err(Error::QueueFull {
+                    endpoint: self.name.to_string(),
+                    event: E::NAME,
+                    subscriber,
+                })
+            }
+        }
+    }
+
+    /// Sends `request` to every subscriber under `config` and waits for the first answer.
+    pub(crate) async fn request<R: Request>(
+        self: &Arc<Self>,
+        request: R,
+        config: &BroadcastConfig,
+    ) -> Result<R::Response, Error> {
+        self.check_running()?;
+        // A request nobody can answer would wait forever: it always needs a subscriber.
+        let route = self.route_required::<R>(&config.clone().require_subscriber(true))?;
+        let id = self.next_request_id();
+        let mut recipients: HashMap<u64, Arc<str>> = route
+            .remotes
+            .iter()
+            .map(|remote| (remote.id, remote.name.clone()))
+            .collect();
+        if route.local.is_some() {
+            recipients.insert(LOCAL, self.name.clone());
+        }
+        let reply = self.pending.insert(id, R::NAME, recipients);
+        let _cleanup = PendingGuard {
+            pending: &self.pending,
+            id,
+        };
+        // A stop between the check above and the registration would not fail this
+        // request: check again now that it is registered.
+        self.check_running()?;
+        if !route.remotes.is_empty() {
+            let body = crate::codec::body(&request)
+                .map_err(|source| self.encode_error(R::NAME, source))?;
+            self.check_size(R::NAME, body.len())?;
+            let outgoing = Outgoing {
+                name: R::NAME,
+                name_id: self.name_id(R::NAME)?,
+                request_id: Some(id),
+                body: &body,
+            };
+            for remote in route.remotes.iter() {
+                // A remote that went away before the request was registered would never
+                // be struck off by its departure: check after registering.
+                if remote.is_closed()
+                    || !matches!(self.send_or_stall(remote, &outgoing).await, Sent::Queued)
+                {
+                    self.pending
+                        .recipient_gone(&self.name, id, remote.id, Gone::Disconnected);
+                }
+            }
+        }
+        if let Some(subscribers) = &route.local {
+            let guard = Arc::new(ReplyGuard::new(
+                self.clone(),
+                id,
+                R::NAME,
+                Origin::Local,
+                self.name.clone(),
+            ));
+            let request: AnyEvent = Arc::new(request);
+            self.deliver_local(R::NAME, subscribers, request, Some(&guard))
+                .await;
+        }
+        let reply = reply.await.map_err(|_| self.stopped_error())??;
+        self.decode_reply::<R>(reply)
+    }
+
+    fn decode_reply<R: Request>(&self, reply: Reply) -> Result<R::Response, Error> {
+        let wrong = |from: &str, found: &str| Error::Protocol {
+            endpoint: self.name.to_string(),
+            remote: from.to_owned(),
+            reason: format!(
+                "`{}` expects `{}` in response, got `{found}`",
+                R::NAME,
+                <R::Response as Event>::NAME
+            ),
+        };
+        match reply {
+            Reply::Local(value) => value
+                .downcast::<R::Response>()
+                .map(|value| *value)
+                .map_err(|_| wrong(&self.name, "a value of another type")),
+            Reply::Remote { from, name, body } => {
+                if name != <R::Response as Event>::NAME {
+                    return Err(wrong(&from, &name));
+                }
+                crate::codec::decode(&body).map_err(|source| Error::Decode {
+                    endpoint: self.name.to_string(),
+                    remote: from.to_string(),
+                    event: name,
+                    source,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Local subscriptions: the subscribers of each event name in this endpoint.
+//!
+//! The table is read on every delivery and changed rarely (a stream made or dropped), so
+//! each topic's subscriber list is copy-on-write: a delivery takes a snapshot with one
+//! reference count and holds no lock while it delivers. Every change moves the table's
+//! generation on, which lets a backend cache a lookup ([`TopicCache`]) and check it with
+//! one atomic load.
+//!
+//! What a delivery does with the subscribers it found (waiting, cutting off) is the
+//! delivery policy, in `bus::delivery`.
+
+use super::requests::ReplyGuard;
+use crate::event::Event;
+use crate::sync;
+use rustc_hash::FxHasher;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::mpsc;
+
+/// An event of any type, shared by all its local subscribers.
+pub(crate) type AnyEvent = Arc<dyn Any + Send + Sync>;
+
+/// Decodes an encoded body into the subscribed type.
+pub(crate) type DecodeFn = fn(&[u8]) -> Result<AnyEvent, postcard::Error>;
+
+fn decode_as<E: Event>(bytes: &[u8]) -> Result<AnyEvent, postcard::Error> {
+    Ok(Arc::new(crate::codec::decode::<E>(bytes)?))
+}
+
+/// One item in a stream's queue.
+pub(crate) struct Delivery {
+    pub event: AnyEvent,
+    /// Set for a request delivered to a request stream.
+    pub reply: Option<Arc<ReplyGuard>>,
+}
+
+/// A `subscribe()` handler.
+pub(crate) type Handler = Arc<dyn Fn(AnyEvent) + Send + Sync>;
+
+/// Where a subscriber's events go.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    Queue {
+        tx: mpsc::Sender<Delivery>,
+        /// Request streams get the reply handle; plain streams only the event.
+        wants_requests: bool,
+        /// Set when the subscriber was cut off for stalling.
+        overflowed: Arc<AtomicBool>,
+    },
+    Handler(Handler),
+}
+
+/// One local subscriber: a stream's queue or a handler.
+#[derive(Clone)]
+pub(crate) struct Subscriber {
+    pub id: u64,
+    pub sink: Sink,
+}
+
+/// The subscribers of one event name.
+struct Topic {
+    type_id: TypeId,
+    type_name: &'static str,
+    decode: DecodeFn,
+    /// Copy-on-write, so a delivery takes a snapshot with one reference count.
+    subscribers: Arc<[Subscriber]>,
+}
+
+/// What a lookup of an event name finds: everything needed to deliver a received body.
+#[derive(Clone)]
+pub(crate) struct Found {
+    pub name: &'static str,
+    pub decode: DecodeFn,
+    pub subscribers: Arc<[Subscriber]>,
+}
+
+/// What [`TopicMap::add`] and [`TopicMap::remove`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// The set of subscribed names is unchanged.
+    Same,
+    /// A name appeared or disappeared.
+    NamesChanged,
+}
+
+/// Topics by event name (FxHash: names are short and hashed on every event).
+#[derive(Default)]
+pub(crate) struct TopicMap {
+    topics: HashMap<&'static str, Topic, BuildHasherDefault<FxHasher>>,
+}
+
+impl TopicMap {
+    /// Adds a subscriber to `E`'s topic.
+    pub(crate) fn add<E: Event>(&mut self, subscriber: Subscriber) -> Change {
+        match self.topics.get_mut(E::NAME) {
+            Some(topic) => {
+                if topic.type_id != TypeId::of::<E>() {
+                    tracing::error!(
+                        event = E::NAME,
+                        subscribed = topic.type_name,
+                        new = std::any::type_name::<E>(),
+                        "two types share the event name; deliveries of one will not reach the other"
+                    );
+                }
+                let mut subscribers = topic.subscribers.to_vec();
+                subscribers.push(subscriber);
+                topic.subscribers = subscribers.into();
+                Change::Same
+            }
+            None => {
+                self.topics.insert(
+                    E::NAME,
+                    Topic {
+                        type_id: TypeId::of::<E>(),
+                        type_name: std::any::type_name::<E>(),
+                        decode: decode_as::<E>,
+                        subscribers: Arc::from(vec![subscriber]),
+                    },
+                );
+                Change::NamesChanged
+            }
+        }
+    }
+
+    /// Removes subscriber `id` from topic `name`. The removed subscribers come back to
+    /// the caller, to be dropped after the lock is released: a handler may own the last
+    /// `Endpoint` handle, whose drop stops the endpoint, which takes this lock.
+    pub(crate) fn remove(&mut self, name: &str, id: u64) -> (Change, Option<Arc<[Subscriber]>>) {
+        let Some(topic) = self.topics.get_mut(name) else {
+            return (Change::Same, None);
+        };
+        if !topic
+            .subscribers
+            .iter()
+            .any(|subscriber| subscriber.id == id)
+        {
+            return (Change::Same, None);
+        }
+        let remaining: Vec<Subscriber> = topic
+            .subscribers
+            .iter()
+            .filter(|subscriber| subscriber.id != id)
+            .cloned()
+            .collect();
+        if remaining.is_empty() {
+            let removed = self.topics.remove(name).map(|topic| topic.subscribers);
+            (Change::NamesChanged, removed)
+        } else {
+            let removed = std::mem::replace(&mut topic.subscribers, remaining.into());
+            (Change::Same, Some(removed))
+        }
+    }
+
+    /// Empties the table; the subscribers come back to be dropped outside the lock.
+    pub(crate) fn take_all(&mut self) -> TopicMap {
+        std::mem::take(self)
+    }
+
+    /// The names with at least one subscriber, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.topics.keys().map(|name| (*name).to_owned()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.topics.contains_key(name)
+    }
+
+    /// The static name, decoder and subscribers of topic `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<Found> {
+        self.topics.get_key_value(name).map(|(key, topic)| Found {
+            name: key,
+            decode: topic.decode,
+            subscribers: topic.subscribers.clone(),
+        })
+    }
+
+    /// The subscribers of `name`, as a snapshot.
+    pub(crate) fn subscribers(&self, name: &str) -> Option<Arc<[Subscriber]>> {
+        self.topics.get(name).map(|topic| topic.subscribers.clone())
+    }
+}
+
+/// The table of local subscriptions, its lock, and its generation.
+#[derive(Default)]
+pub(crate) struct Topics {
+    map: RwLock<TopicMap>,
+    next_id: AtomicU64,
+    /// Moved on by every change of the table, so lookups can be cached.
+    generation: AtomicU64,
+}
+
+impl Topics {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, TopicMap> {
+        sync::read(&self.map)
+    }
+
+    /// The table, for a change: the generation moves on (also for changes that turn out
+    /// to change nothing, which is harmless).
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, TopicMap> {
+        let guard = sync::write(&self.map);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// [`TopicMap::find`] through a backend's cache.
+    pub(crate) fn find_cached(&self, cache: &mut TopicCache, name: &str) -> Option<Found> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if cache.generation == generation && cache.name == name.as_bytes() {
+            return cache.found.clone();
+        }
+        // The generation is read before the table: a change in between makes the next
+        // lookup miss, never hit a stale entry.
+        let found = self.read().find(name);
+        cache.generation = generation;
+        cache.name.clear();
+        cache.name.extend_from_slice(name.as_bytes());
+        cache.found = found.clone();
+        found
+    }
+}
+
+/// A backend's cache of one event-name lookup, for
+/// [`RemoteHandle::deliver`](crate::backend::RemoteHandle::deliver).
+///
+/// Consecutive events from one remote mostly carry one name: a hit costs one atomic load
+/// and a byte comparison instead of a lock and a hash. Keep one per name you see often (a
+/// socket connection keeps one per name the sender numbered) or one for everything.
+#[derive(Default)]
+pub struct TopicCache {
+    generation: u64,
+    name: Vec<u8>,
+    found: Option<Found>,
+}
+
+impl std::fmt::Debug for TopicCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicCache")
+            .field("name", &String::from_utf8_lossy(&self.name))
+            .field("hit", &self.found.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "topics.Ping")]
+    struct Ping(u32);
+
+    fn handler(id: u64) -> Subscriber {
+        Subscriber {
+            id,
+            sink: Sink::Handler(Arc::new(|_| {})),
+        }
+    }
+
+    #[test]
+    fn names_appear_with_the_first_subscriber_and_go_with_the_last() {
+        let mut map = TopicMap::default();
+        assert_eq!(map.add::<Ping>(handler(1)), Change::NamesChanged);
+        assert_eq!(map.add::<Ping>(handler(2)), Change::Same);
+        assert_eq!(map.names(), vec!["topics.Ping".to_owned()]);
+        let (change, removed) = map.remove("topics.Ping", 1);
+        assert_eq!(
+            (change, removed.map(|old| old.len())),
+            (Change::Same, Some(2))
+        );
+        assert_eq!(map.remove("topics.Ping", 1).0, Change::Same, "already gone");
+        assert_eq!(map.remove("topics.Ping", 2).0, Change::NamesChanged);
+        assert!(map.names().is_empty() && !map.contains("topics.Ping"));
+    }
+
+    #[test]
+    fn a_found_topic_decodes_bodies_as_the_subscribed_type() {
+        let mut map = TopicMap::default();
+        map.add::<Ping>(handler(1));
+        let found = map.find("topics.Ping").unwrap();
+        let event = (found.decode)(&crate::codec::body(&Ping(7)).unwrap()).unwrap();
+        assert_eq!(event.downcast::<Ping>().unwrap().0, 7);
+        assert!((found.decode)(&[]).is_err());
+        assert!(map.find("topics.Pong").is_none());
+    }
+
+    #[test]
+    fn a_cached_lookup_is_dropped_by_any_change_of_the_table() {
+        let topics = Topics::default();
+        let mut cache = TopicCache::default();
+        assert!(topics.find_cached(&mut cache, "topics.Ping").is_none());
+        topics.write().add::<Ping>(handler(1));
+        let found = topics.find_cached(&mut cache, "topics.Ping").unwrap();
+        assert_eq!(found.subscribers.len(), 1);
+        topics.write().add::<Ping>(handler(2));
+        let found = topics.find_cached(&mut cache, "topics.Ping").unwrap();
+        assert_eq!(found.subscribers.len(), 2, "a stale entry was served");
+        // A cache hit for one name does not answer for another.
+        assert!(topics.find_cached(&mut cache, "topics.Pong").is_none());
+    }
+}

@@ -1,0 +1,205 @@
+//! One socket connection after its handshake: the [`RemoteLink`] the core sends through
+//! (an [`Outbox`]), and the two thin tasks that move its bytes. The reader splits frames,
+//! decodes them and hands each message to the connection's [`Inbound`] rules, then
+//! carries out the [`Action`] on the core; the writer writes whatever the outbox holds.
+//! Either task ending, for any reason, tears the connection down; the mesh starts them.
+
+use super::inbound::{Action, Inbound};
+use super::outbox::Outbox;
+use crate::backend::handles::RemoteHandle;
+use crate::backend::link::{BoxFuture, Outgoing, Refused, RemoteLink};
+use crate::config::EndpointOptions;
+use crate::sync;
+use crate::wire::{self, FrameReader};
+use bytes::BytesMut;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::task::AbortHandle;
+
+/// Initial write buffers per connection: frames queued together go out in one system call.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// A connection's sending side and its tasks.
+pub(crate) struct Connection {
+    /// Unique per connection within the mesh.
+    pub id: u64,
+    /// This endpoint's name and the peer's, for the log.
+    endpoint: Arc<str>,
+    remote: Arc<str>,
+    max_frame_size: usize,
+    outbox: Outbox,
+    tasks: Mutex<Vec<AbortHandle>>,
+    closed: AtomicBool,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        id: u64,
+        endpoint: Arc<str>,
+        remote: &str,
+        options: &EndpointOptions,
+    ) -> Arc<Connection> {
+        Arc::new(Connection {
+            id,
+            endpoint,
+            remote: Arc::from(remote),
+            max_frame_size: options.max_frame_size,
+            outbox: Outbox::new(options.connection_buffer),
+            tasks: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn remote_name(&self) -> &str {
+        &self.remote
+    }
+
+    /// Queues a control frame; `false` when the connection is gone.
+    pub(crate) fn send_control(&self, frame: &[u8]) -> bool {
+        !self.closed.load(Ordering::SeqCst) && self.outbox.push_control(frame).is_ok()
+    }
+
+    /// Ties a task to the connection: closing it aborts the task.
+    pub(crate) fn add_task(&self, task: AbortHandle) {
+        let mut tasks = sync::lock(&self.tasks);
+        if self.closed.load(Ordering::SeqCst) {
+            task.abort();
+        } else {
+            tasks.push(task);
+        }
+    }
+}
+
+impl RemoteLink for Connection {
+    fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
+        self.outbox.try_push_event(event)
+    }
+
+    fn send<'a>(
+        &'a self,
+        event: &'a Outgoing<'a>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), Refused>> {
+        Box::pin(self.outbox.push_event(event, timeout))
+    }
+
+    fn respond(&self, request_id: u64, name: &'static str, body: &[u8]) -> Result<(), Refused> {
+        match wire::response(request_id, name, body, self.max_frame_size) {
+            Ok(frame) if self.send_control(&frame) => Ok(()),
+            Ok(_) => Err(Refused::Closed),
+            Err(error) => {
+                // The core checked the size; only a name too long for the frame gets here.
+                tracing::error!(endpoint = %self.endpoint, remote = %self.remote, event = name, %error, "cannot frame the answer");
+                Err(Refused::Closed)
+            }
+        }
+    }
+
+    fn drop_request(&self, request_id: u64) {
+        if let Ok(frame) = wire::request_dropped(request_id, self.max_frame_size) {
+            self.send_control(&frame);
+        }
+    }
+
+    fn finish(&self) {
+        self.outbox.finish();
+    }
+
+    fn drained(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.outbox.wait_writer_finished())
+    }
+
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.outbox.close();
+        // Its writer is gone (or going): nobody waits for it to drain.
+        self.outbox.writer_finished();
+        for task in sync::lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Writes what the outbox holds until it is finished or closed.
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+    handle: RemoteHandle,
+    connection: Arc<Connection>,
+    mut write: W,
+) {
+    // Two buffers swapped with the outbox: everything queued goes out in one write, and
+    // the allocations are reused.
+    let mut control = BytesMut::with_capacity(WRITE_BUFFER);
+    let mut data = BytesMut::with_capacity(WRITE_BUFFER);
+    while connection.outbox.take(&mut control, &mut data).await {
+        let mut result = write.write_all(&control).await;
+        if result.is_ok() {
+            result = write.write_all(&data).await;
+        }
+        if result.is_ok() {
+            result = write.flush().await;
+        }
+        control.clear();
+        data.clear();
+        if let Err(error) = result {
+            tracing::warn!(endpoint = %connection.endpoint, remote = %connection.remote, %error, "write failed");
+            connection.outbox.writer_finished();
+            return handle.disconnected("write failed");
+        }
+    }
+    // The outbox was finished (a graceful stop: everything is written) or closed.
+    connection.outbox.writer_finished();
+    handle.disconnected("closed");
+}
+
+/// Reads, decodes and carries out messages until the connection ends.
+pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
+    handle: RemoteHandle,
+    connection: Arc<Connection>,
+    mut reader: FrameReader<R>,
+) {
+    let log = |error: &dyn std::fmt::Display| {
+        tracing::error!(endpoint = %connection.endpoint, remote = %connection.remote, %error, "closing connection");
+    };
+    let mut inbound = Inbound::default();
+    loop {
+        let frame = match reader.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return handle.disconnected("connection closed"),
+            Err(error) => {
+                log(&error);
+                return handle.disconnected("bad frame");
+            }
+        };
+        let message = match wire::decode(frame) {
+            Ok(message) => message,
+            Err(error) => {
+                log(&error);
+                return handle.disconnected("malformed frame");
+            }
+        };
+        match inbound.on_message(&message) {
+            Ok(Action::Subscriptions(names)) => handle.set_subscriptions(names.iter().cloned()),
+            Ok(Action::Deliver {
+                name,
+                cache,
+                request_id,
+                body,
+            }) => handle.deliver(cache, name, request_id, body).await,
+            Ok(Action::Answer {
+                request_id,
+                name,
+                body,
+            }) => handle.answer(request_id, name, body),
+            Ok(Action::Dropped(request_id)) => handle.request_dropped(request_id),
+            Ok(Action::Nothing) => {}
+            Err(violation) => {
+                log(&violation);
+                return handle.disconnected(violation.reason());
+            }
+        }
+    }
+}

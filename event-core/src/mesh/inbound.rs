@@ -1,0 +1,224 @@
+//! What a connection does with each message after the handshake, as plain code: a
+//! message in, an [`Action`] for the connection's reader task to carry out, or a
+//! [`Violation`] that closes the connection.
+//!
+//! The state is the connection's name table: the numbers the sender gave its event names
+//! (DEFINE_NAME), each with its own lookup cache, since consecutive events mostly carry
+//! one name. A peer may number at most [`MAX_NAMES_PER_CONNECTION`] names.
+
+use crate::bus::topics::TopicCache;
+use crate::wire::{EventName, Message};
+use bytes::Bytes;
+use rustc_hash::FxHasher;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// The most event names one peer may number (DEFINE_NAME) on a connection.
+pub(crate) const MAX_NAMES_PER_CONNECTION: usize = 65536;
+
+/// The receiving state of one connection.
+#[derive(Default)]
+pub(crate) struct Inbound {
+    /// The lookup cache of events that carry their name inline.
+    inline: TopicCache,
+    /// The names this peer numbered, with their lookup caches.
+    numbered: HashMap<u32, (Box<str>, TopicCache), BuildHasherDefault<FxHasher>>,
+}
+
+/// What the reader task does next.
+#[derive(Debug)]
+pub(crate) enum Action<'a> {
+    /// The peer's subscription set is now this.
+    Subscriptions(&'a [String]),
+    /// Deliver an event (or a request, with its id) to this endpoint's subscribers.
+    Deliver {
+        name: &'a str,
+        cache: &'a mut TopicCache,
+        request_id: Option<u64>,
+        body: &'a [u8],
+    },
+    /// An answer to one of this endpoint's requests.
+    Answer {
+        request_id: u64,
+        name: &'a str,
+        body: Bytes,
+    },
+    /// Every recipient in the peer dropped one of this endpoint's requests.
+    Dropped(u64),
+    /// Nothing to do (a name was defined).
+    Nothing,
+}
+
+/// A message that breaks the protocol: the connection is closed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Violation {
+    #[error("EVENT names the undefined name id {0}")]
+    UndefinedName(u32),
+    #[error("more than {MAX_NAMES_PER_CONNECTION} event names")]
+    TooManyNames,
+    #[error("{0} after the handshake")]
+    HandshakeMessage(&'static str),
+}
+
+impl Violation {
+    /// The disconnect reason, for the log.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Violation::TooManyNames => "too many names",
+            Violation::UndefinedName(_) | Violation::HandshakeMessage(_) => "protocol violation",
+        }
+    }
+}
+
+impl Inbound {
+    pub(crate) fn on_message<'a>(
+        &'a mut self,
+        message: &'a Message,
+    ) -> Result<Action<'a>, Violation> {
+        match message {
+            Message::Subscriptions(names) => Ok(Action::Subscriptions(names)),
+            Message::Event {
+                name,
+                request_id,
+                body,
+            } => {
+                let (name, cache) = match name {
+                    EventName::Inline(name) => (name.as_str(), &mut self.inline),
+                    EventName::Id(id) => match self.numbered.get_mut(id) {
+                        Some((name, cache)) => (&**name, cache),
+                        None => return Err(Violation::UndefinedName(*id)),
+                    },
+                };
+                Ok(Action::Deliver {
+                    name,
+                    cache,
+                    request_id: *request_id,
+                    body,
+                })
+            }
+            Message::DefineName { id, name } => {
+                if self.numbered.len() >= MAX_NAMES_PER_CONNECTION
+                    && !self.numbered.contains_key(id)
+                {
+                    return Err(Violation::TooManyNames);
+                }
+                self.numbered
+                    .insert(*id, (name.as_str().into(), TopicCache::default()));
+                Ok(Action::Nothing)
+            }
+            Message::Response {
+                request_id,
+                name,
+                body,
+            } => Ok(Action::Answer {
+                request_id: *request_id,
+                name: name.as_str(),
+                body: body.clone(),
+            }),
+            Message::RequestDropped(request_id) => Ok(Action::Dropped(*request_id)),
+            other @ (Message::Hello(_) | Message::Welcome(_) | Message::Reject(_)) => {
+                Err(Violation::HandshakeMessage(other.kind()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire;
+
+    fn message(frame: Bytes) -> Message {
+        wire::decode(frame.slice(4..)).unwrap()
+    }
+
+    fn numbered_event(id: u32, body: &[u8]) -> Message {
+        let mut frame = bytes::BytesMut::new();
+        wire::put_event(&mut frame, wire::NameRef::Id(id), Some(9), body);
+        message(frame.freeze())
+    }
+
+    #[test]
+    fn a_numbered_name_is_usable_once_defined() {
+        let mut inbound = Inbound::default();
+        let event = numbered_event(3, b"body");
+        assert_eq!(
+            inbound.on_message(&event).unwrap_err(),
+            Violation::UndefinedName(3)
+        );
+        let define = message(wire::define_name(3, "app.Tick", 1024).unwrap());
+        assert!(matches!(inbound.on_message(&define), Ok(Action::Nothing)));
+        match inbound.on_message(&event).unwrap() {
+            Action::Deliver {
+                name,
+                request_id,
+                body,
+                ..
+            } => assert_eq!(
+                (name, request_id, body),
+                ("app.Tick", Some(9), &b"body"[..])
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inline_names_answers_and_drops_pass_through() {
+        let mut inbound = Inbound::default();
+        let event = message(wire::event("app.Tick", None, &5u8, 1024).unwrap());
+        assert!(matches!(
+            inbound.on_message(&event),
+            Ok(Action::Deliver {
+                name: "app.Tick",
+                request_id: None,
+                ..
+            })
+        ));
+        let answer = message(wire::response(4, "app.Answer", &[1], 1024).unwrap());
+        assert!(matches!(
+            inbound.on_message(&answer),
+            Ok(Action::Answer {
+                request_id: 4,
+                name: "app.Answer",
+                ..
+            })
+        ));
+        let dropped = message(wire::request_dropped(4, 1024).unwrap());
+        assert!(matches!(
+            inbound.on_message(&dropped),
+            Ok(Action::Dropped(4))
+        ));
+        let names = message(wire::subscriptions(&["a".into()], 1024).unwrap());
+        assert!(matches!(
+            inbound.on_message(&names),
+            Ok(Action::Subscriptions([_]))
+        ));
+    }
+
+    #[test]
+    fn a_handshake_message_after_the_handshake_is_a_violation() {
+        let mut inbound = Inbound::default();
+        let hello = message(wire::hello("x", 1024).unwrap());
+        assert_eq!(
+            inbound.on_message(&hello).unwrap_err(),
+            Violation::HandshakeMessage("HELLO")
+        );
+    }
+
+    #[test]
+    fn a_peer_may_number_only_so_many_names() {
+        let mut inbound = Inbound::default();
+        for id in 0..MAX_NAMES_PER_CONNECTION as u32 {
+            let define = message(wire::define_name(id, "n", 1024).unwrap());
+            inbound.on_message(&define).unwrap();
+        }
+        // Redefining a number is not a new name; a new number is one too many.
+        let again = message(wire::define_name(0, "m", 1024).unwrap());
+        assert!(inbound.on_message(&again).is_ok());
+        let one_more = message(wire::define_name(u32::MAX, "n", 1024).unwrap());
+        assert_eq!(
+            inbound.on_message(&one_more).unwrap_err(),
+            Violation::TooManyNames
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Splitting a byte stream into frames.
+//!
+//! [`FrameDecoder`] is the rule, synchronous (after tokio-util's `Decoder`): it takes
+//! whole frames off the front of a buffer and refuses an oversized one as soon as its
+//! length prefix is in, before any of its bytes are read. [`FrameReader`] is the thin async
+//! part: it reads into the buffer and adds the one timing rule. An idle connection may
+//! wait for its next frame forever; once a frame has started, the rest must arrive within
+//! the frame timeout, so a peer that trickles bytes cannot hold the connection (and its
+//! memory) forever.
+
+use super::message::*;
+use bytes::Bytes;
+use bytes::{Buf, BytesMut};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How much room a read offers: many small frames per system call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Takes frames off the front of a buffer.
+#[derive(Debug, Clone)]
+pub(crate) struct FrameDecoder {
+    max: usize,
+}
+
+impl FrameDecoder {
+    pub(crate) fn new(max: usize) -> FrameDecoder {
+        FrameDecoder { max }
+    }
+
+    /// Changes the largest frame accepted (the handshake uses a small one).
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// The next whole frame (without its length prefix), `None` if `buf` does not hold
+    /// one yet. Room is not reserved by the announced length: a peer that announces a
+    /// large frame and sends nothing costs nothing.
+    pub(crate) fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, WireError> {
+        let Some(len) = announced_len(buf) else {
+            return Ok(None);
+        };
+        if len > self.max {
+            return Err(WireError::TooLarge {
+                size: len,
+                max: self.max,
+            });
+        }
+        if buf.len() < LEN_PREFIX + len {
+            return Ok(None);
+        }
+        buf.advance(LEN_PREFIX);
+        Ok(Some(buf.split_to(len).freeze()))
+    }
+
+    /// The stream ended with `buf` left over: a clean end if it is empty, a truncated
+    /// frame otherwise.
+    pub(crate) fn end(&self, buf: &BytesMut) -> Result<(), WireError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let want = LEN_PREFIX + announced_len(buf).unwrap_or(0);
+        Err(WireError::Truncated {
+            have: buf.len(),
+            want,
+        })
+    }
+}
+
+fn announced_len(buf: &[u8]) -> Option<usize> {
+    let prefix: [u8; LEN_PREFIX] = buf.get(..LEN_PREFIX)?.try_into().ok()?;
+    Some(u32::from_le_bytes(prefix) as usize)
+}
+
+/// A [`FrameDecoder`] over an async byte stream, with the frame timeout.
+pub(crate) struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    frame_timeout: Duration,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub(crate) fn new(inner: R, max: usize, frame_timeout: Duration) -> Self {
+        FrameReader {
+            inner,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: FrameDecoder::new(max),
+            frame_timeout,
+        }
+    }
+
+    /// Changes the largest frame accepted.
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.decoder.set_max(max);
+    }
+
+    /// The next frame (without its length prefix), or `None` at a clean end of stream.
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, WireError> {
+        let mut deadline = None;
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+                return Ok(Some(frame));
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            let read = if self.buf.is_empty() {
+                self.inner.read_buf(&mut self.buf).await
+            } else {
+                let deadline = *deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + self.frame_timeout);
+                match tokio::time::timeout_at(deadline, self.inner.read_buf(&mut self.buf)).await {
+                    Ok(read) => read,
+                    Err(_) => return Err(WireError::Stalled(self.frame_timeout)),
+                }
+            };
+            match read {
+                Ok(0) => return self.decoder.end(&self.buf).map(|()| None),
+                Ok(_) => {}
+                Err(error) => return Err(WireError::Io(error)),
+            }
+        }
+    }
+}
