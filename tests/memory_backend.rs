@@ -248,6 +248,15 @@ pub struct Count(pub u64);
 #[request(response = Count)]
 pub struct HowMany;
 
+/// Waits until `bus` has heard that `remote` subscribes to `E`.
+async fn heard_of<E: Event>(bus: &Endpoint, remote: &str) {
+    within(
+        &format!("{remote}'s subscription to {}", E::NAME),
+        bus.wait_until_endpoint_subscribed_to::<E>(remote),
+    )
+    .await;
+}
+
 fn pair(capacity: usize) -> (Endpoint, Endpoint, Pair) {
     let a = Endpoint::new("a").unwrap();
     let b = Endpoint::new("b").unwrap();
@@ -263,11 +272,7 @@ async fn both_sides_are_connected_and_see_each_others_subscriptions() {
     let (a, b, _lanes) = pair(64);
     assert!(a.is_connected_to("b") && b.is_connected_to("a"));
     let ticks = b.stream::<Tick>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<Tick>("b"),
-    )
-    .await;
+    heard_of::<Tick>(&a, "b").await;
     assert!(a.is_any_endpoint_subscribed_to::<Tick>());
     assert!(
         !a.are_all_endpoints_subscribed_to::<Tick>(),
@@ -288,11 +293,7 @@ async fn a_broadcast_reaches_remote_subscribers_only_and_in_order() {
     // A lane of 8 events: 2000 events exercise the wait for room many times.
     let (a, b, lanes) = pair(8);
     let mut ticks = b.stream::<Tick>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<Tick>("b"),
-    )
-    .await;
+    heard_of::<Tick>(&a, "b").await;
     let sender = a.clone();
     let sending = tokio::spawn(async move {
         for index in 0..2000 {
@@ -326,11 +327,7 @@ async fn to_endpoint_and_internal_choose_who_receives() {
     let (a, b, _lanes) = pair(64);
     let mut at_a = a.stream::<Tick>();
     let mut at_b = b.stream::<Tick>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<Tick>("b"),
-    )
-    .await;
+    heard_of::<Tick>(&a, "b").await;
     a.broadcast_with(Tick(1), BroadcastConfig::to_endpoint("b"))
         .await
         .unwrap();
@@ -359,11 +356,7 @@ async fn a_request_gets_the_bound_response_from_the_remote() {
             request.respond(Count(7)).await.unwrap();
         }
     });
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<HowMany>("b"),
-    )
-    .await;
+    heard_of::<HowMany>(&a, "b").await;
     let count: Count = within("the answer", a.request(HowMany)).await.unwrap();
     assert_eq!(count, Count(7));
     assert_eq!(a.pending_requests(), 0);
@@ -374,11 +367,7 @@ async fn the_first_answer_wins_when_both_endpoints_answer() {
     let (a, b, _lanes) = pair(64);
     let mut remote = b.stream_requests::<HowMany>();
     let mut local = a.stream_requests::<HowMany>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<HowMany>("b"),
-    )
-    .await;
+    heard_of::<HowMany>(&a, "b").await;
     let asking = tokio::spawn({
         let a = a.clone();
         async move { a.request(HowMany).await }
@@ -396,11 +385,7 @@ async fn the_first_answer_wins_when_both_endpoints_answer() {
 async fn a_request_fails_when_the_remote_drops_it_or_goes_away() {
     let (a, b, _lanes) = pair(64);
     let mut requests = b.stream_requests::<HowMany>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<HowMany>("b"),
-    )
-    .await;
+    heard_of::<HowMany>(&a, "b").await;
     let asking = tokio::spawn({
         let a = a.clone();
         async move { a.request(HowMany).await }
@@ -431,11 +416,7 @@ async fn a_request_fails_when_the_remote_drops_it_or_goes_away() {
 async fn stop_delivers_what_broadcast_accepted_before_leaving() {
     let (a, b, lanes) = pair(1000);
     let mut ticks = b.stream::<Tick>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<Tick>("b"),
-    )
-    .await;
+    heard_of::<Tick>(&a, "b").await;
     for index in 0..500 {
         a.broadcast(Tick(index)).await.unwrap();
     }
@@ -461,11 +442,7 @@ async fn a_remote_that_takes_nothing_is_given_up_with_stalled() {
     let b = Endpoint::new("b").unwrap();
     let lanes = wire(&a, &b, 4);
     let _ticks = b.stream::<Tick>();
-    within(
-        "b's subscription",
-        a.wait_until_endpoint_subscribed_to::<Tick>("b"),
-    )
-    .await;
+    heard_of::<Tick>(&a, "b").await;
     // Freeze the lane: pretend four events wait that `b` never takes.
     lanes.a_to_b.queued.store(4, Ordering::SeqCst);
     let result = within("the stall", a.broadcast(Tick(0))).await;
