@@ -1,6 +1,7 @@
 //! Shared pieces of the workspace's integration tests: the events they exchange, and the
-//! `bus-peer` program (`src/bin/bus_peer.rs`) that tests run as a separate OS process.
+//! `bus-peer` program ([`bus_peer`]) that tests run as a separate OS process.
 
+pub mod bus_peer;
 pub mod peer_process;
 
 use event_core::Event;

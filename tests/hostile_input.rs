@@ -418,3 +418,39 @@ async fn numbered_names_work_and_an_undefined_or_excessive_one_closes_the_connec
     .await;
     target.friend_still_works().await;
 }
+
+/// No HELLO in time used to close the connection without the REJECT the docs promise.
+#[tokio::test]
+async fn a_silent_connection_is_told_why_before_it_is_closed() {
+    let mut target = Target::start(options()).await;
+    let mut silent = target.raw().await;
+    let (kind, reason) = within("the REJECT", read_frame(&mut silent))
+        .await
+        .expect("a REJECT before the close");
+    let reason: String = postcard::from_bytes(&reason).unwrap();
+    assert_eq!(kind, 3, "REJECT");
+    assert!(reason.contains("no HELLO within"), "{reason}");
+    assert_closed(&mut silent).await;
+    target.friend_still_works().await;
+}
+
+/// The DEFINE_NAME limit used to count names, not bytes: one peer could make an endpoint
+/// hold 65536 names of up to a frame each.
+#[tokio::test]
+async fn the_bytes_of_numbered_names_are_bounded() {
+    let mut target = Target::start(options()).await;
+    let mut hoarder = target.raw_peer("hoarder").await;
+    // 75 names of 60 000 bytes: more than the 4 MiB a connection may hold.
+    let name = "n".repeat(60_000);
+    for id in 0..75u32 {
+        if hoarder.write_all(&define_name(id, &name)).await.is_err() {
+            break;
+        }
+    }
+    assert_closed(&mut hoarder).await;
+    eventually("the hoarder to be dropped", || {
+        !target.bus.is_connected_to("hoarder")
+    })
+    .await;
+    target.friend_still_works().await;
+}

@@ -497,3 +497,30 @@ async fn a_stopped_endpoint_takes_no_backend() {
     let result = backend::attach(&a, Arc::new(Memory::default()));
     assert!(matches!(result, Err(Error::Stopped { .. })), "{result:?}");
 }
+
+/// Several frozen remotes were given up one after another (three frozen peers with a 1 s
+/// stall timeout: the last went after 6 s, holding the sender, and so every healthy
+/// peer, that long). Now one deadline covers them all. (Virtual time: exact.)
+#[tokio::test(start_paused = true)]
+async fn several_frozen_remotes_cost_one_connection_stall_timeout() {
+    let stall = Duration::from_secs(1);
+    let a = Endpoint::with_options("a", EndpointOptions::default().stall_timeout(stall)).unwrap();
+    let frozen: Vec<(Endpoint, Pair, _)> = ["b", "c", "d"]
+        .into_iter()
+        .map(|name| {
+            let remote = Endpoint::new(name).unwrap();
+            let lanes = wire(&a, &remote, 4);
+            let ticks = remote.stream::<Tick>();
+            (remote, lanes, ticks)
+        })
+        .collect();
+    for (remote, lanes, _) in &frozen {
+        heard_of::<Tick>(&a, remote.name()).await;
+        lanes.a_to_b.queued.store(4, Ordering::SeqCst);
+    }
+    let started = tokio::time::Instant::now();
+    let result = a.broadcast(Tick(0)).await;
+    assert!(matches!(result, Err(Error::Stalled { .. })), "{result:?}");
+    assert_eq!(started.elapsed(), 2 * stall, "one deadline for all three");
+    assert!(a.connection_stats().is_empty(), "all three given up");
+}

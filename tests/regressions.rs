@@ -2,11 +2,14 @@
 
 mod support;
 
-use event_core::{ConnectionConfig, Endpoint, EndpointOptions, Error, Event, Subscription};
+use event_bus_tests::{Counter, Ping};
+use event_core::{
+    BroadcastConfig, ConnectionConfig, Endpoint, EndpointOptions, Error, Event, Subscription,
+};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use support::within;
+use support::{connect, driver, eventually, subscribe_remote, within, PeerProcess};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 #[event(name = "regressions.Big")]
@@ -248,4 +251,350 @@ async fn requests_racing_stop_resolve() {
             "{result:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Found by the hostile review (each test failed before its fix, as its comment says).
+
+fn counter(index: u64) -> Counter {
+    Counter {
+        index,
+        payload: vec![0; 16],
+    }
+}
+
+/// After the only remote subscriber disconnected, `broadcast` returned `Ok` (the event went
+/// nowhere) and `request` failed with `RemoteDisconnected` for a peer already gone: the
+/// route cache kept the closed connection.
+#[tokio::test]
+async fn after_the_only_remote_subscriber_left_there_are_no_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = driver(dir.path()).await;
+    let mut alice = PeerProcess::start("alice", dir.path()).await;
+    connect(&bus, dir.path(), &["alice"]).await;
+    subscribe_remote::<Counter>(&bus, &mut alice, "counter").await;
+    alice.expect("respond", "serving-pings respond").await;
+    within(
+        "alice's pings",
+        bus.wait_until_endpoint_subscribed_to::<Ping>("alice"),
+    )
+    .await;
+    // Both routes are cached now.
+    bus.broadcast(counter(0)).await.unwrap();
+    within("a pong", bus.request(Ping { value: 1 }))
+        .await
+        .unwrap();
+    alice.kill().await;
+    eventually("alice to be gone", || !bus.is_connected_to("alice")).await;
+    let broadcast = bus.broadcast(counter(1)).await;
+    assert!(
+        matches!(broadcast, Err(Error::NoSubscribers { .. })),
+        "{broadcast:?}"
+    );
+    let request = within("the request", bus.request(Ping { value: 2 })).await;
+    assert!(
+        matches!(request, Err(Error::NoSubscribers { .. })),
+        "{request:?}"
+    );
+}
+
+/// A stream fed by a connection, cut off for stalling, yielded what it held and then
+/// waited forever: the connection's cached lookup kept the stream's sender alive.
+#[tokio::test]
+async fn a_stream_cut_off_while_fed_by_a_connection_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EndpointOptions::default()
+        .queue_capacity(4)
+        .stall_timeout(Duration::from_millis(200));
+    let bus = Endpoint::serve_with(ConnectionConfig::from_name("driver", dir.path()), options)
+        .await
+        .unwrap();
+    let mut counters = bus.stream::<Counter>();
+    let mut alice = PeerProcess::start("alice", dir.path()).await;
+    alice.expect("connect driver", "connected driver").await;
+    alice
+        .expect("wait-subscribed driver counter", "seen driver counter")
+        .await;
+    // Nobody reads `counters` while alice floods it: it is cut off after 200 ms.
+    let answer = alice.ask("broadcast counter 50").await;
+    assert!(
+        answer == "broadcast-done 50" || answer.starts_with("error NoSubscribers"),
+        "{answer}"
+    );
+    eventually("the stream to be cut off", || counters.overflowed()).await;
+    let mut held = 0;
+    while within("the stream to end", counters.next()).await.is_some() {
+        held += 1;
+    }
+    assert!(held <= 5, "held {held}");
+}
+
+/// A handler that owned an `Endpoint` handle kept the endpoint alive after it was
+/// unsubscribed and every other handle dropped (socket file stayed, peer stayed
+/// connected): the connection's cached lookup held the handler.
+#[tokio::test]
+async fn an_unsubscribed_handler_that_owned_the_endpoint_lets_it_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ConnectionConfig::from_name("driver", dir.path()).path;
+    let bus = driver(dir.path()).await;
+    let inner = bus.clone();
+    let (seen, mut got) = tokio::sync::mpsc::unbounded_channel();
+    let subscription = bus.subscribe::<Counter, _>(move |event| {
+        let _ = inner.name();
+        let _ = seen.send(event.index);
+    });
+    let mut alice = PeerProcess::start("alice", dir.path()).await;
+    alice.expect("connect driver", "connected driver").await;
+    alice
+        .expect("wait-subscribed driver counter", "seen driver counter")
+        .await;
+    alice
+        .expect("broadcast counter 1", "broadcast-done 1")
+        .await;
+    assert_eq!(within("the event", got.recv()).await, Some(0));
+    drop(subscription);
+    drop(bus);
+    eventually("the socket file to go", || !path.exists()).await;
+}
+
+/// An event type whose `Deserialize` panics on one value.
+#[derive(Debug, Clone, PartialEq, Serialize, Event)]
+#[event(name = "regressions.Fragile")]
+pub struct Fragile(pub u64);
+
+impl<'de> Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u64::deserialize(deserializer)?;
+        assert_ne!(value, 13, "Fragile cannot bear 13");
+        Ok(Fragile(value))
+    }
+}
+
+/// A `Deserialize` that panicked killed the connection's reader and left the connection
+/// registered: later events from that peer were lost without an error.
+#[tokio::test]
+async fn a_panicking_deserialize_drops_that_event_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = driver(dir.path()).await;
+    let sender = Endpoint::new("sender").unwrap();
+    connect(&sender, dir.path(), &["driver"]).await;
+    let mut fragile = receiver.stream::<Fragile>();
+    within(
+        "the subscription",
+        sender.wait_until_endpoint_subscribed_to::<Fragile>("driver"),
+    )
+    .await;
+    sender.broadcast(Fragile(13)).await.unwrap();
+    sender.broadcast(Fragile(14)).await.unwrap();
+    assert_eq!(
+        *within("the next event", fragile.next()).await.unwrap(),
+        Fragile(14)
+    );
+    assert!(receiver.is_connected_to("sender") && sender.is_connected_to("driver"));
+}
+
+/// A `broadcast` waiting for room when `stop()` began returned `Ok`, but its event was
+/// never written.
+#[tokio::test]
+async fn a_broadcast_waiting_for_room_when_stop_begins_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EndpointOptions::default()
+        .connection_buffer(16 * 1024)
+        .stall_timeout(Duration::from_millis(500));
+    let bus = Endpoint::serve_with(ConnectionConfig::from_name("driver", dir.path()), options)
+        .await
+        .unwrap();
+    // alice subscribes and never reads, and gives up on herself only after a minute: her
+    // connection stops reading, the socket fills, then the driver's buffer.
+    let mut alice = PeerProcess::start_with("alice", dir.path(), |command| {
+        command
+            .env("BUS_PEER_STALL_MS", "60000")
+            .env("BUS_PEER_QUEUE", "1");
+    })
+    .await;
+    connect(&bus, dir.path(), &["alice"]).await;
+    alice.expect("stall counter", "stalled counter").await;
+    within(
+        "alice's subscription",
+        bus.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    let big = Counter {
+        index: 0,
+        payload: vec![0; 1024],
+    };
+    within("the buffer to fill", async {
+        while !matches!(
+            bus.broadcast_nowait(big.clone(), BroadcastConfig::default()),
+            Err(Error::QueueFull { .. })
+        ) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let waiting = tokio::spawn({
+        let bus = bus.clone();
+        let big = big.clone();
+        async move { bus.broadcast(big).await }
+    });
+    // On this single-threaded runtime, the broadcast runs until it waits for room.
+    tokio::task::yield_now().await;
+    within("stop", bus.stop()).await;
+    let result = within("the waiting broadcast", waiting).await.unwrap();
+    assert!(matches!(result, Err(Error::Stopped { .. })), "{result:?}");
+}
+
+/// Several stalled local subscribers were cut off one after another: four full queues
+/// with a 1 s stall timeout held one broadcast for 4 s. (Virtual time: exact.)
+#[tokio::test(start_paused = true)]
+async fn several_stalled_subscribers_cost_one_stall_timeout() {
+    let stall = Duration::from_secs(1);
+    let options = EndpointOptions::default()
+        .queue_capacity(1)
+        .stall_timeout(stall);
+    let bus = Endpoint::with_options("stalls", options).unwrap();
+    let streams: Vec<_> = (0..4).map(|_| bus.stream::<Tick>()).collect();
+    bus.broadcast(Tick(1)).await.unwrap();
+    let started = tokio::time::Instant::now();
+    bus.broadcast(Tick(2)).await.unwrap();
+    assert_eq!(started.elapsed(), stall, "one stall timeout for all four");
+    assert!(streams.iter().all(|stream| stream.overflowed()));
+}
+
+/// Several endpoints racing to serve one name over a stale socket file could both win
+/// (the first winner's file was unlinked), and losers saw `Io(NotFound)` instead of
+/// `AddressInUse`.
+#[test]
+fn racing_to_serve_one_name_over_a_stale_file_makes_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ConnectionConfig::from_name("contested", dir.path());
+    for round in 0..300 {
+        // A stale socket: bound, then its listener dropped.
+        drop(std::os::unix::net::UnixListener::bind(&config.path).unwrap());
+        let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let racers: Vec<_> = (0..6)
+            .map(|_| {
+                let (start, config) = (start.clone(), config.clone());
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    start.wait();
+                    let served = runtime.block_on(Endpoint::serve(config));
+                    (served, runtime)
+                })
+            })
+            .collect();
+        let results: Vec<_> = racers
+            .into_iter()
+            .map(|racer| racer.join().unwrap())
+            .collect();
+        let winners = results.iter().filter(|(served, _)| served.is_ok()).count();
+        assert_eq!(
+            winners,
+            1,
+            "round {round}: {:?}",
+            results
+                .iter()
+                .map(|(served, _)| served.as_ref().err())
+                .collect::<Vec<_>>()
+        );
+        for (served, _) in &results {
+            if let Err(error) = served {
+                assert!(
+                    matches!(error, Error::AddressInUse { .. }),
+                    "round {round}: {error}"
+                );
+            }
+        }
+        // The winner's file is in place, and it answers.
+        assert!(
+            std::os::unix::net::UnixStream::connect(&config.path).is_ok(),
+            "round {round}"
+        );
+        for (served, runtime) in results {
+            if let Ok(endpoint) = served {
+                runtime.block_on(endpoint.stop());
+            }
+        }
+        assert!(
+            !config.path.exists(),
+            "round {round}: the file outlived its endpoint"
+        );
+    }
+}
+
+/// Endpoint names were not checked: `""` was accepted (the socket became `.ipc`), a name
+/// with `/` was taken as a path, and an endpoint connecting under a name taken by
+/// another was told that it "cannot connect to itself".
+#[tokio::test]
+async fn bad_and_taken_endpoint_names_are_refused_with_the_reason() {
+    for (name, why) in [("", "empty"), ("a/b", "'/'"), ("a b", "' '")] {
+        let error = Endpoint::new(name).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidName { reason, .. } if reason.contains(why)),
+            "{name:?}: {error}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let error = Endpoint::serve(ConnectionConfig::from_name("../escape", dir.path()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidName { .. }), "{error}");
+    let server = Endpoint::serve(ConnectionConfig::from_name("server", dir.path()))
+        .await
+        .unwrap();
+    let namesake = Endpoint::new("server").unwrap();
+    let error = namesake
+        .connect_to_endpoints(&[ConnectionConfig::from_name("server", dir.path())])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::ConnectionAttemptRejected { reason, .. } if reason.contains("is taken")),
+        "{error}"
+    );
+    // Connecting to its own socket is still called what it is.
+    let error = server
+        .connect_to_endpoints(&[ConnectionConfig::from_name("server", dir.path())])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::ConnectionAttemptRejected { reason, .. } if reason.contains("itself")),
+        "{error}"
+    );
+}
+
+/// The README's stress command failed on a fresh clone ("cannot start bus-peer": that
+/// command does not build it), and its summary printed KiB labelled MiB. Run alone, from a
+/// directory with no other binary, it must work.
+#[test]
+fn the_stress_command_needs_no_other_binary() {
+    let alone = tempfile::tempdir().unwrap();
+    let program = alone.path().join("stress");
+    std::fs::copy(env!("CARGO_BIN_EXE_stress"), &program).unwrap();
+    let output = std::process::Command::new(&program)
+        .args(["--seconds", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("\"lost_events\":0"), "{summary}");
+    // Peak RSS in MiB: a process of this kind stays far below 1000 MiB, far above 0.1.
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("peak RSS MiB"))
+        .unwrap();
+    let mib = line.split("peak RSS MiB").nth(1).unwrap();
+    let figures: Vec<f64> = mib
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|part| part.parse().ok())
+        .filter(|figure| *figure > 0.0)
+        .collect();
+    assert!(!figures.is_empty(), "{line}");
+    assert!(
+        figures.iter().all(|figure| (0.1..1000.0).contains(figure)),
+        "{line}"
+    );
 }

@@ -29,6 +29,33 @@ impl ConnectionConfig {
     }
 }
 
+/// The longest endpoint name, in bytes (its socket file is `<name>.ipc`).
+pub(crate) const MAX_ENDPOINT_NAME: usize = 200;
+
+/// Says what is wrong with an endpoint name, if anything. A name is the endpoint's
+/// identity on the bus and the stem of its socket file, so it must be a plain file name.
+pub(crate) fn check_endpoint_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > MAX_ENDPOINT_NAME {
+        return Err(format!(
+            "it has {} bytes, more than {MAX_ENDPOINT_NAME}",
+            name.len()
+        ));
+    }
+    if name.starts_with('.') {
+        return Err("it starts with `.`".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| *c == '/' || *c == '\\' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("it contains {bad:?}"));
+    }
+    Ok(())
+}
+
 /// Which endpoints a broadcast or request goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -182,5 +209,29 @@ impl EndpointOptions {
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint_name;
+
+    #[test]
+    fn endpoint_names_are_plain_file_names() {
+        for good in ["networking", "sync-1", "a.b_c", "ünï"] {
+            assert_eq!(check_endpoint_name(good), Ok(()), "{good}");
+        }
+        let long = "x".repeat(201);
+        for (bad, why) in [
+            ("", "empty"),
+            ("a/b", "'/'"),
+            ("../up", "starts with `.`"),
+            ("with space", "' '"),
+            ("tab\t", "'\\t'"),
+            (long.as_str(), "more than 200"),
+        ] {
+            let reason = check_endpoint_name(bad).unwrap_err();
+            assert!(reason.contains(why), "{bad:?}: {reason}");
+        }
     }
 }

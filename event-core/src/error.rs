@@ -128,6 +128,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An endpoint name that cannot be used: empty, too long, or with characters that
+    /// would make its socket path something else (`/`, whitespace, control characters).
+    #[error("`{name}` is not a valid endpoint name: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Another live endpoint already serves on this path.
     #[error("endpoint `{endpoint}`: another endpoint is already serving on {}", path.display())]
     AddressInUse {

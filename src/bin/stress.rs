@@ -4,7 +4,8 @@
 //! cargo run --release --bin stress -- [--seconds N]   (default 60)
 //! ```
 //!
-//! The driver (this process) serves an endpoint and four `bus-peer` processes join it:
+//! The driver (this process) serves an endpoint and four `bus-peer` processes join it
+//! (this same binary, re-run in that role):
 //!
 //! * `steady` subscribes to every `Counter` and answers `Ping`s; it is never disturbed, so
 //!   it must receive every `Counter` the driver broadcast (lost events must be 0) in order;
@@ -59,8 +60,21 @@ impl Figures {
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// The environment variable that makes this binary run as a `bus-peer` child.
+const ROLE: &str = "STRESS_ROLE";
+
+fn main() {
+    if std::env::var_os(ROLE).is_some_and(|role| role == "bus-peer") {
+        return event_bus_tests::bus_peer::main();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(drive());
+}
+
+async fn drive() {
     let seconds: u64 = match std::env::args().collect::<Vec<_>>().as_slice() {
         [_] => 60,
         [_, flag, value] if flag == "--seconds" => value.parse().expect("--seconds N"),
@@ -69,7 +83,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let program = std::env::current_exe().unwrap().with_file_name("bus-peer");
+    // The children are this very binary in the bus-peer role: nothing else to build.
+    let program = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let figures = Arc::new(Figures::default());
     let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))
@@ -253,10 +268,14 @@ async fn main() {
         json_map(peaks.iter().map(|(k, v)| (k.clone(), format!("{:.1}", *v as f64 / 1024.0)))),
     );
     eprintln!(
-        "stress: {sent} events ({:.0}/s), all received in order by steady; {} requests ok ({:.0}/s); errors {errors:?}; peak RSS MiB {peaks:?}",
+        "stress: {sent} events ({:.0}/s), all received in order by steady; {} requests ok ({:.0}/s); errors {errors:?}; peak RSS MiB {:?}",
         sent as f64 / elapsed,
         figures.requests_ok.load(Ordering::Relaxed),
         figures.requests_ok.load(Ordering::Relaxed) as f64 / elapsed,
+        peaks
+            .iter()
+            .map(|(name, kib)| (name.as_str(), (*kib as f64 / 1024.0 * 10.0).round() / 10.0))
+            .collect::<Vec<_>>(),
     );
     println!("{summary}");
     bus.stop().await;
@@ -264,6 +283,7 @@ async fn main() {
 
 async fn start(program: &Path, name: &str, dir: &Path, env: &[(&str, &str)]) -> PeerProcess {
     PeerProcess::start_program(program, name, dir, |command| {
+        command.env(ROLE, "bus-peer");
         for (key, value) in env {
             command.env(key, value);
         }

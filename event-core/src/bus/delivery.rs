@@ -29,6 +29,10 @@
 //! whose own subscriber stalled cuts that subscriber off (and reads on) before its
 //! connection is given up. Answers and subscription sets do not wait behind events.
 //!
+//! A sender waits for all the full queues (or remotes) of one broadcast against one
+//! deadline: several stalled consumers cost one timeout, not one each, and the healthy
+//! ones are never held longer than that.
+//!
 //! No event is ever dropped silently: it is delivered, or the sender gets an error, or the
 //! consumer's stream ends with `overflowed() == true`. All subscribers of one event share
 //! one `Arc` of it; nothing is serialized in-process.
@@ -41,7 +45,6 @@ use crate::backend::link::{Outgoing, Refused};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The outcome of delivering to one subscriber.
@@ -75,45 +78,48 @@ impl Subscriber {
         }
     }
 
-    /// Delivers, waiting up to `stall` for queue space.
-    ///
-    /// A subscriber cut off for stalling gets nothing more, not even from a delivery that
-    /// was already waiting when it was cut off: its stream ends with what it held, never
-    /// with a gap in the middle.
-    pub(crate) async fn deliver(
+    /// Delivers if there is room now; a full queue hands the delivery back, to be waited
+    /// for with [`wait_deliver`](Self::wait_deliver).
+    fn offer(
         &self,
         event_name: &str,
         event: AnyEvent,
         reply: Option<&Arc<ReplyGuard>>,
-        stall: Duration,
-    ) -> Delivered {
+    ) -> Result<(), Delivery> {
         match &self.sink {
             Sink::Handler(handler) => {
                 call_handler(event_name, handler, event);
+                Ok(())
+            }
+            Sink::Queue { overflowed, .. } if overflowed.load(Ordering::Acquire) => Ok(()),
+            Sink::Queue { tx, .. } => match tx.try_send(self.delivery(event, reply)) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(delivery)) => Err(delivery),
+            },
+        }
+    }
+
+    /// Delivers what [`offer`](Self::offer) handed back, waiting for room until
+    /// `deadline`.
+    ///
+    /// A subscriber cut off for stalling gets nothing more, not even from a delivery that
+    /// was already waiting when it was cut off: its stream ends with what it held, never
+    /// with a gap in the middle.
+    async fn wait_deliver(&self, delivery: Delivery, deadline: tokio::time::Instant) -> Delivered {
+        let Sink::Queue { tx, overflowed, .. } = &self.sink else {
+            return Delivered::Ok;
+        };
+        match tokio::time::timeout_at(deadline, tx.reserve()).await {
+            Ok(Ok(permit)) => {
+                if !overflowed.load(Ordering::Acquire) {
+                    permit.send(delivery);
+                }
                 Delivered::Ok
             }
-            Sink::Queue { tx, overflowed, .. } => {
-                if overflowed.load(Ordering::Acquire) {
-                    return Delivered::Ok;
-                }
-                match tx.try_send(self.delivery(event, reply)) {
-                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Ok,
-                    Err(mpsc::error::TrySendError::Full(delivery)) => {
-                        match tokio::time::timeout(stall, tx.reserve()).await {
-                            Ok(Ok(permit)) => {
-                                if !overflowed.load(Ordering::Acquire) {
-                                    permit.send(delivery);
-                                }
-                                Delivered::Ok
-                            }
-                            Ok(Err(_closed)) => Delivered::Ok,
-                            Err(_elapsed) => {
-                                overflowed.store(true, Ordering::Release);
-                                Delivered::Stalled(self.id)
-                            }
-                        }
-                    }
-                }
+            Ok(Err(_closed)) => Delivered::Ok,
+            Err(_elapsed) => {
+                overflowed.store(true, Ordering::Release);
+                Delivered::Stalled(self.id)
             }
         }
     }
@@ -151,7 +157,9 @@ fn call_handler(event_name: &str, handler: &Handler, event: AnyEvent) {
 
 impl Bus {
     /// Delivers to local subscribers, in order, with back-pressure; cuts off a subscriber
-    /// that stalls.
+    /// that stalls. Every subscriber with room gets the event at once; those without are
+    /// then waited for against one deadline, so several stalled subscribers cost one
+    /// stall timeout, not one each.
     pub(crate) async fn deliver_local(
         &self,
         name: &'static str,
@@ -159,7 +167,8 @@ impl Bus {
         event: AnyEvent,
         reply: Option<&Arc<ReplyGuard>>,
     ) {
-        let stall = self.options.stall_timeout;
+        // Allocates only when a queue is full.
+        let mut full: Vec<(&Subscriber, Delivery)> = Vec::new();
         // Every subscriber but the last gets a clone; the last (often the only one) takes
         // the event itself.
         let mut event = Some(event);
@@ -170,11 +179,19 @@ impl Bus {
                 event.clone()
             };
             let Some(shared_event) = shared_event else {
-                return;
+                break;
             };
-            if let Delivered::Stalled(id) =
-                subscriber.deliver(name, shared_event, reply, stall).await
-            {
+            if let Err(delivery) = subscriber.offer(name, shared_event, reply) {
+                full.push((subscriber, delivery));
+            }
+        }
+        if full.is_empty() {
+            return;
+        }
+        let stall = self.options.stall_timeout;
+        let deadline = tokio::time::Instant::now() + stall;
+        for (subscriber, delivery) in full {
+            if let Delivered::Stalled(id) = subscriber.wait_deliver(delivery, deadline).await {
                 tracing::error!(
                     endpoint = %self.name,
                     event = name,
@@ -186,20 +203,27 @@ impl Bus {
         }
     }
 
-    /// Hands `event` to `remote`, waiting for room up to twice the stall timeout; a remote
-    /// that stays full that long is disconnected.
-    pub(crate) async fn send_or_stall(&self, remote: &Remote, event: &Outgoing<'_>) -> Sent {
+    /// Hands `event` to `remote`, waiting for room until `deadline` (twice the stall
+    /// timeout after the sender first found a remote full); a remote that stays full
+    /// that long is disconnected.
+    pub(crate) async fn send_or_stall(
+        &self,
+        remote: &Remote,
+        event: &Outgoing<'_>,
+        deadline: tokio::time::Instant,
+    ) -> Sent {
         let refused = match remote.link.try_send(event) {
             Ok(()) => None,
             Err(Refused::Full) => {
-                let timeout = self.options.connection_stall_timeout();
-                match remote.link.send(event, timeout).await {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match remote.link.send(event, left).await {
                     Ok(()) => None,
                     Err(Refused::Full) => {
+                        let waited = self.options.connection_stall_timeout();
                         tracing::error!(
                             endpoint = %self.name,
                             remote = %remote.name,
-                            ?timeout,
+                            ?waited,
                             "remote stalled (it took nothing); disconnecting"
                         );
                         self.disconnect(remote, "stalled");
@@ -217,6 +241,11 @@ impl Bus {
             }
             Some(_) => Sent::Closed,
         }
+    }
+
+    /// The deadline of a sender that finds a remote full now.
+    pub(crate) fn remote_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.options.connection_stall_timeout()
     }
 
     /// Hands `event` to `remote` if it has room now.

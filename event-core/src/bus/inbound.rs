@@ -6,6 +6,8 @@
 //!   unknown name) or whose body does not decode is dropped alone, logged; a request so
 //!   dropped is reported back at once, so its requester does not wait.
 //! * An answer completes the pending request it names, if this remote was sent it.
+//! * A `Deserialize` that panics is contained like a handler that panics: that event is
+//!   dropped, logged, and everything else carries on.
 //! * The origin is the remote the backend reported it from, never a name in the message:
 //!   one remote cannot speak for another.
 
@@ -46,14 +48,20 @@ impl Bus {
                 remote.name.clone(),
             ))
         });
-        match (found.decode)(body) {
-            Ok(event) => {
+        // A `Deserialize` impl is user code: one that panics must not take the backend's
+        // task (and every later event from this remote) down with it.
+        let decoded = std::panic::catch_unwind(|| (found.decode)(body));
+        match decoded {
+            Ok(Ok(event)) => {
                 self.deliver_local(found.name, &found.subscribers, event, reply.as_ref())
                     .await
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 // Dropped alone. A request's guard goes with it, which tells the requester.
                 tracing::error!(endpoint = %self.name, remote = %remote.name, event = found.name, %error, "cannot decode event; dropped");
+            }
+            Err(_panic) => {
+                tracing::error!(endpoint = %self.name, remote = %remote.name, event = found.name, "decoding the event panicked; dropped");
             }
         }
     }

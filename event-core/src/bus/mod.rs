@@ -252,12 +252,17 @@ impl Bus {
         if self.is_stopped() {
             return Err(rejected(format!("endpoint `{}` is stopping", self.name)));
         }
+        crate::config::check_endpoint_name(name).map_err(|reason| {
+            rejected(format!("`{name}` is not a valid endpoint name: {reason}"))
+        })?;
         if name == &*self.name {
-            return Err(rejected(format!("`{name}` is this endpoint's own name")));
+            return Err(rejected(format!(
+                "the name `{name}` is taken: it is this endpoint's own name"
+            )));
         }
         if table.contains(name) {
             return Err(rejected(format!(
-                "an endpoint named `{name}` is already connected"
+                "the name `{name}` is taken: an endpoint named `{name}` is already connected"
             )));
         }
         greet(&topics.names()).map_err(rejected)?;

@@ -157,9 +157,12 @@ impl Remotes {
         sync::read(&self.table).by_name.values().cloned().collect()
     }
 
-    /// A remote or a remote's subscriptions changed.
+    /// A remote or a remote's subscriptions changed. The cached routes go at once, so
+    /// that none keeps a departed remote (and its link's buffers) alive.
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        let stale = std::mem::take(&mut sync::write(&self.routes).by_name);
+        drop(stale);
     }
 
     /// The remotes subscribed to `name`.
@@ -176,7 +179,7 @@ impl Remotes {
         let route: Arc<[Arc<Remote>]> = sync::read(&self.table)
             .by_name
             .values()
-            .filter(|remote| remote.is_subscribed(name))
+            .filter(|remote| !remote.is_closed() && remote.is_subscribed(name))
             .cloned()
             .collect();
         let mut cache = sync::write(&self.routes);

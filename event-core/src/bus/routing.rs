@@ -137,6 +137,7 @@ impl Bus {
         self.check_running()?;
         let route = self.route_required::<E>(config)?;
         let mut stalled = None;
+        let mut refused = false;
         if let Some(backlog) = self.queue_to_remotes(&route.remotes, &event)? {
             let outgoing = Outgoing {
                 name: E::NAME,
@@ -144,11 +145,18 @@ impl Bus {
                 request_id: None,
                 body: &backlog.body,
             };
+            let deadline = self.remote_deadline();
             for remote in &backlog.full {
-                if let Sent::Stalled = self.send_or_stall(remote, &outgoing).await {
-                    stalled = Some(remote.name.to_string());
+                match self.send_or_stall(remote, &outgoing, deadline).await {
+                    Sent::Queued => {}
+                    Sent::Closed => refused = true,
+                    Sent::Stalled => stalled = Some(remote.name.to_string()),
                 }
             }
+        }
+        // A wait for room that a stop cut short: the event was never accepted.
+        if refused {
+            self.check_running()?;
         }
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
@@ -234,12 +242,31 @@ impl Bus {
                 request_id: Some(id),
                 body: &body,
             };
+            // Those with room first; the full ones then against one deadline.
+            let mut full = Vec::new();
             for remote in route.remotes.iter() {
                 // A remote that went away before the request was registered would never
                 // be struck off by its departure: check after registering.
-                if remote.is_closed()
-                    || !matches!(self.send_or_stall(remote, &outgoing).await, Sent::Queued)
-                {
+                let sent = if remote.is_closed() {
+                    Err(Refused::Closed)
+                } else {
+                    self.try_send(remote, &outgoing)
+                };
+                match sent {
+                    Ok(()) => {}
+                    Err(Refused::Full) => full.push(remote),
+                    Err(_) => {
+                        self.pending
+                            .recipient_gone(&self.name, id, remote.id, Gone::Disconnected)
+                    }
+                }
+            }
+            let deadline = self.remote_deadline();
+            for remote in full {
+                if !matches!(
+                    self.send_or_stall(remote, &outgoing, deadline).await,
+                    Sent::Queued
+                ) {
                     self.pending
                         .recipient_gone(&self.name, id, remote.id, Gone::Disconnected);
                 }

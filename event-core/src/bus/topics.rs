@@ -17,7 +17,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use tokio::sync::mpsc;
 
 /// An event of any type, shared by all its local subscribers.
@@ -215,7 +215,20 @@ impl Topics {
     pub(crate) fn find_cached(&self, cache: &mut TopicCache, name: &str) -> Option<Found> {
         let generation = self.generation.load(Ordering::SeqCst);
         if cache.generation == generation && cache.name == name.as_bytes() {
-            return cache.found.clone();
+            match &cache.found {
+                None => return None,
+                Some(weak) => {
+                    // Gone only if the table replaced the list since: then the
+                    // generation moved too, and this is a miss.
+                    if let Some(subscribers) = weak.subscribers.upgrade() {
+                        return Some(Found {
+                            name: weak.name,
+                            decode: weak.decode,
+                            subscribers,
+                        });
+                    }
+                }
+            }
         }
         // The generation is read before the table: a change in between makes the next
         // lookup miss, never hit a stale entry.
@@ -223,7 +236,11 @@ impl Topics {
         cache.generation = generation;
         cache.name.clear();
         cache.name.extend_from_slice(name.as_bytes());
-        cache.found = found.clone();
+        cache.found = found.as_ref().map(|found| WeakFound {
+            name: found.name,
+            decode: found.decode,
+            subscribers: Arc::downgrade(&found.subscribers),
+        });
         found
     }
 }
@@ -234,11 +251,22 @@ impl Topics {
 /// Consecutive events from one remote mostly carry one name: a hit costs one atomic load
 /// and a byte comparison instead of a lock and a hash. Keep one per name you see often (a
 /// socket connection keeps one per name the sender numbered) or one for everything.
+///
+/// It holds its subscribers weakly: a subscriber removed from the table (dropped, cut
+/// off, or the endpoint stopped) is released at once, even if no event ever comes to
+/// refresh the cache, so its stream ends and whatever its handler owned is dropped.
 #[derive(Default)]
 pub struct TopicCache {
     generation: u64,
     name: Vec<u8>,
-    found: Option<Found>,
+    found: Option<WeakFound>,
+}
+
+/// A [`Found`] that does not keep its subscribers alive.
+struct WeakFound {
+    name: &'static str,
+    decode: DecodeFn,
+    subscribers: Weak<[Subscriber]>,
 }
 
 impl std::fmt::Debug for TopicCache {
@@ -306,5 +334,28 @@ mod tests {
         assert_eq!(found.subscribers.len(), 2, "a stale entry was served");
         // A cache hit for one name does not answer for another.
         assert!(topics.find_cached(&mut cache, "topics.Pong").is_none());
+    }
+
+    #[test]
+    fn a_cache_does_not_keep_removed_subscribers_alive() {
+        let topics = Topics::default();
+        let owned = Arc::new(());
+        let held = owned.clone();
+        topics.write().add::<Ping>(Subscriber {
+            id: 1,
+            sink: Sink::Handler(Arc::new(move |_| {
+                let _ = &held;
+            })),
+        });
+        let mut cache = TopicCache::default();
+        drop(topics.find_cached(&mut cache, "topics.Ping").unwrap());
+        let (_, removed) = topics.write().remove("topics.Ping", 1);
+        drop(removed);
+        assert_eq!(
+            Arc::strong_count(&owned),
+            1,
+            "the cache kept the handler alive"
+        );
+        assert!(topics.find_cached(&mut cache, "topics.Ping").is_none());
     }
 }

@@ -93,7 +93,10 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// An endpoint that does not listen; it can connect out (connections are
-    /// bidirectional). Fails if two registered event types share a `NAME`.
+    /// bidirectional). Fails with [`Error::InvalidName`] for a name that is empty, longer
+    /// than 200 bytes, starts with `.`, or contains `/`, `\\`, whitespace or control
+    /// characters, and with [`Error::DuplicateEventName`] if two registered event types
+    /// share a `NAME`.
     pub fn new(name: impl Into<String>) -> Result<Endpoint, Error> {
         Endpoint::with_options(name, EndpointOptions::default())
     }
@@ -103,8 +106,13 @@ impl Endpoint {
         name: impl Into<String>,
         options: EndpointOptions,
     ) -> Result<Endpoint, Error> {
+        let name = name.into();
+        crate::config::check_endpoint_name(&name).map_err(|reason| Error::InvalidName {
+            name: name.clone(),
+            reason,
+        })?;
         crate::registry::check_unique_names()?;
-        let bus = Arc::new(Bus::new(Arc::from(name.into()), options));
+        let bus = Arc::new(Bus::new(Arc::from(name), options));
         let mesh = Mesh::new(&bus);
         bus.attach(mesh.clone())?;
         Ok(Endpoint {

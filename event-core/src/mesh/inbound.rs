@@ -4,7 +4,9 @@
 //!
 //! The state is the connection's name table: the numbers the sender gave its event names
 //! (DEFINE_NAME), each with its own lookup cache, since consecutive events mostly carry
-//! one name. A peer may number at most [`MAX_NAMES_PER_CONNECTION`] names.
+//! one name. A peer may number at most [`MAX_NAMES_PER_CONNECTION`] names, each at most
+//! [`MAX_NAME_LEN`] bytes and [`MAX_NAME_BYTES_PER_CONNECTION`] bytes in all, so what one
+//! peer can make an endpoint hold is bounded.
 
 use crate::bus::topics::TopicCache;
 use crate::wire::{EventName, Message};
@@ -15,6 +17,10 @@ use std::hash::BuildHasherDefault;
 
 /// The most event names one peer may number (DEFINE_NAME) on a connection.
 pub(crate) const MAX_NAMES_PER_CONNECTION: usize = 65536;
+/// The longest name a peer may number (an inline name's length is a `u16` too).
+pub(crate) const MAX_NAME_LEN: usize = u16::MAX as usize;
+/// The most bytes of names one peer may make a connection hold.
+pub(crate) const MAX_NAME_BYTES_PER_CONNECTION: usize = 4 * 1024 * 1024;
 
 /// The receiving state of one connection.
 #[derive(Default)]
@@ -23,6 +29,8 @@ pub(crate) struct Inbound {
     inline: TopicCache,
     /// The names this peer numbered, with their lookup caches.
     numbered: HashMap<u32, (Box<str>, TopicCache), BuildHasherDefault<FxHasher>>,
+    /// The bytes of those names.
+    name_bytes: usize,
 }
 
 /// What the reader task does next.
@@ -56,6 +64,10 @@ pub(crate) enum Violation {
     UndefinedName(u32),
     #[error("more than {MAX_NAMES_PER_CONNECTION} event names")]
     TooManyNames,
+    #[error("an event name of {0} bytes (at most {MAX_NAME_LEN})")]
+    NameTooLong(usize),
+    #[error("more than {MAX_NAME_BYTES_PER_CONNECTION} bytes of event names")]
+    TooManyNameBytes,
     #[error("{0} after the handshake")]
     HandshakeMessage(&'static str),
 }
@@ -64,7 +76,9 @@ impl Violation {
     /// The disconnect reason, for the log.
     pub(crate) fn reason(&self) -> &'static str {
         match self {
-            Violation::TooManyNames => "too many names",
+            Violation::TooManyNames | Violation::NameTooLong(_) | Violation::TooManyNameBytes => {
+                "too many names"
+            }
             Violation::UndefinedName(_) | Violation::HandshakeMessage(_) => "protocol violation",
         }
     }
@@ -97,11 +111,19 @@ impl Inbound {
                 })
             }
             Message::DefineName { id, name } => {
-                if self.numbered.len() >= MAX_NAMES_PER_CONNECTION
-                    && !self.numbered.contains_key(id)
-                {
+                let len = name.as_str().len();
+                if len > MAX_NAME_LEN {
+                    return Err(Violation::NameTooLong(len));
+                }
+                let replaced = self.numbered.get(id).map_or(0, |(old, _)| old.len());
+                if replaced == 0 && self.numbered.len() >= MAX_NAMES_PER_CONNECTION {
                     return Err(Violation::TooManyNames);
                 }
+                let bytes = self.name_bytes - replaced + len;
+                if bytes > MAX_NAME_BYTES_PER_CONNECTION {
+                    return Err(Violation::TooManyNameBytes);
+                }
+                self.name_bytes = bytes;
                 self.numbered
                     .insert(*id, (name.as_str().into(), TopicCache::default()));
                 Ok(Action::Nothing)
@@ -202,6 +224,32 @@ mod tests {
         assert_eq!(
             inbound.on_message(&hello).unwrap_err(),
             Violation::HandshakeMessage("HELLO")
+        );
+    }
+
+    #[test]
+    fn the_bytes_of_numbered_names_are_bounded_too() {
+        let mut inbound = Inbound::default();
+        let long = "n".repeat(MAX_NAME_LEN + 1);
+        let define = message(wire::define_name(0, &long, 1 << 20).unwrap());
+        assert_eq!(
+            inbound.on_message(&define).unwrap_err(),
+            Violation::NameTooLong(MAX_NAME_LEN + 1)
+        );
+        // Names of the longest length, until their bytes reach the bound.
+        let name = "n".repeat(MAX_NAME_LEN);
+        let fit = MAX_NAME_BYTES_PER_CONNECTION / MAX_NAME_LEN;
+        for id in 0..fit as u32 {
+            let define = message(wire::define_name(id, &name, 1 << 20).unwrap());
+            inbound.on_message(&define).unwrap();
+        }
+        // Redefining one with a name of the same size fits; one more name does not.
+        let again = message(wire::define_name(0, &name, 1 << 20).unwrap());
+        assert!(inbound.on_message(&again).is_ok());
+        let one_more = message(wire::define_name(fit as u32, &name, 1 << 20).unwrap());
+        assert_eq!(
+            inbound.on_message(&one_more).unwrap_err(),
+            Violation::TooManyNameBytes
         );
     }
 

@@ -73,6 +73,7 @@ pub(crate) struct Mesh {
 
 /// The accept task and the bound socket (removed when dropped).
 struct Listening {
+    path: std::path::PathBuf,
     task: AbortHandle,
     _bound: Bound,
 }
@@ -163,17 +164,23 @@ impl Mesh {
             id: connection.id,
         });
         let (reading_guard, writing_guard) = (forget.clone(), forget);
+        // A task that ends for any reason, a panic included, takes its connection down:
+        // a connection whose reader is gone would lose every later event silently.
         let reading = tokio::spawn({
             let (handle, connection) = (handle.clone(), connection.clone());
+            let _down = TearDown(handle.clone(), "reader ended");
             async move {
                 let _forget = reading_guard;
+                let _down = _down;
                 read_loop(handle, connection, reader).await
             }
         });
         let writing = tokio::spawn({
             let connection = connection.clone();
+            let _down = TearDown(handle.clone(), "writer ended");
             async move {
                 let _forget = writing_guard;
+                let _down = _down;
                 write_loop(handle, connection, write).await
             }
         });
@@ -217,6 +224,7 @@ impl Mesh {
         })?;
         let task = tokio::spawn(self.clone().accept_loop(listener));
         let listening = Listening {
+            path: path.to_owned(),
             task: task.abort_handle(),
             _bound: bound,
         };
@@ -268,8 +276,8 @@ impl Mesh {
         );
         let first = match tokio::time::timeout(options.handshake_timeout, reader.next()).await {
             Err(_) => {
-                tracing::warn!(endpoint = me, timeout = ?options.handshake_timeout, "no handshake in time; connection closed");
-                return;
+                let reason = format!("no HELLO within {:?}", options.handshake_timeout);
+                return self.refuse(&mut write, "?", &reason).await;
             }
             Ok(Ok(None)) => return,
             Ok(Err(error)) => {
@@ -323,8 +331,24 @@ impl Mesh {
             remote: config.name.clone(),
             reason,
         };
+        if let Err(reason) = crate::config::check_endpoint_name(&config.name) {
+            return Err(Error::InvalidName {
+                name: config.name.clone(),
+                reason,
+            });
+        }
         if config.name == core.endpoint_name() {
-            return Err(rejected("an endpoint cannot connect to itself".into()));
+            let serves_there = sync::lock(&self.listening)
+                .as_ref()
+                .is_some_and(|listening| listening.path == config.path);
+            return Err(rejected(if serves_there {
+                "an endpoint cannot connect to itself".into()
+            } else {
+                format!(
+                    "the name `{}` is taken: this endpoint is also named `{}`, and names are unique among connected endpoints",
+                    config.name, config.name
+                )
+            }));
         }
         if core.is_connected_to(&config.name) {
             return Err(rejected(format!("`{}` is already connected", config.name)));
@@ -452,6 +476,15 @@ struct Forget {
 impl Drop for Forget {
     fn drop(&mut self) {
         self.mesh.forget(self.id);
+    }
+}
+
+/// Disconnects its remote when dropped (a no-op if it is already gone).
+struct TearDown(RemoteHandle, &'static str);
+
+impl Drop for TearDown {
+    fn drop(&mut self) {
+        self.0.disconnected(self.1);
     }
 }
 

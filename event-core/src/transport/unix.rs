@@ -8,6 +8,9 @@
 //!   leftover of a crashed process and is replaced; if an endpoint answers, binding fails
 //!   (a live socket is never stolen). A file that is not a socket is never removed.
 //! * On stop, the file is removed only if it is still the one this endpoint bound.
+//! * Probing, replacing and removing take turns per directory (an advisory lock on the
+//!   directory), so endpoints racing to serve one name over a stale file make exactly one
+//!   winner; the others get `AddressInUse`.
 
 use super::link::{BindError, Link, Listener};
 use std::io;
@@ -33,8 +36,23 @@ impl Drop for BoundSocket {
     }
 }
 
+/// Holds the directory's lock: endpoints binding (or removing) a socket in one directory
+/// take turns, so that two of them can never both find a file stale and both replace it.
+/// An advisory lock on the directory itself: no lock file to leave behind, and released
+/// by the kernel if the process dies.
+fn lock_directory(path: &Path) -> io::Result<std::fs::File> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let lock = std::fs::File::open(dir)?;
+    lock.lock()?;
+    Ok(lock)
+}
+
 /// Binds a listener at `path`, replacing a stale socket file.
 pub(crate) fn bind(path: &Path) -> Result<(SocketListener, BoundSocket), BindError> {
+    let _turn = lock_directory(path).map_err(BindError::Io)?;
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -88,6 +106,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 
 /// Removes the socket file if it is still the one identified by `id`.
 fn remove_socket(path: &Path, id: SocketId) {
+    let _turn = lock_directory(path);
     if let Ok(metadata) = std::fs::symlink_metadata(path) {
         if (metadata.dev(), metadata.ino()) == id {
             if let Err(error) = std::fs::remove_file(path) {
