@@ -1,7 +1,7 @@
 //! The backend seam is real, not shaped like the socket mesh: a small in-memory backend,
 //! written here with nothing but `event_core`'s public API (as a backend crate would be),
-//! wires two endpoints of one process together, and the semantics of DESIGN.md 3.3 hold
-//! across it.
+//! wires two endpoints of one process together, and the `Endpoint`'s semantics (the crate
+//! docs, "Semantics") hold across it.
 
 mod support;
 
@@ -35,6 +35,11 @@ enum Message {
         body: Vec<u8>,
     },
     Dropped(u64),
+    /// The sender says `missed` events named `event` were lost on the way.
+    Gap {
+        event: &'static str,
+        missed: u64,
+    },
     Closed,
 }
 
@@ -131,7 +136,8 @@ impl RemoteLink for Lane {
 
     fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
-            // Tell the other side at once; then nothing more goes in.
+            // Tell the other side at once; what is still queued is dropped (the receiver
+            // skips it), so only a real drain delivers it.
             let _ = self.tx.send(Message::Closed);
             self.room.notify_waiters();
             self.drained.notify_waiters();
@@ -166,7 +172,9 @@ async fn receive(mut rx: mpsc::UnboundedReceiver<Message>, lane: Arc<Lane>, hand
                 request_id,
                 body,
             } => {
-                handle.deliver(&mut cache, name, request_id, &body).await;
+                if !lane.closed.load(Ordering::SeqCst) {
+                    handle.deliver(&mut cache, name, request_id, &body).await;
+                }
                 lane.queued.fetch_sub(1, Ordering::SeqCst);
                 lane.room.notify_waiters();
                 lane.drained.notify_waiters();
@@ -177,6 +185,7 @@ async fn receive(mut rx: mpsc::UnboundedReceiver<Message>, lane: Arc<Lane>, hand
                 body,
             } => handle.answer(request_id, name, body.into()),
             Message::Dropped(request_id) => handle.request_dropped(request_id),
+            Message::Gap { event, missed } => handle.report_gap(event, missed),
             Message::Closed => break,
         }
     }
@@ -523,4 +532,49 @@ async fn several_frozen_remotes_cost_one_connection_stall_timeout() {
     assert!(matches!(result, Err(Error::Stalled { .. })), "{result:?}");
     assert_eq!(started.elapsed(), 2 * stall, "one deadline for all three");
     assert!(a.connection_stats().is_empty(), "all three given up");
+}
+
+/// A remote that unsubscribes and subscribes again is routed to by its current set, not
+/// by a route cached before the change.
+#[tokio::test]
+async fn routes_follow_a_remote_that_unsubscribes_and_subscribes_again() {
+    let (a, b, lanes) = pair(64);
+    let ticks = b.stream::<Tick>();
+    heard_of::<Tick>(&a, "b").await;
+    a.broadcast(Tick(1)).await.unwrap();
+    drop(ticks);
+    eventually("b's unsubscription", || {
+        !a.is_endpoint_subscribed_to::<Tick>("b")
+    })
+    .await;
+    let sent = lanes.a_to_b.events_sent.load(Ordering::SeqCst);
+    assert!(matches!(
+        a.broadcast(Tick(2)).await,
+        Err(Error::NoSubscribers { .. })
+    ));
+    assert_eq!(lanes.a_to_b.events_sent.load(Ordering::SeqCst), sent);
+    let mut ticks = b.stream::<Tick>();
+    heard_of::<Tick>(&a, "b").await;
+    a.broadcast(Tick(3)).await.unwrap();
+    assert_eq!(*within("the tick", ticks.next()).await.unwrap(), Tick(3));
+}
+
+/// A gap a backend reports is counted for that remote (and logged).
+#[tokio::test]
+async fn a_reported_gap_is_counted_for_its_remote() {
+    let (a, b, lanes) = pair(64);
+    lanes
+        .b_to_a
+        .push(Message::Gap {
+            event: "memory.Tick",
+            missed: 3,
+        })
+        .unwrap();
+    eventually("the gap to be counted", || {
+        a.connection_stats()
+            .first()
+            .is_some_and(|stats| stats.events_missed == 3)
+    })
+    .await;
+    assert_eq!(b.connection_stats()[0].events_missed, 0);
 }

@@ -598,3 +598,46 @@ fn the_stress_command_needs_no_other_binary() {
         "{line}"
     );
 }
+
+/// The maximum frame size is checked against the frame the link really writes: one byte
+/// under the limit goes, one byte over is refused before anything is sent, with the
+/// frame's real size. (Found in review of the core's restructuring, which had refused
+/// frames that fit.)
+#[tokio::test]
+async fn the_frame_size_limit_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EndpointOptions::default().max_frame_size(1024);
+    let receiver = Endpoint::serve_with(
+        ConnectionConfig::from_name("b", dir.path()),
+        options.clone(),
+    )
+    .await
+    .unwrap();
+    let sender = Endpoint::with_options("a", options).unwrap();
+    let mut bigs = receiver.stream::<Big>();
+    connect(&sender, dir.path(), &["b"]).await;
+    within(
+        "b's subscription",
+        sender.wait_until_endpoint_subscribed_to::<Big>("b"),
+    )
+    .await;
+    // EVENT frame: kind, flags, name number (6 bytes), then the body: a 2-byte length and
+    // the bytes. 6 + 2 + 1016 = 1024 fits; one byte more does not.
+    sender.broadcast(Big(vec![1; 1016])).await.unwrap();
+    assert_eq!(
+        within("the big one", bigs.next()).await.unwrap().0.len(),
+        1016
+    );
+    let refused = sender.broadcast(Big(vec![1; 1017])).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::FrameTooLarge {
+                size: 1025,
+                max: 1024,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}

@@ -137,6 +137,8 @@ pub struct EndpointOptions {
     pub(crate) handshake_timeout: Duration,
     pub(crate) frame_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) wait_warning: Duration,
+    pub(crate) reconnect: Option<Reconnect>,
 }
 
 impl Default for EndpointOptions {
@@ -149,6 +151,8 @@ impl Default for EndpointOptions {
             handshake_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            wait_warning: Duration::from_secs(5),
+            reconnect: None,
         }
     }
 }
@@ -209,6 +213,81 @@ impl EndpointOptions {
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+
+    /// After how long a `wait_until_*` that is still waiting logs a warning saying what
+    /// it waits for and which endpoints are connected instead (then again after twice as
+    /// long, and so on). Default 5 s. The wait itself goes on: bound it with
+    /// `tokio::time::timeout` where it must end.
+    pub fn wait_warning(mut self, after: Duration) -> Self {
+        self.wait_warning = after;
+        self
+    }
+
+    /// Reconnects, with back-off, to every endpoint this one connected to with
+    /// `connect_to_endpoints`, whenever that connection is lost (a restarted peer is
+    /// reached again and its subscriptions learned anew). Off by default. Connections
+    /// that the other side made are the other side's to remake.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+}
+
+/// How [`EndpointOptions::reconnect`] retries: the first attempt after `first_delay`,
+/// each next one after twice the last delay, at most `max_delay`, until it connects, the
+/// endpoint stops, or (if set) `give_up_after` has passed since the connection was lost.
+///
+/// ```
+/// use std::time::Duration;
+/// use event_core::{EndpointOptions, Reconnect};
+/// let options = EndpointOptions::default().reconnect(
+///     Reconnect::default()
+///         .max_delay(Duration::from_secs(2))
+///         .give_up_after(Duration::from_secs(60)),
+/// );
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconnect {
+    pub(crate) first_delay: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) give_up_after: Option<Duration>,
+}
+
+impl Default for Reconnect {
+    /// 50 ms, doubling up to 5 s, forever.
+    fn default() -> Self {
+        Reconnect {
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(5),
+            give_up_after: None,
+        }
+    }
+}
+
+impl Reconnect {
+    /// The delay before the first attempt.
+    pub fn first_delay(mut self, delay: Duration) -> Self {
+        self.first_delay = delay;
+        self
+    }
+
+    /// The longest delay between two attempts.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Stop trying this long after the connection was lost.
+    pub fn give_up_after(mut self, after: Duration) -> Self {
+        self.give_up_after = Some(after);
+        self
+    }
+
+    /// The delay after `delay`.
+    pub(crate) fn next_delay(&self, delay: Duration) -> Duration {
+        delay.saturating_mul(2).min(self.max_delay)
     }
 }
 

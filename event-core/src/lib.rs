@@ -57,7 +57,8 @@
 //!
 //! # Architecture
 //!
-//! Three layers, and the imports point one way: down.
+//! The public handles, the core under them, and the backends under the core, behind a
+//! public seam; the imports point one way: down.
 //!
 //! ```text
 //! endpoint/   the public handles: Endpoint, EventStream, RequestStream, Subscription,
@@ -81,7 +82,8 @@
 //!
 //! * **a new backend** (a broker, another host): a crate that implements
 //!   [`backend::Backend`] and [`backend::RemoteLink`], and reports remotes through
-//!   [`backend::attach`]. Nothing in this crate changes; the mesh is built the same way.
+//!   [`backend::attach`]. Nothing in this crate changes; the mesh is built the same way,
+//!   on the public seam alone.
 //! * **a new [`BroadcastConfig`] option**: `config.rs` for the option, `bus/routing.rs`
 //!   for what it does.
 //! * **a new wire message**: `wire/` (layout, encode, decode) and `mesh/inbound.rs` (what
@@ -120,6 +122,40 @@
 //! [`Error::QueueFull`]. Nothing is dropped silently. (The whole policy is in one place,
 //! the source of `bus/delivery.rs`.)
 //!
+//! # Connecting, and who waits for whom
+//!
+//! `connect_to_endpoints` returns once the handshake is done. The connecting side has
+//! then learned the other's subscriptions (they come with the other side's WELCOME), so it
+//! may broadcast to them at once. The accepting side learns the newcomer's subscriptions a
+//! moment later, in a message of their own: before it sends to the newcomer, it waits,
+//! with [`Endpoint::wait_until_endpoint_subscribed_to`] (or
+//! [`Endpoint::wait_until_connected_to`] first, when it does not know the newcomer will
+//! come). Every `wait_until_*` waits as long as it takes, and logs a warning after
+//! [`EndpointOptions::wait_warning`] naming what it waits for and who is connected
+//! instead; bound it with `tokio::time::timeout` where it must end.
+//!
+//! [`Endpoint::connection_events`] reports every connection and disconnection, with the
+//! reason; [`Endpoint::wait_until_disconnected_from`] waits for one. With
+//! [`EndpointOptions::reconnect`], an endpoint remakes the connections it made when they
+//! are lost (a restarted peer is reached again and its subscriptions learned anew).
+//!
+//! # Shutting down
+//!
+//! [`Endpoint::stop`] refuses new operations at once, then lets every connection write
+//! what was accepted (events `broadcast` returned `Ok` for, answers `respond` returned
+//! `Ok` for), for up to the stall timeout, then closes everything. A broadcast still
+//! waiting for room when the stop begins was not accepted: it fails with
+//! [`Error::Stopped`].
+//!
+//! Dropping the last `Endpoint` handle stops it the same way. In a multi-threaded runtime
+//! (the default of `#[tokio::main]`), or outside any runtime, the drop waits until what
+//! was accepted is written (bounded by the stall timeout), so a program that returns from
+//! `main` without calling `stop` loses nothing it sent. A current-thread runtime cannot
+//! write while its one thread waits in a drop: there the drop stops taking new work at
+//! once and finishes writing in a task, which completes only if the runtime keeps running.
+//! Call `stop().await` before leaving such a runtime. Endpoints dropped while the runtime
+//! itself shuts down (held by tasks it cancels) cannot write anything more.
+//!
 //! # The wire
 //!
 //! Frames are a little-endian `u32` length and a message: HELLO / WELCOME / REJECT for the
@@ -149,9 +185,11 @@ mod wire;
 #[doc(hidden)]
 pub mod __private;
 
-pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
+pub use bus::connections::ConnectionEvent;
+pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Reconnect};
 pub use endpoint::{
-    ConnectionStats, Endpoint, EventStream, InboundRequest, RequestStream, Subscription,
+    ConnectionEvents, ConnectionStats, Endpoint, EventStream, InboundRequest, RequestStream,
+    Subscription,
 };
 pub use error::Error;
 pub use event::{Event, Request};

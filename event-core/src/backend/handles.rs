@@ -3,8 +3,9 @@
 
 use super::link::RemoteLink;
 use crate::bus::remotes::Remote;
-use crate::bus::topics::TopicCache;
+pub use crate::bus::topics::TopicCache;
 use crate::bus::Bus;
+use crate::config::EndpointOptions;
 use crate::error::Error;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 /// A backend's handle on the core of the endpoint it is attached to.
 #[derive(Clone)]
 pub struct Attached {
-    pub(crate) bus: Arc<Bus>,
+    bus: Arc<Bus>,
 }
 
 impl std::fmt::Debug for Attached {
@@ -24,6 +25,22 @@ impl std::fmt::Debug for Attached {
 }
 
 impl Attached {
+    /// The handle on `bus`, for the crate's own backends (the mesh) and `attach`.
+    pub(crate) fn new(bus: Arc<Bus>) -> Attached {
+        Attached { bus }
+    }
+
+    /// The endpoint's limits and timeouts.
+    pub fn options(&self) -> &EndpointOptions {
+        &self.bus.options
+    }
+
+    /// Resolves once a remote of this name is connected (through any backend) or the
+    /// endpoint stops.
+    pub async fn wait_until_connected(&self, name: &str) {
+        self.bus.wait_until(|bus| bus.remotes.contains(name)).await;
+    }
+
     /// The endpoint's name.
     pub fn endpoint_name(&self) -> &str {
         &self.bus.name

@@ -8,11 +8,22 @@ use std::time::Duration;
 /// A boxed, `Send` future, as the object-safe traits here return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How much a backend may add to an event's encoded body to make its message: the core
-/// refuses ([`Error::FrameTooLarge`](crate::Error::FrameTooLarge)) a body whose size plus this allowance plus the
-/// event name's length exceeds
-/// [`EndpointOptions::max_frame_size`](crate::EndpointOptions::max_frame_size).
+/// The most a backend may add to a body to make its message, beyond the event name's
+/// length (see [`RemoteLink::header_len`]). A body that fits the maximum frame size with
+/// this much to spare is sent without asking the links.
 pub const MESSAGE_OVERHEAD: usize = 16;
+
+/// What a message carries, for [`RemoteLink::header_len`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageKind {
+    /// A broadcast event.
+    Broadcast,
+    /// A request.
+    Request,
+    /// An answer to a request.
+    Answer,
+}
 
 /// A backend attached to one endpoint: told of the endpoint's own changes.
 pub trait Backend: Send + Sync + 'static {
@@ -52,8 +63,37 @@ pub struct Outgoing<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> Outgoing<'a> {
+    /// An outgoing event (`request_id` unset) or request, as the core makes them; for
+    /// a backend's own tests.
+    pub fn new(
+        name: &'static str,
+        name_id: u32,
+        request_id: Option<u64>,
+        body: &'a [u8],
+    ) -> Outgoing<'a> {
+        Outgoing {
+            name,
+            name_id,
+            request_id,
+            body,
+        }
+    }
+}
+
 /// How the core sends to one remote endpoint; implemented by the backend that reported it.
 pub trait RemoteLink: Send + Sync + 'static {
+    /// How many bytes this link adds to a body to carry a message of `kind` named `name`,
+    /// so that the core can refuse, exactly and before sending anything, a message larger
+    /// than [`EndpointOptions::max_frame_size`](crate::EndpointOptions::max_frame_size)
+    /// ([`Error::FrameTooLarge`](crate::Error::FrameTooLarge)). At most
+    /// [`MESSAGE_OVERHEAD`] plus the name's length. The default, 0, is for a link that
+    /// sends the body alone.
+    fn header_len(&self, name: &'static str, kind: MessageKind) -> usize {
+        let _ = (name, kind);
+        0
+    }
+
     /// Queues `event` if there is room now. A message larger than the room is taken when
     /// nothing else waits, so that no message is refused forever.
     fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused>;

@@ -37,21 +37,30 @@
 //! * **Subscription sets in order.** [`Backend::subscriptions_changed`] is called in the
 //!   order the set changed; `add_remote`'s `greet` runs in that same order, so a backend
 //!   that announces the set per remote can never deliver an older set after a newer one.
-//! * **Nothing blocks.** Every method here except the two returning futures is called
-//!   with core locks held, or on a sender's hot path: queue and return.
+//! * **Nothing blocks, nothing calls back.** Every method here except the two returning
+//!   futures is called with core locks held, or on a sender's hot path: queue and
+//!   return. From inside [`Backend::subscriptions_changed`], [`Backend::stop`],
+//!   [`RemoteLink`] methods and `add_remote`'s `greet`, do not call [`Attached`] or
+//!   [`RemoteHandle`] methods: the core's locks are not re-entrant, and that deadlocks.
+//!   Hand the work to a task instead.
+//! * **Hold [`Attached`], never an `Endpoint`.** The core holds its backends until it
+//!   stops; a backend that held an `Endpoint` handle would keep it from ever stopping by
+//!   drop.
 //!
 //! An event's body is encoded once per broadcast by the core (postcard) and lent to every
 //! remote's `try_send`; `name_id` is a number the core gives each event name, so a backend
-//! may send the name once and the number afterwards (the socket mesh does).
+//! may send the name once and the number afterwards (the socket mesh does). The socket
+//! mesh of this crate is written against this module alone, as an outside backend would
+//! be (`event-core/tests/layers.rs` checks that).
 //!
 //! [`Endpoint`]: crate::Endpoint
 
 pub(crate) mod handles;
 pub(crate) mod link;
 
-pub use crate::bus::topics::TopicCache;
-pub use handles::{Attached, RemoteHandle};
-pub use link::{Backend, BoxFuture, Outgoing, Refused, RemoteLink, MESSAGE_OVERHEAD};
+pub use bytes::Bytes;
+pub use handles::{Attached, RemoteHandle, TopicCache};
+pub use link::{Backend, BoxFuture, MessageKind, Outgoing, Refused, RemoteLink, MESSAGE_OVERHEAD};
 
 use crate::error::Error;
 use std::sync::Arc;
@@ -65,5 +74,5 @@ pub fn attach(
 ) -> Result<Attached, Error> {
     let bus = endpoint.bus().clone();
     bus.attach(backend)?;
-    Ok(Attached { bus })
+    Ok(Attached::new(bus))
 }

@@ -28,6 +28,9 @@ impl Bus {
         body: &[u8],
     ) {
         remote.events_received.fetch_add(1, Ordering::Relaxed);
+        if self.is_stopped() {
+            return;
+        }
         let Some(found) = self.topics.find_cached(cache, name) else {
             if crate::registry::find(name).is_some() {
                 tracing::debug!(endpoint = %self.name, remote = %remote.name, event = name, "event nobody here subscribes to; dropped");

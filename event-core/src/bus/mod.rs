@@ -15,12 +15,16 @@
 //! | `remotes.rs` | the remote endpoints, their subscriptions, cached routes |
 //! | `requests.rs` | requests in flight and their guarantees |
 //! | `names.rs` | the numbers given to event names |
+//! | `connections.rs` | connection changes, for those who watch them |
 //!
 //! # Locks
 //!
 //! Every lock is a std lock held for a few instructions, never across an `.await`, and
-//! never while user code runs (handlers are called, and subscribers dropped, outside all
-//! of them). Where two are held, they are taken in this order, top first:
+//! never while an application's code runs (handlers are called, and subscribers dropped,
+//! outside all of them). A backend's callbacks (`greet`, `subscriptions_changed`,
+//! `Backend::stop`) do run under them, which is why a backend must not call back into
+//! the core from there (see `backend`). Where two are held, they are taken in this
+//! order, top first:
 //!
 //! | lock | protects | may be held while taking it |
 //! |---|---|---|
@@ -28,11 +32,13 @@
 //! | `remotes` table (RwLock) | the remotes by name | `topics` (in `add_remote`, so a new remote's greeting is ordered with the announcements) |
 //! | a remote's subscriptions (RwLock) | the names it subscribes to | the `remotes` table (building a route) |
 //! | `backends` (RwLock) | the attached backends | `topics` (announcing, attaching) |
-//! | a backend's own locks (the mesh: its connections, each outbox) | the backend's state | `topics`, the `remotes` table (in `greet`) |
+//! | a backend's own locks (the mesh: its connections, listening socket, each outbox) | the backend's state | `topics` and `backends` (in `subscriptions_changed`), `backends` (in `Backend::stop`), `topics` and the `remotes` table (in `greet`) |
+//! | connection watchers (Mutex) | the queues of `connection_events` streams | the `remotes` table (so changes are queued in the order they were made) |
 //! | route cache, `pending`, name ids (Mutex/RwLock) | caches and tables | nothing else is taken under them (leaves) |
 //!
 //! The change signal (`watch`) is sent after the locks are released.
 
+pub(crate) mod connections;
 pub(crate) mod delivery;
 pub(crate) mod inbound;
 pub(crate) mod names;
@@ -41,11 +47,12 @@ pub(crate) mod requests;
 pub(crate) mod routing;
 pub(crate) mod topics;
 
-use crate::backend::link::{Backend, RemoteLink, MESSAGE_OVERHEAD};
+use crate::backend::link::{Backend, MessageKind, RemoteLink, MESSAGE_OVERHEAD};
 use crate::config::EndpointOptions;
 use crate::error::Error;
 use crate::event::Event;
 use crate::sync;
+use connections::{ConnectionEvent, Watchers};
 use names::NameIds;
 use remotes::{Remote, Remotes};
 use requests::{PendingRequests, Responder};
@@ -69,6 +76,8 @@ pub(crate) struct Bus {
     next_request_id: AtomicU64,
     /// Moved on by every change a `wait_until_*` may wait for.
     changes: watch::Sender<u64>,
+    /// Those who watch connection changes.
+    pub watchers: Watchers,
 }
 
 /// Reply handles reach the core through this, not through `Bus` itself.
@@ -81,8 +90,13 @@ impl Responder for Bus {
         Bus::check_running(self)
     }
 
-    fn check_size(&self, event: &'static str, body: usize) -> Result<(), Error> {
-        Bus::check_size(self, event, body)
+    fn check_size(
+        &self,
+        event: &'static str,
+        body: usize,
+        link: &dyn RemoteLink,
+    ) -> Result<(), Error> {
+        Bus::check_size(self, event, MessageKind::Answer, body, [link])
     }
 
     fn pending(&self) -> &PendingRequests {
@@ -103,6 +117,7 @@ impl Bus {
             backends: RwLock::new(Vec::new()),
             next_request_id: AtomicU64::new(1),
             changes: watch::channel(0).0,
+            watchers: Watchers::default(),
         }
     }
 
@@ -128,17 +143,30 @@ impl Bus {
         self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Refuses a body that would make a message over the maximum frame size.
-    pub(crate) fn check_size(&self, event: &'static str, body: usize) -> Result<(), Error> {
-        let size = body + MESSAGE_OVERHEAD + event.len();
+    /// Refuses a body that would make a message over the maximum frame size on any of
+    /// these links, before anything is sent. Near the limit only, each link is asked for
+    /// its exact header.
+    pub(crate) fn check_size<'l>(
+        &self,
+        event: &'static str,
+        kind: MessageKind,
+        body: usize,
+        links: impl IntoIterator<Item = &'l dyn RemoteLink>,
+    ) -> Result<(), Error> {
         let max = self.options.max_frame_size;
-        if size > max {
-            return Err(Error::FrameTooLarge {
-                endpoint: self.name.to_string(),
-                event,
-                size,
-                max,
-            });
+        if body + MESSAGE_OVERHEAD + event.len() <= max {
+            return Ok(());
+        }
+        for link in links {
+            let size = body + link.header_len(event, kind);
+            if size > max {
+                return Err(Error::FrameTooLarge {
+                    endpoint: self.name.to_string(),
+                    event,
+                    size,
+                    max,
+                });
+            }
         }
         Ok(())
     }
@@ -169,6 +197,48 @@ impl Bus {
             }
             if changes.changed().await.is_err() {
                 return;
+            }
+        }
+    }
+
+    /// [`wait_until`](Self::wait_until) for a user's wait: one that lasts
+    /// [`EndpointOptions::wait_warning`] is logged (a warning naming `what` it waits for
+    /// and the endpoints connected instead), then again after twice as long, and so on,
+    /// so that a misspelt name or a peer that never comes shows in the log.
+    pub(crate) async fn wait_until_logged(
+        &self,
+        what: impl Fn() -> String,
+        condition: impl Fn(&Bus) -> bool,
+    ) {
+        let started = tokio::time::Instant::now();
+        let mut warn_after = self.options.wait_warning;
+        let mut changes = self.changes.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if self.is_stopped() || condition(self) {
+                return;
+            }
+            let warn_at = started + warn_after;
+            match tokio::time::timeout_at(warn_at, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_still_waiting) => {
+                    let mut connected: Vec<String> = self
+                        .remotes
+                        .snapshot()
+                        .iter()
+                        .map(|remote| remote.name.to_string())
+                        .collect();
+                    connected.sort();
+                    tracing::warn!(
+                        endpoint = %self.name,
+                        waiting_for = %what(),
+                        waited = ?started.elapsed(),
+                        ?connected,
+                        "still waiting"
+                    );
+                    warn_after = warn_after.saturating_mul(2);
+                }
             }
         }
     }
@@ -269,6 +339,9 @@ impl Bus {
         let remote = Remote::new(Arc::from(name), self.remotes.next_id(), subscriptions, link);
         table.insert(remote.clone());
         self.remotes.invalidate();
+        self.watchers.tell(ConnectionEvent::Connected {
+            remote: name.to_owned(),
+        });
         drop(table);
         drop(topics);
         self.notify_changed();
@@ -287,8 +360,15 @@ impl Bus {
         if !remote.mark_closed() {
             return;
         }
-        self.remotes.write().remove(remote);
-        self.remotes.invalidate();
+        {
+            let mut table = self.remotes.write();
+            table.remove(remote);
+            self.remotes.invalidate();
+            self.watchers.tell(ConnectionEvent::Disconnected {
+                remote: remote.name.to_string(),
+                reason: reason.to_owned(),
+            });
+        }
         remote.link.close();
         tracing::info!(endpoint = %self.name, remote = %remote.name, reason, "disconnected");
         // While this endpoint stops, its pending requests fail with `Stopped` (in
@@ -312,21 +392,17 @@ impl Bus {
 
     // -- stopping ------------------------------------------------------------------------
 
-    /// Stops everything at once; idempotent and synchronous (run when the last handle
-    /// drops). What is still queued is dropped: [`stop_gracefully`](Self::stop_gracefully)
-    /// delivers it first.
-    pub(crate) fn shutdown(&self) {
-        if self.begin_stop().is_some() {
-            self.finish_stop();
-        }
-    }
-
     /// Stops, after letting every remote take what it had accepted (up to the stall
     /// timeout), so that an event `broadcast` returned `Ok` for is not lost by `stop()`.
     pub(crate) async fn stop_gracefully(&self) {
-        let Some(remotes) = self.begin_stop() else {
-            return;
-        };
+        if let Some(remotes) = self.begin_stop() {
+            self.drain_and_finish(remotes).await;
+        }
+    }
+
+    /// The second half of [`stop_gracefully`](Self::stop_gracefully), after
+    /// [`begin_stop`](Self::begin_stop).
+    pub(crate) async fn drain_and_finish(&self, remotes: Vec<Arc<Remote>>) {
         let drained = async {
             for remote in &remotes {
                 remote.link.drained().await;
@@ -341,8 +417,9 @@ impl Bus {
         self.finish_stop();
     }
 
-    /// Refuses new operations, remotes and messages; `None` if already stopping.
-    fn begin_stop(&self) -> Option<Vec<Arc<Remote>>> {
+    /// Refuses new operations, remotes and messages (and unlistens); `None` if already
+    /// stopping. What was accepted is still delivered until `finish_stop`.
+    pub(crate) fn begin_stop(&self) -> Option<Vec<Arc<Remote>>> {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return None;
         }
@@ -358,8 +435,19 @@ impl Bus {
         Some(remotes)
     }
 
-    fn finish_stop(&self) {
-        let remotes = self.remotes.write().take_all();
+    /// Closes every remote, ends every stream and fails what is pending. Idempotent.
+    pub(crate) fn finish_stop(&self) {
+        let remotes = {
+            let mut table = self.remotes.write();
+            let remotes = table.take_all();
+            for remote in remotes.iter().filter(|remote| !remote.is_closed()) {
+                self.watchers.tell(ConnectionEvent::Disconnected {
+                    remote: remote.name.to_string(),
+                    reason: "this endpoint stopped".into(),
+                });
+            }
+            remotes
+        };
         self.remotes.invalidate();
         for remote in remotes {
             if remote.mark_closed() {
@@ -371,6 +459,7 @@ impl Bus {
         let topics = self.topics.write().take_all();
         drop(topics);
         self.pending.fail_all(&self.name);
+        self.watchers.close();
         // The backends hold this core in their tasks: let them go.
         let backends = std::mem::take(&mut *sync::write(&self.backends));
         drop(backends);

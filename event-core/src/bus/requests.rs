@@ -192,8 +192,13 @@ pub(crate) trait Responder: Send + Sync + 'static {
     fn endpoint_name(&self) -> &str;
     /// `Err(Stopped)` once the endpoint stopped.
     fn check_running(&self) -> Result<(), Error>;
-    /// `Err(FrameTooLarge)` for a body too large to send.
-    fn check_size(&self, event: &'static str, body: usize) -> Result<(), Error>;
+    /// `Err(FrameTooLarge)` for an answer too large to send over `link`.
+    fn check_size(
+        &self,
+        event: &'static str,
+        body: usize,
+        link: &dyn crate::backend::link::RemoteLink,
+    ) -> Result<(), Error>;
     /// The endpoint's own pending requests (a local request's requester).
     fn pending(&self) -> &PendingRequests;
 }
@@ -262,9 +267,12 @@ impl ReplyGuard {
                     event: T::NAME,
                     source,
                 })?;
-                responder.check_size(T::NAME, body.len())?;
+                responder.check_size(T::NAME, body.len(), &*remote.link)?;
                 if self.answered.swap(true, Ordering::AcqRel) {
                     return Ok(());
+                }
+                if remote.is_closed() {
+                    return Err(disconnected());
                 }
                 match remote.link.respond(self.request_id, T::NAME, &body) {
                     Ok(()) => Ok(()),
@@ -382,7 +390,12 @@ mod tests {
                 Ok(())
             }
         }
-        fn check_size(&self, event: &'static str, body: usize) -> Result<(), Error> {
+        fn check_size(
+            &self,
+            event: &'static str,
+            body: usize,
+            _: &dyn link::RemoteLink,
+        ) -> Result<(), Error> {
             if body > 8 {
                 return Err(Error::FrameTooLarge {
                     endpoint: "me".into(),

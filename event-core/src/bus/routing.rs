@@ -19,7 +19,7 @@ use super::remotes::Remote;
 use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
 use super::topics::{AnyEvent, Subscriber};
 use super::Bus;
-use crate::backend::link::{Outgoing, Refused};
+use crate::backend::link::{MessageKind, Outgoing, Refused};
 use crate::config::{BroadcastConfig, Target};
 use crate::error::Error;
 use crate::event::{Event, Request};
@@ -107,7 +107,8 @@ impl Bus {
         }
         let name_id = self.name_id(E::NAME)?;
         let full = crate::codec::with_body(event, |body| {
-            self.check_size(E::NAME, body.len())?;
+            let links = remotes.iter().map(|remote| &*remote.link);
+            self.check_size(E::NAME, MessageKind::Broadcast, body.len(), links)?;
             let outgoing = Outgoing {
                 name: E::NAME,
                 name_id,
@@ -235,7 +236,8 @@ impl Bus {
         if !route.remotes.is_empty() {
             let body = crate::codec::body(&request)
                 .map_err(|source| self.encode_error(R::NAME, source))?;
-            self.check_size(R::NAME, body.len())?;
+            let links = route.remotes.iter().map(|remote| &*remote.link);
+            self.check_size(R::NAME, MessageKind::Request, body.len(), links)?;
             let outgoing = Outgoing {
                 name: R::NAME,
                 name_id: self.name_id(R::NAME)?,
@@ -315,5 +317,160 @@ impl Bus {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::link::{BoxFuture, RemoteLink};
+    use crate::config::EndpointOptions;
+    use crate::error::Error;
+    use crate::sync;
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "routing.Tick")]
+    struct Tick(u64);
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "routing.Ask")]
+    #[request(response = Tick)]
+    struct Ask;
+
+    /// A link that records what it was handed, and can be full.
+    #[derive(Default)]
+    struct FakeLink {
+        sent: Mutex<Vec<(&'static str, Option<u64>)>>,
+        full: AtomicBool,
+    }
+
+    impl RemoteLink for FakeLink {
+        fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(Refused::Full);
+            }
+            sync::lock(&self.sent).push((event.name, event.request_id));
+            Ok(())
+        }
+        fn send<'a>(
+            &'a self,
+            event: &'a Outgoing<'a>,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<(), Refused>> {
+            Box::pin(async move { self.try_send(event) })
+        }
+        fn respond(&self, _: u64, _: &'static str, _: &[u8]) -> Result<(), Refused> {
+            Ok(())
+        }
+        fn drop_request(&self, _: u64) {}
+        fn finish(&self) {}
+        fn drained(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+        fn close(&self) {}
+    }
+
+    /// A core named `a` with remotes `b` (subscribed to `Tick`) and `c` (to nothing).
+    fn core() -> (Arc<Bus>, Arc<FakeLink>, Arc<FakeLink>, Arc<Remote>) {
+        let bus = Arc::new(Bus::new(Arc::from("a"), EndpointOptions::default()));
+        let (b, c) = (Arc::new(FakeLink::default()), Arc::new(FakeLink::default()));
+        let ticks: HashSet<String> = [Tick::NAME.to_owned(), Ask::NAME.to_owned()].into();
+        let remote_b = bus.add_remote("b", ticks, b.clone(), |_| Ok(())).unwrap();
+        bus.add_remote("c", HashSet::new(), c.clone(), |_| Ok(()))
+            .unwrap();
+        (bus, b, c, remote_b)
+    }
+
+    fn names(route: &Route) -> Vec<&str> {
+        route.remotes.iter().map(|remote| &*remote.name).collect()
+    }
+
+    #[test]
+    fn each_target_selects_its_subscribers() {
+        let (bus, ..) = core();
+        let everyone = bus.route(Tick::NAME, &Target::Everyone);
+        assert_eq!(
+            (names(&everyone), everyone.local.is_some()),
+            (vec!["b"], false)
+        );
+        assert!(bus.route(Tick::NAME, &Target::Internal).is_empty());
+        assert!(bus
+            .route(Tick::NAME, &Target::Endpoint("c".into()))
+            .is_empty());
+        assert_eq!(
+            names(&bus.route(Tick::NAME, &Target::Endpoint("b".into()))),
+            ["b"]
+        );
+        assert!(bus.route("routing.Other", &Target::Everyone).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_handed_to_subscribed_remotes_only() {
+        let (bus, b, c, _) = core();
+        bus.broadcast(Tick(1), &BroadcastConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(*sync::lock(&b.sent), vec![(Tick::NAME, None)]);
+        assert!(sync::lock(&c.sent).is_empty());
+        let internal = bus.broadcast(Tick(2), &BroadcastConfig::internal()).await;
+        assert!(
+            matches!(internal, Err(Error::NoSubscribers { .. })),
+            "{internal:?}"
+        );
+        bus.broadcast(
+            Tick(3),
+            &BroadcastConfig::internal().require_subscriber(false),
+        )
+        .await
+        .unwrap();
+        assert_eq!(sync::lock(&b.sent).len(), 1);
+    }
+
+    #[test]
+    fn broadcast_nowait_names_the_remote_that_was_full() {
+        let (bus, b, ..) = core();
+        b.full.store(true, Ordering::SeqCst);
+        let result = bus.broadcast_nowait(Tick(1), &BroadcastConfig::default());
+        assert!(
+            matches!(&result, Err(Error::QueueFull { subscriber, .. }) if subscriber == "b"),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_change_of_subscriptions_or_a_departure_is_routed_at_once() {
+        let (bus, _, _, remote_b) = core();
+        assert_eq!(names(&bus.route(Tick::NAME, &Target::Everyone)), ["b"]);
+        bus.set_remote_subscriptions(&remote_b, HashSet::new());
+        assert!(bus.route(Tick::NAME, &Target::Everyone).is_empty());
+        bus.set_remote_subscriptions(&remote_b, [Tick::NAME.to_owned()].into());
+        assert_eq!(names(&bus.route(Tick::NAME, &Target::Everyone)), ["b"]);
+        bus.disconnect(&remote_b, "test");
+        assert!(bus.route(Tick::NAME, &Target::Everyone).is_empty());
+        assert!(!bus.remotes.contains("b"));
+    }
+
+    #[tokio::test]
+    async fn a_request_fails_when_its_only_recipient_departs() {
+        let (bus, _, _, remote_b) = core();
+        let asking = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.request(Ask, &BroadcastConfig::default()).await }
+        });
+        // Wait (without a clock) until the request is registered, then take b away.
+        while bus.pending.len() == 0 {
+            tokio::task::yield_now().await;
+        }
+        bus.disconnect(&remote_b, "test");
+        let result = asking.await.unwrap();
+        assert!(
+            matches!(&result, Err(Error::RemoteDisconnected { remote, .. }) if remote == "b"),
+            "{result:?}"
+        );
+        assert_eq!(bus.pending.len(), 0);
     }
 }

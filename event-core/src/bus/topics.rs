@@ -186,12 +186,26 @@ impl TopicMap {
 }
 
 /// The table of local subscriptions, its lock, and its generation.
-#[derive(Default)]
 pub(crate) struct Topics {
     map: RwLock<TopicMap>,
     next_id: AtomicU64,
     /// Moved on by every change of the table, so lookups can be cached.
     generation: AtomicU64,
+    /// Unique among all tables of the process: a cache filled from another endpoint's
+    /// table never hits here.
+    table_id: u64,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        static NEXT_TABLE: AtomicU64 = AtomicU64::new(1);
+        Topics {
+            map: RwLock::default(),
+            next_id: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            table_id: NEXT_TABLE.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl Topics {
@@ -214,7 +228,10 @@ impl Topics {
     /// [`TopicMap::find`] through a backend's cache.
     pub(crate) fn find_cached(&self, cache: &mut TopicCache, name: &str) -> Option<Found> {
         let generation = self.generation.load(Ordering::SeqCst);
-        if cache.generation == generation && cache.name == name.as_bytes() {
+        if cache.table_id == self.table_id
+            && cache.generation == generation
+            && cache.name == name.as_bytes()
+        {
             match &cache.found {
                 None => return None,
                 Some(weak) => {
@@ -233,6 +250,7 @@ impl Topics {
         // The generation is read before the table: a change in between makes the next
         // lookup miss, never hit a stale entry.
         let found = self.read().find(name);
+        cache.table_id = self.table_id;
         cache.generation = generation;
         cache.name.clear();
         cache.name.extend_from_slice(name.as_bytes());
@@ -257,6 +275,8 @@ impl Topics {
 /// refresh the cache, so its stream ends and whatever its handler owned is dropped.
 #[derive(Default)]
 pub struct TopicCache {
+    /// The table it was filled from (0: none yet).
+    table_id: u64,
     generation: u64,
     name: Vec<u8>,
     found: Option<WeakFound>,
@@ -334,6 +354,22 @@ mod tests {
         assert_eq!(found.subscribers.len(), 2, "a stale entry was served");
         // A cache hit for one name does not answer for another.
         assert!(topics.find_cached(&mut cache, "topics.Pong").is_none());
+    }
+
+    #[test]
+    fn a_cache_filled_from_one_table_never_hits_in_another() {
+        let (here, there) = (Topics::default(), Topics::default());
+        here.write().add::<Ping>(handler(1));
+        there.write().add::<Ping>(handler(2));
+        // Same generation, same name: only the table tells them apart.
+        let mut cache = TopicCache::default();
+        let found = here.find_cached(&mut cache, "topics.Ping").unwrap();
+        assert_eq!(found.subscribers[0].id, 1);
+        let found = there.find_cached(&mut cache, "topics.Ping").unwrap();
+        assert_eq!(
+            found.subscribers[0].id, 2,
+            "served another endpoint's subscribers"
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ impl<R: Request> InboundRequest<R> {
     /// The first answer wins; an answer after another subscriber's is discarded (and
     /// `Ok`). Fails with [`Error::RemoteDisconnected`] if the requester is gone and
     /// [`Error::Stopped`] if this endpoint stopped.
+    ///
+    /// `Ok` means the answer is queued for the requester (ahead of any events), or
+    /// handed over in-process; like an accepted broadcast, it is still written if this
+    /// endpoint stops right after.
     pub async fn respond(self, response: R::Response) -> Result<(), Error> {
         self.guard.respond(response)
     }

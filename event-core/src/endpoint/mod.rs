@@ -7,8 +7,9 @@ mod inbound;
 mod streams;
 
 pub use inbound::InboundRequest;
-pub use streams::{EventStream, RequestStream, Subscription};
+pub use streams::{ConnectionEvents, EventStream, RequestStream, Subscription};
 
+use crate::backend::handles::Attached;
 use crate::bus::topics::{AnyEvent, Sink, Subscriber};
 use crate::bus::Bus;
 use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
@@ -77,8 +78,37 @@ pub struct Endpoint {
 struct HandleToken(Arc<Bus>);
 
 impl Drop for HandleToken {
+    /// Stops as [`Endpoint::stop`] does, waiting (up to the stall timeout) until what
+    /// was accepted is written, wherever this thread may block for it: a multi-threaded
+    /// runtime (the other threads write meanwhile), or no runtime. A current-thread
+    /// runtime cannot write while its one thread waits here, so there the drain goes on in
+    /// a task, which finishes if the runtime goes on running.
     fn drop(&mut self) {
-        self.0.shutdown();
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        // Refused and unlistened at once, in every case.
+        let Some(remotes) = self.0.begin_stop() else {
+            return;
+        };
+        let bus = self.0.clone();
+        match Handle::try_current() {
+            Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                let drain = std::panic::AssertUnwindSafe(|| {
+                    tokio::task::block_in_place(|| {
+                        runtime.block_on(bus.drain_and_finish(remotes));
+                    })
+                });
+                // Where this thread may not block after all (inside a `Handle::block_on`
+                // of a foreign thread), stop at once rather than fail the drop.
+                if std::panic::catch_unwind(drain).is_err() {
+                    self.0.finish_stop();
+                }
+            }
+            Ok(runtime) => {
+                runtime.spawn(async move { bus.drain_and_finish(remotes).await });
+            }
+            // Outside any runtime the writers cannot run: stop at once.
+            Err(_) => self.0.finish_stop(),
+        }
     }
 }
 
@@ -113,7 +143,7 @@ impl Endpoint {
         })?;
         crate::registry::check_unique_names()?;
         let bus = Arc::new(Bus::new(Arc::from(name), options));
-        let mesh = Mesh::new(&bus);
+        let mesh = Mesh::new(Attached::new(bus.clone()));
         bus.attach(mesh.clone())?;
         Ok(Endpoint {
             _handle: Arc::new(HandleToken(bus.clone())),
@@ -157,8 +187,10 @@ impl Endpoint {
     /// its file), ends every stream, and fails pending requests with [`Error::Stopped`].
     /// Idempotent. Afterwards every operation returns [`Error::Stopped`].
     ///
-    /// Dropping the last handle stops the endpoint too, but at once, without writing what
-    /// is still queued.
+    /// Dropping the last handle stops the endpoint too, and in a multi-threaded runtime
+    /// (`#[tokio::main]`'s default) it waits the same way, so a program that returns
+    /// from `main` without calling `stop` loses nothing it sent. See the crate docs,
+    /// "Shutting down".
     pub async fn stop(&self) {
         self.bus.stop_gracefully().await;
     }
@@ -186,8 +218,63 @@ impl Endpoint {
     }
 
     /// Waits until an endpoint of this name is connected (or this endpoint stops).
+    ///
+    /// Like every `wait_until_*`, it waits as long as it takes, and logs a warning when it
+    /// has waited [`EndpointOptions::wait_warning`] (naming what it waits for and who is
+    /// connected instead). Bound it where it must end:
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let bus = event_core::Endpoint::new("sync")?;
+    /// let waited = tokio::time::timeout(
+    ///     Duration::from_millis(10),
+    ///     bus.wait_until_connected_to("networking"),
+    /// )
+    /// .await;
+    /// assert!(waited.is_err(), "nobody connected");
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_until_connected_to(&self, name: &str) {
-        self.bus.wait_until(|bus| bus.remotes.contains(name)).await;
+        self.bus
+            .wait_until_logged(
+                || format!("`{name}` to connect"),
+                |bus| bus.remotes.contains(name),
+            )
+            .await;
+    }
+
+    /// Waits until no endpoint of this name is connected (or this endpoint stops):
+    /// returns at once if none is.
+    pub async fn wait_until_disconnected_from(&self, name: &str) {
+        self.bus
+            .wait_until_logged(
+                || format!("`{name}` to disconnect"),
+                |bus| !bus.remotes.contains(name),
+            )
+            .await;
+    }
+
+    /// Every change of the connected endpoints from now on: who connected, who left and
+    /// why, in the order they happened. The stream ends when this endpoint stops (after a
+    /// `Disconnected` for each endpoint still connected then).
+    ///
+    /// ```
+    /// use event_core::{ConnectionEvent, Endpoint};
+    /// use futures_util::StreamExt;
+    /// # async fn watch(bus: Endpoint) {
+    /// let mut changes = bus.connection_events();
+    /// while let Some(change) = changes.next().await {
+    ///     match change {
+    ///         ConnectionEvent::Connected { remote } => println!("{remote} is here"),
+    ///         ConnectionEvent::Disconnected { remote, reason } => println!("{remote} left: {reason}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn connection_events(&self) -> ConnectionEvents {
+        ConnectionEvents::new(self.bus.watchers.watch())
     }
 
     /// Every connected endpoint, this one first, with the event names it subscribes to.
@@ -218,6 +305,12 @@ impl Endpoint {
     /// Sends `event` to every subscriber, here and in every connected endpoint; waits for
     /// queue space (back-pressure). Fails with [`Error::NoSubscribers`] when nobody
     /// subscribes.
+    ///
+    /// `Ok` means *accepted*: every local subscriber has the event in its queue (or its
+    /// handler ran), and it is queued, in order, for every remote subscriber that was
+    /// connected. It is then written even if this endpoint stops or its last handle is
+    /// dropped right after (see the crate docs, "Shutting down"); what `Ok` cannot promise
+    /// is that a remote process reads it before it crashes or disconnects.
     pub async fn broadcast<E: Event>(&self, event: E) -> Result<(), Error> {
         self.broadcast_with(event, BroadcastConfig::default()).await
     }
@@ -284,6 +377,11 @@ impl Endpoint {
 
     /// Sends a request to every endpoint subscribed to it and returns the first answer,
     /// whose type is bound to `R` at compile time.
+    ///
+    /// `Ok` carries the answer itself: a recipient answered. It never hangs on recipients
+    /// that are gone: their departure, stop or drop of the request fails it
+    /// ([`Error::RemoteDisconnected`], [`Error::NoResponse`]); bound a wait for a slow
+    /// one with [`request_timeout`](Self::request_timeout).
     pub async fn request<R: Request>(&self, request: R) -> Result<R::Response, Error> {
         self.request_with(request, BroadcastConfig::default()).await
     }
@@ -338,21 +436,30 @@ impl Endpoint {
     /// Waits until the endpoint called `remote` subscribes to `E` (or this one stops).
     pub async fn wait_until_endpoint_subscribed_to<E: Event>(&self, remote: &str) {
         self.bus
-            .wait_until(|bus| endpoint_subscribed(bus, remote, E::NAME))
+            .wait_until_logged(
+                || format!("`{remote}` to subscribe to `{}`", E::NAME),
+                |bus| endpoint_subscribed(bus, remote, E::NAME),
+            )
             .await;
     }
 
     /// Waits until some endpoint (this one included) subscribes to `E`.
     pub async fn wait_until_any_endpoint_subscribed_to<E: Event>(&self) {
         self.bus
-            .wait_until(|bus| any_subscribed(bus, E::NAME))
+            .wait_until_logged(
+                || format!("any endpoint to subscribe to `{}`", E::NAME),
+                |bus| any_subscribed(bus, E::NAME),
+            )
             .await;
     }
 
     /// Waits until every connected endpoint, and this one, subscribes to `E`.
     pub async fn wait_until_all_endpoints_subscribed_to<E: Event>(&self) {
         self.bus
-            .wait_until(|bus| all_subscribed(bus, E::NAME))
+            .wait_until_logged(
+                || format!("every endpoint to subscribe to `{}`", E::NAME),
+                |bus| all_subscribed(bus, E::NAME),
+            )
             .await;
     }
 

@@ -2,6 +2,7 @@
 //! Each unsubscribes when dropped.
 
 use super::inbound::InboundRequest;
+use crate::bus::connections::ConnectionEvent;
 use crate::bus::topics::Delivery;
 use crate::bus::Bus;
 use crate::event::{Event, Request};
@@ -188,5 +189,32 @@ impl std::fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("event", &self.event_name())
             .finish()
+    }
+}
+
+/// The connection changes of an endpoint, from
+/// [`Endpoint::connection_events`](crate::Endpoint::connection_events): a [`Stream`] of
+/// [`ConnectionEvent`]s that ends when the endpoint stops.
+pub struct ConnectionEvents {
+    rx: mpsc::UnboundedReceiver<ConnectionEvent>,
+}
+
+impl ConnectionEvents {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<ConnectionEvent>) -> Self {
+        ConnectionEvents { rx }
+    }
+}
+
+impl Stream for ConnectionEvents {
+    type Item = ConnectionEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ConnectionEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl std::fmt::Debug for ConnectionEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionEvents").finish_non_exhaustive()
     }
 }

@@ -7,7 +7,7 @@
 use super::inbound::{Action, Inbound};
 use super::outbox::Outbox;
 use crate::backend::handles::RemoteHandle;
-use crate::backend::link::{BoxFuture, Outgoing, Refused, RemoteLink};
+use crate::backend::link::{BoxFuture, MessageKind, Outgoing, Refused, RemoteLink};
 use crate::config::EndpointOptions;
 use crate::sync;
 use crate::wire::{self, FrameReader};
@@ -73,6 +73,16 @@ impl Connection {
 }
 
 impl RemoteLink for Connection {
+    fn header_len(&self, name: &'static str, kind: MessageKind) -> usize {
+        // What `wire` puts before the body, without the length prefix (the maximum frame
+        // size does not count it).
+        match kind {
+            MessageKind::Answer => wire::response_header_len(name),
+            MessageKind::Request => wire::event_frame_len(wire::NameRef::Id(0), Some(0), 0) - 4,
+            _ => wire::event_frame_len(wire::NameRef::Id(0), None, 0) - 4,
+        }
+    }
+
     fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
         self.outbox.try_push_event(event)
     }

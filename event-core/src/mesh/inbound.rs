@@ -8,7 +8,7 @@
 //! [`MAX_NAME_LEN`] bytes and [`MAX_NAME_BYTES_PER_CONNECTION`] bytes in all, so what one
 //! peer can make an endpoint hold is bounded.
 
-use crate::bus::topics::TopicCache;
+use crate::backend::handles::TopicCache;
 use crate::wire::{EventName, Message};
 use bytes::Bytes;
 use rustc_hash::FxHasher;

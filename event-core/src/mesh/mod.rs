@@ -35,8 +35,7 @@ mod outbox;
 
 use crate::backend::handles::{Attached, RemoteHandle};
 use crate::backend::link::Backend;
-use crate::bus::Bus;
-use crate::config::{ConnectionConfig, EndpointOptions};
+use crate::config::{ConnectionConfig, EndpointOptions, Reconnect};
 use crate::error::Error;
 use crate::sync;
 use crate::transport::{self, BindError, Bound, Link, Listener};
@@ -62,12 +61,17 @@ const MAX_HANDSHAKE_FRAME: usize = 1024 * 1024;
 /// The socket mesh of one endpoint.
 pub(crate) struct Mesh {
     core: Attached,
+    /// This endpoint's name, shared with every connection for its log lines.
+    name: Arc<str>,
     /// Every registered connection, to announce subscription changes to.
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     /// The listening socket of a served endpoint.
     listening: Mutex<Option<Listening>>,
     /// Names of the endpoints this one is connecting to right now.
     connecting: Mutex<HashSet<Arc<str>>>,
+    /// The configs of the connections this endpoint made, by connection id, to make
+    /// again when they are lost (only with `EndpointOptions::reconnect`).
+    to_remake: Mutex<HashMap<u64, ConnectionConfig>>,
     next_connection_id: AtomicU64,
 }
 
@@ -110,32 +114,80 @@ impl Backend for Mesh {
 }
 
 impl Mesh {
-    pub(crate) fn new(bus: &Arc<Bus>) -> Arc<Mesh> {
+    /// The mesh of the endpoint behind `core`; attach it to be told of changes.
+    pub(crate) fn new(core: Attached) -> Arc<Mesh> {
         Arc::new(Mesh {
-            core: Attached { bus: bus.clone() },
+            name: Arc::from(core.endpoint_name()),
+            core,
             connections: Mutex::new(HashMap::new()),
             listening: Mutex::new(None),
             connecting: Mutex::new(HashSet::new()),
+            to_remake: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(1),
         })
     }
 
     fn options(&self) -> &EndpointOptions {
-        &self.core.bus.options
+        self.core.options()
     }
 
     fn endpoint_name(&self) -> Arc<str> {
-        self.core.bus.name.clone()
+        self.name.clone()
     }
 
     fn next_connection_id(&self) -> u64 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A closed connection leaves the announcement list.
-    fn forget(&self, id: u64) {
+    /// A closed connection leaves the announcement list; one this endpoint made is made
+    /// again, if the options say so.
+    fn forget(self: &Arc<Self>, id: u64) {
         let forgotten = sync::lock(&self.connections).remove(&id);
         drop(forgotten);
+        let remake = sync::lock(&self.to_remake).remove(&id);
+        if let (Some(config), Some(policy)) = (remake, self.options().reconnect.clone()) {
+            // Not while stopping, and not without a runtime (one shutting down).
+            if let (false, Ok(runtime)) = (
+                self.core.is_stopped(),
+                tokio::runtime::Handle::try_current(),
+            ) {
+                runtime.spawn(self.clone().reconnect(config, policy));
+            }
+        }
+    }
+
+    /// Connects to `config` again, with back-off, until it works, the endpoint stops, the
+    /// other side connects to us first, or the policy gives up.
+    async fn reconnect(self: Arc<Self>, config: ConnectionConfig, policy: Reconnect) {
+        let me = self.core.endpoint_name();
+        let lost = tokio::time::Instant::now();
+        let mut delay = policy.first_delay;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.core.stopped() => return,
+            }
+            if self.core.is_stopped() || self.core.is_connected_to(&config.name) {
+                return;
+            }
+            match self.connect(&config).await {
+                Ok(()) => {
+                    tracing::info!(endpoint = me, remote = %config.name, after = ?lost.elapsed(), "reconnected");
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(endpoint = me, remote = %config.name, %error, "reconnect attempt failed")
+                }
+            }
+            if policy
+                .give_up_after
+                .is_some_and(|after| lost.elapsed() >= after)
+            {
+                tracing::warn!(endpoint = me, remote = %config.name, after = ?lost.elapsed(), "giving up reconnecting");
+                return;
+            }
+            delay = policy.next_delay(delay);
+        }
     }
 
     fn new_connection(&self, remote: &str) -> Arc<Connection> {
@@ -435,9 +487,7 @@ impl Mesh {
             Ok(Answer::Welcomed(welcome)) => welcome,
             Ok(Answer::LostTieBreak(reason)) => {
                 let core = &self.core;
-                let connected = core
-                    .bus
-                    .wait_until(|bus| bus.remotes.contains(&config.name));
+                let connected = core.wait_until_connected(&config.name);
                 return match tokio::time::timeout(options.handshake_timeout, connected).await {
                     Ok(()) if core.is_connected_to(&config.name) => Ok(()),
                     _ => Err(rejected(reason)),
@@ -453,6 +503,9 @@ impl Mesh {
         let handle = self
             .register(&connection, subscriptions, greeting)
             .map_err(|error| rejected(rejection_reason(error)))?;
+        if options.reconnect.is_some() {
+            sync::lock(&self.to_remake).insert(connection.id, config.clone());
+        }
         tracing::info!(endpoint = me, remote = %welcome.name, "connected");
         self.spawn_io(handle, &connection, reader, write);
         Ok(())

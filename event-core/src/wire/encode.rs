@@ -75,6 +75,11 @@ pub(crate) fn request_dropped(request_id: u64, max: usize) -> Result<Bytes, Wire
     control_frame(KIND_REQUEST_DROPPED, &request_id, max)
 }
 
+/// What a RESPONSE frame puts before the body, without the length prefix.
+pub(crate) fn response_header_len(name: &str) -> usize {
+    1 + 8 + 2 + name.len()
+}
+
 /// A RESPONSE frame around an encoded body.
 pub(crate) fn response(
     request_id: u64,
