@@ -64,6 +64,8 @@ pub fn error_kind(error: &event_core::Error) -> &'static str {
         Encode { .. } => "Encode",
         Decode { .. } => "Decode",
         Protocol { .. } => "Protocol",
+        IncompatibleSchema { .. } => "IncompatibleSchema",
+        InvalidName { .. } => "InvalidName",
         _ => "Other",
     }
 }

@@ -19,7 +19,11 @@ struct Hello {
     magic: [u8; 4],
     protocol: u32,
     name: String,
+    max_frame_size: u32,
 }
+
+/// The protocol version these frames are written in.
+const PROTOCOL: u32 = 2;
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut frame = ((payload.len() + 1) as u32).to_le_bytes().to_vec();
@@ -33,13 +37,14 @@ fn hello_with(magic: [u8; 4], protocol: u32, name: &str) -> Vec<u8> {
         magic,
         protocol,
         name: name.into(),
+        max_frame_size: 1 << 20,
     })
     .unwrap();
     frame(1, &payload)
 }
 
 fn hello(name: &str) -> Vec<u8> {
-    hello_with(*b"EVB1", 1, name)
+    hello_with(*b"EVB1", PROTOCOL, name)
 }
 
 fn event_frame(name: &str, request_id: Option<u64>, body: &[u8]) -> Vec<u8> {
@@ -227,7 +232,7 @@ async fn a_truncated_frame_closes_that_connection_only() {
 async fn bad_handshakes_are_rejected_with_a_reason() {
     let mut target = Target::start(options()).await;
     let cases: [(Vec<u8>, &str); 4] = [
-        (hello_with(*b"HTTP", 1, "mallory"), "magic"),
+        (hello_with(*b"HTTP", PROTOCOL, "mallory"), "magic"),
         (hello_with(*b"EVB1", 99, "mallory"), "protocol version 99"),
         (hello("target"), "own name"),
         (hello("friend"), "already connected"),

@@ -8,10 +8,11 @@ mod support;
 use event_core::backend::{
     self, Attached, Backend, BoxFuture, Outgoing, Refused, RemoteHandle, RemoteLink, TopicCache,
 };
+use event_core::schema::{EventSchema, Fingerprint};
 use event_core::{BroadcastConfig, ConnectionConfig, Endpoint, EndpointOptions, Error, Event};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +24,7 @@ use tokio::sync::{mpsc, Notify};
 
 /// What travels from one endpoint to the other, in order.
 enum Message {
-    Subscriptions(Vec<String>),
+    Subscriptions(Vec<(String, Fingerprint)>),
     Event {
         name: &'static str,
         request_id: Option<u64>,
@@ -152,13 +153,21 @@ struct Memory {
 }
 
 impl Backend for Memory {
-    fn subscriptions_changed(&self, names: &[String]) {
+    fn subscriptions_changed(&self, subscribed: &[Arc<EventSchema>]) {
         for lane in self.lanes.lock().unwrap().iter() {
-            let _ = lane.push(Message::Subscriptions(names.to_vec()));
+            let _ = lane.push(Message::Subscriptions(announced(subscribed)));
         }
     }
 
     fn stop(&self) {}
+}
+
+/// What a subscription set says to a remote: names and schema fingerprints.
+fn announced(subscribed: &[Arc<EventSchema>]) -> Vec<(String, Fingerprint)> {
+    subscribed
+        .iter()
+        .map(|schema| (schema.name().to_owned(), schema.fingerprint()))
+        .collect()
 }
 
 /// Carries one lane's messages into the receiving endpoint's core.
@@ -222,8 +231,8 @@ fn wire(a: &Endpoint, b: &Endpoint, capacity: usize) -> Pair {
     let (b_to_a, rx_at_a) = lane(capacity);
     let add = |attached: &Attached, memory: &Memory, remote: &str, lane: &Arc<Lane>| {
         attached
-            .add_remote(remote, HashSet::new(), lane.clone(), |names| {
-                lane.push(Message::Subscriptions(names.to_vec()))
+            .add_remote(remote, HashMap::new(), lane.clone(), |subscribed| {
+                lane.push(Message::Subscriptions(announced(subscribed)))
                     .map_err(|_| "closed".to_owned())?;
                 memory.lanes.lock().unwrap().push(lane.clone());
                 Ok(())
@@ -469,7 +478,7 @@ async fn names_are_unique_across_backends() {
     let attached = backend::attach(&a, Arc::new(Memory::default())).unwrap();
     let (spare, _rx) = lane(1);
     for (name, why) in [("b", "already connected"), ("a", "own name")] {
-        let result = attached.add_remote(name, HashSet::new(), spare.clone(), |_| Ok(()));
+        let result = attached.add_remote(name, HashMap::new(), spare.clone(), |_| Ok(()));
         assert!(
             matches!(&result, Err(Error::ConnectionAttemptRejected { reason, .. }) if reason.contains(why)),
             "{result:?}"

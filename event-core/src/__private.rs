@@ -2,6 +2,8 @@
 
 pub use inventory;
 
+pub use crate::schema::schema_of;
+
 /// Capacity of a compile-time generic event name.
 const NAME_CAPACITY: usize = 512;
 

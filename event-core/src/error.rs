@@ -128,6 +128,27 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The only subscribers of an event were built from another definition of it (their
+    /// schema fingerprint differs, see [`crate::schema`]): it was not sent to them, since
+    /// they would misdecode it.
+    #[error(
+        "endpoint `{endpoint}`: `{remote}` subscribes to `{event}` with schema {remote_fingerprint}, \
+         but this endpoint's is {fingerprint}: not sent (the two were built from different \
+         definitions of the event; rebuild one, or give the changed one a new name or \
+         #[event(version = ...)])"
+    )]
+    IncompatibleSchema {
+        /// The sending endpoint.
+        endpoint: String,
+        /// The subscriber.
+        remote: String,
+        /// The event's `NAME`.
+        event: &'static str,
+        /// The sender's fingerprint of the event's schema.
+        fingerprint: crate::schema::Fingerprint,
+        /// The subscriber's.
+        remote_fingerprint: crate::schema::Fingerprint,
+    },
     /// An endpoint name that cannot be used: empty, too long, or with characters that
     /// would make its socket path something else (`/`, whitespace, control characters).
     #[error("`{name}` is not a valid endpoint name: {reason}")]

@@ -20,6 +20,12 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// `#[event(name = "...")]`. For a generic type it is `Prefix<P1::NAME,P2::NAME>`, so
     /// every instantiation has a name of its own.
     const NAME: &'static str;
+
+    /// A number to bump by hand for an incompatible change that tracing cannot see (see
+    /// [`schema`](crate::schema)): `#[event(version = N)]`, 0 by default. It is part of the
+    /// schema fingerprint, so processes built with different versions of the type never
+    /// exchange it.
+    const VERSION: u32 = 0;
 }
 
 /// An event that expects exactly one typed answer, declared with

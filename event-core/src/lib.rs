@@ -178,6 +178,7 @@ mod error;
 mod event;
 mod mesh;
 pub mod registry;
+pub mod schema;
 mod sync;
 mod transport;
 mod wire;

@@ -27,9 +27,11 @@
 //! parameters, so two instantiations never share a name.
 
 use crate::error::Error;
+use crate::schema::EventSchema;
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 /// One registered event type.
@@ -38,6 +40,7 @@ pub struct EventInfo {
     type_name: fn() -> &'static str,
     type_id: fn() -> TypeId,
     response_name: Option<&'static str>,
+    schema: fn() -> Arc<EventSchema>,
 }
 
 inventory::collect!(EventInfo);
@@ -49,13 +52,20 @@ impl EventInfo {
         type_name: fn() -> &'static str,
         type_id: fn() -> TypeId,
         response_name: Option<&'static str>,
+        schema: fn() -> Arc<EventSchema>,
     ) -> EventInfo {
         EventInfo {
             name,
             type_name,
             type_id,
             response_name,
+            schema,
         }
+    }
+
+    /// The type's schema and its fingerprint (computed on first use, then cached).
+    pub fn schema(&self) -> Arc<EventSchema> {
+        (self.schema)()
     }
 
     /// The event's `NAME`.

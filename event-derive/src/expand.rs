@@ -32,10 +32,15 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
         )),
     };
 
+    let version = input.version.as_ref().map(|version| {
+        let version: u32 = version.base10_parse().unwrap_or_default();
+        quote!(const VERSION: u32 = #version;)
+    });
     let event_impl = if input.type_params.is_empty() {
         quote_spanned! {ident.span()=>
             impl #krate::Event for #ident {
                 const NAME: &'static str = #prefix;
+                #version
             }
         }
     } else {
@@ -57,6 +62,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
             impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
                 const NAME: &'static str =
                     <Self as #krate::__private::GenericEventName>::NAME_BUF.as_str();
+                #version
             }
         }
     };
@@ -87,6 +93,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
                     ::core::any::type_name::<#ident>,
                     ::core::any::TypeId::of::<#ident>,
                     #response_name,
+                    #krate::__private::schema_of::<#ident>,
                 )
             }
         })

@@ -14,6 +14,8 @@ pub struct EventInput<'a> {
     pub name: Option<LitStr>,
     /// `#[event(crate = "...")]`, default `::event_core`.
     pub krate: Path,
+    /// `#[event(version = N)]`, if given.
+    pub version: Option<syn::LitInt>,
     /// `#[request(response = T)]`, if a request.
     pub response: Option<Type>,
 }
@@ -42,11 +44,12 @@ impl<'a> EventInput<'a> {
         let type_params = check_generics(&input.generics, &mut errors);
         let mut name = None;
         let mut krate = None;
+        let mut version = None;
         let mut response = None;
         let mut seen_request = None;
         for attr in &input.attrs {
             if attr.path().is_ident("event") {
-                parse_event_attr(attr, &mut name, &mut krate, &mut errors);
+                parse_event_attr(attr, &mut name, &mut krate, &mut version, &mut errors);
             } else if attr.path().is_ident("request") {
                 if seen_request.is_some() {
                     errors.push(syn::Error::new_spanned(
@@ -70,6 +73,7 @@ impl<'a> EventInput<'a> {
                 type_params,
                 name,
                 krate: krate.unwrap_or_else(|| syn::parse_quote!(::event_core)),
+                version,
                 response,
             }),
         }
@@ -112,6 +116,7 @@ fn parse_event_attr(
     attr: &syn::Attribute,
     name: &mut Option<LitStr>,
     krate: &mut Option<Path>,
+    version: &mut Option<syn::LitInt>,
     errors: &mut Errors,
 ) {
     if let syn::Meta::Path(path) = &attr.meta {
@@ -147,11 +152,26 @@ fn parse_event_attr(
             } else {
                 *krate = Some(path);
             }
+        } else if meta.path.is_ident("version") {
+            let value = meta.value()?;
+            let expected = "expected a whole number from 0 to 4294967295: `version = 2`";
+            let lit: Lit = value
+                .parse()
+                .map_err(|error| syn::Error::new(error.span(), expected))?;
+            let number = match lit {
+                Lit::Int(number) if number.base10_parse::<u32>().is_ok() => number,
+                other => return Err(syn::Error::new(other.span(), expected)),
+            };
+            if version.is_some() {
+                errors.push_new(meta.path.span(), "duplicate key `version` in #[event]");
+            } else {
+                *version = Some(number);
+            }
         } else {
             let key = path_to_string(&meta.path);
             errors.push_new(
                 meta.path.span(),
-                format!("unknown key `{key}` in #[event]; expected `name` or `crate`"),
+                format!("unknown key `{key}` in #[event]; expected `name`, `crate` or `version`"),
             );
             skip_value(&meta)?;
         }

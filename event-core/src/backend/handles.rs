@@ -7,7 +7,8 @@ pub use crate::bus::topics::TopicCache;
 use crate::bus::Bus;
 use crate::config::EndpointOptions;
 use crate::error::Error;
-use std::collections::HashSet;
+use crate::schema::{EventSchema, Fingerprint};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A backend's handle on the core of the endpoint it is attached to.
@@ -41,6 +42,12 @@ impl Attached {
         self.bus.wait_until(|bus| bus.remotes.contains(name)).await;
     }
 
+    /// Every schema this endpoint publishes (of its registered event types and its
+    /// subscriptions): send them to a remote when it connects.
+    pub fn known_schemas(&self) -> Vec<Arc<EventSchema>> {
+        self.bus.known_schemas()
+    }
+
     /// The endpoint's name.
     pub fn endpoint_name(&self) -> &str {
         &self.bus.name
@@ -70,17 +77,20 @@ impl Attached {
     /// through `link`. From now on it counts as connected: broadcasts it subscribes to
     /// are sent to it, and `wait_until_*` see it.
     ///
-    /// `greet` is called with this endpoint's current subscription set, before any later
-    /// [`Backend::subscriptions_changed`](super::Backend::subscriptions_changed): announce the set to the remote there. Names are
+    /// `subscriptions` maps each event the remote subscribes to to the fingerprint of its
+    /// schema there (see [`crate::schema`]): it is sent only the events whose fingerprint
+    /// is this endpoint's. `greet` is called with this endpoint's current subscriptions,
+    /// before any later
+    /// [`Backend::subscriptions_changed`](super::Backend::subscriptions_changed): announce them to the remote there. Names are
     /// unique across every backend: this fails with [`Error::ConnectionAttemptRejected`]
     /// for this endpoint's own name, a name already connected, an endpoint that is
     /// stopping, or when `greet` fails (its reason is the error's).
     pub fn add_remote(
         &self,
         name: &str,
-        subscriptions: HashSet<String>,
+        subscriptions: HashMap<String, Fingerprint>,
         link: Arc<dyn RemoteLink>,
-        greet: impl FnOnce(&[String]) -> Result<(), String>,
+        greet: impl FnOnce(&[Arc<EventSchema>]) -> Result<(), String>,
     ) -> Result<RemoteHandle, Error> {
         let remote = self.bus.add_remote(name, subscriptions, link, greet)?;
         Ok(RemoteHandle {
@@ -117,10 +127,22 @@ impl RemoteHandle {
         !self.remote.is_closed()
     }
 
-    /// The remote now subscribes to exactly `names`.
-    pub fn set_subscriptions(&self, names: impl IntoIterator<Item = String>) {
+    /// The remote now subscribes to exactly these events, each with the fingerprint of
+    /// its schema there.
+    pub fn set_subscriptions(
+        &self,
+        subscriptions: impl IntoIterator<Item = (String, Fingerprint)>,
+    ) {
         self.bus
-            .set_remote_subscriptions(&self.remote, names.into_iter().collect());
+            .set_remote_subscriptions(&self.remote, subscriptions.into_iter().collect());
+    }
+
+    /// The remote published these schemas (of the event types it knows): kept for
+    /// [`Endpoint::schemas_of`](crate::Endpoint::schemas_of), and compared with this
+    /// endpoint's subscriptions (a disagreement is logged once). A schema whose
+    /// fingerprint does not match its content is ignored.
+    pub fn describe(&self, schemas: Vec<EventSchema>) {
+        self.bus.describe(&self.remote, schemas);
     }
 
     /// An event (`request_id` unset) or a request arrived from the remote: decodes `body`

@@ -1,8 +1,10 @@
 //! The two traits a backend implements, and what passes through them. Nothing here
 //! knows the core: the core calls these.
 
+use crate::schema::EventSchema;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A boxed, `Send` future, as the object-safe traits here return.
@@ -27,10 +29,11 @@ pub enum MessageKind {
 
 /// A backend attached to one endpoint: told of the endpoint's own changes.
 pub trait Backend: Send + Sync + 'static {
-    /// This endpoint's set of subscribed event names changed to `names` (sorted). Called
-    /// in the order of the changes, under the core's subscription lock: queue, do not
-    /// block.
-    fn subscriptions_changed(&self, names: &[String]);
+    /// This endpoint's subscriptions changed: it now subscribes to exactly these events
+    /// (sorted by name), each with its type's schema, whose fingerprint remotes compare
+    /// with their own. Called in the order of the changes, under the core's subscription
+    /// lock: queue, do not block.
+    fn subscriptions_changed(&self, subscribed: &[Arc<EventSchema>]);
 
     /// The endpoint is stopping: accept no new remotes (close listeners, leave the bus).
     /// The core then drains and closes every remote through its [`RemoteLink`].

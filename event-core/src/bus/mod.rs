@@ -51,12 +51,14 @@ use crate::backend::link::{Backend, MessageKind, RemoteLink, MESSAGE_OVERHEAD};
 use crate::config::EndpointOptions;
 use crate::error::Error;
 use crate::event::Event;
+use crate::schema::{schema_of, EventSchema, Fingerprint};
 use crate::sync;
 use connections::{ConnectionEvent, Watchers};
 use names::NameIds;
+use remotes::Side;
 use remotes::{Remote, Remotes};
 use requests::{PendingRequests, Responder};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
@@ -78,6 +80,8 @@ pub(crate) struct Bus {
     changes: watch::Sender<u64>,
     /// Those who watch connection changes.
     pub watchers: Watchers,
+    /// The schemas of every registered event type (computed once per process).
+    registered: Vec<Arc<EventSchema>>,
 }
 
 /// Reply handles reach the core through this, not through `Bus` itself.
@@ -118,6 +122,7 @@ impl Bus {
             next_request_id: AtomicU64::new(1),
             changes: watch::channel(0).0,
             watchers: Watchers::default(),
+            registered: crate::registry::all().map(|info| info.schema()).collect(),
         }
     }
 
@@ -251,7 +256,7 @@ impl Bus {
         let topics = self.topics.read();
         let mut backends = sync::write(&self.backends);
         self.check_running()?;
-        backend.subscriptions_changed(&topics.names());
+        backend.subscriptions_changed(&topics.subscribed());
         backends.push(backend);
         Ok(())
     }
@@ -259,11 +264,19 @@ impl Bus {
     // -- local subscriptions -------------------------------------------------------------
 
     pub(crate) fn add_subscriber<E: Event>(&self, subscriber: Subscriber) {
+        // Before the lock: tracing a schema (once per type) runs the type's `Deserialize`.
+        let schema = schema_of::<E>();
         let mut topics = self.topics.write();
-        if let Change::NamesChanged = topics.add::<E>(subscriber) {
+        let change = topics.add::<E>(subscriber, &schema);
+        if let Change::NamesChanged = change {
             self.announce(&topics);
         }
         drop(topics);
+        if let Change::NamesChanged = change {
+            for remote in self.remotes.snapshot() {
+                self.check_published(&remote, &schema);
+            }
+        }
         self.notify_changed();
     }
 
@@ -288,9 +301,69 @@ impl Bus {
         if backends.is_empty() {
             return;
         }
-        let names = topics.names();
+        let subscribed = topics.subscribed();
         for backend in backends.iter() {
-            backend.subscriptions_changed(&names);
+            backend.subscriptions_changed(&subscribed);
+        }
+    }
+
+    /// Every schema this endpoint publishes: its registered event types' and its
+    /// subscriptions' (generic types are not registered), one per name.
+    pub(crate) fn known_schemas(&self) -> Vec<Arc<EventSchema>> {
+        let mut known: std::collections::BTreeMap<String, Arc<EventSchema>> = self
+            .registered
+            .iter()
+            .map(|schema| (schema.name().to_owned(), schema.clone()))
+            .collect();
+        for schema in self.topics.read().subscribed() {
+            known.insert(schema.name().to_owned(), schema);
+        }
+        known.into_values().collect()
+    }
+
+    /// A remote published schemas: kept, and each that disagrees with a local
+    /// subscription is logged once.
+    pub(crate) fn describe(&self, remote: &Remote, schemas: Vec<EventSchema>) {
+        let schemas: Vec<Arc<EventSchema>> = schemas
+            .into_iter()
+            .filter(|schema| {
+                let consistent = schema.is_consistent();
+                if !consistent {
+                    tracing::warn!(endpoint = %self.name, remote = %remote.name, event = schema.name(), "a published schema does not match its own fingerprint; ignored");
+                }
+                consistent
+            })
+            .map(Arc::new)
+            .collect();
+        remote.add_schemas(schemas.iter().cloned());
+        let topics = self.topics.read();
+        let mine: Vec<_> = schemas
+            .iter()
+            .filter_map(|theirs| Some((theirs.clone(), topics.fingerprint(theirs.name())?)))
+            .collect();
+        drop(topics);
+        for (theirs, ours) in mine {
+            self.warn_receiving(remote, &theirs, ours);
+        }
+    }
+
+    /// Logs once if `remote` published another schema of what `schema` subscribes to.
+    fn check_published(&self, remote: &Remote, schema: &EventSchema) {
+        if let Some(theirs) = remote.schema(schema.name()) {
+            self.warn_receiving(remote, &theirs, schema.fingerprint());
+        }
+    }
+
+    fn warn_receiving(&self, remote: &Remote, theirs: &EventSchema, ours: Fingerprint) {
+        if theirs.fingerprint() != ours && remote.first_warning(theirs.name(), Side::Receiving) {
+            tracing::warn!(
+                endpoint = %self.name,
+                remote = %remote.name,
+                event = theirs.name(),
+                ours = %ours,
+                theirs = %theirs.fingerprint(),
+                "this endpoint will not receive this event from that remote: it was built with another definition of it (schema fingerprints differ)"
+            );
         }
     }
 
@@ -308,9 +381,9 @@ impl Bus {
     pub(crate) fn add_remote(
         &self,
         name: &str,
-        subscriptions: HashSet<String>,
+        subscriptions: HashMap<String, Fingerprint>,
         link: Arc<dyn RemoteLink>,
-        greet: impl FnOnce(&[String]) -> Result<(), String>,
+        greet: impl FnOnce(&[Arc<EventSchema>]) -> Result<(), String>,
     ) -> Result<Arc<Remote>, Error> {
         let rejected = |reason: String| Error::ConnectionAttemptRejected {
             endpoint: self.name.to_string(),
@@ -335,7 +408,7 @@ impl Bus {
                 "the name `{name}` is taken: an endpoint named `{name}` is already connected"
             )));
         }
-        greet(&topics.names()).map_err(rejected)?;
+        greet(&topics.subscribed()).map_err(rejected)?;
         let remote = Remote::new(Arc::from(name), self.remotes.next_id(), subscriptions, link);
         table.insert(remote.clone());
         self.remotes.invalidate();
@@ -348,8 +421,12 @@ impl Bus {
         Ok(remote)
     }
 
-    pub(crate) fn set_remote_subscriptions(&self, remote: &Remote, names: HashSet<String>) {
-        remote.set_subscriptions(names);
+    pub(crate) fn set_remote_subscriptions(
+        &self,
+        remote: &Remote,
+        subscriptions: HashMap<String, Fingerprint>,
+    ) {
+        remote.set_subscriptions(subscriptions);
         self.remotes.invalidate();
         self.notify_changed();
     }

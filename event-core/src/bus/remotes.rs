@@ -12,19 +12,25 @@
 //! not one per remote.
 
 use crate::backend::link::RemoteLink;
+use crate::schema::{EventSchema, Fingerprint};
 use crate::sync;
 use rustc_hash::FxHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 /// A connected endpoint, as seen from this one.
 pub(crate) struct Remote {
     pub name: Arc<str>,
     /// Unique per remote within this endpoint (never [`LOCAL`](super::requests::LOCAL)).
     pub id: u64,
-    subscriptions: RwLock<HashSet<String>>,
+    /// What it subscribes to, each with the fingerprint of its type's schema.
+    subscriptions: RwLock<HashMap<String, Fingerprint>>,
+    /// The schemas it published (every event type it knows), by name.
+    schemas: RwLock<HashMap<String, Arc<EventSchema>>>,
+    /// The schema disagreements already logged, so each is logged once.
+    warned: Mutex<HashSet<(String, Side)>>,
     /// How the core sends to it.
     pub link: Arc<dyn RemoteLink>,
     closed: AtomicBool,
@@ -39,13 +45,15 @@ impl Remote {
     pub(crate) fn new(
         name: Arc<str>,
         id: u64,
-        subscriptions: HashSet<String>,
+        subscriptions: HashMap<String, Fingerprint>,
         link: Arc<dyn RemoteLink>,
     ) -> Arc<Remote> {
         Arc::new(Remote {
             name,
             id,
             subscriptions: RwLock::new(subscriptions),
+            schemas: RwLock::default(),
+            warned: Mutex::default(),
             link,
             closed: AtomicBool::new(false),
             events_sent: AtomicU64::new(0),
@@ -54,16 +62,48 @@ impl Remote {
         })
     }
 
-    pub(crate) fn is_subscribed(&self, name: &str) -> bool {
-        sync::read(&self.subscriptions).contains(name)
+    /// Whether it subscribes to `name` with this fingerprint.
+    pub(crate) fn is_subscribed(&self, name: &str, fingerprint: Fingerprint) -> bool {
+        self.subscribed_with(name) == Some(fingerprint)
     }
 
-    pub(crate) fn subscriptions(&self) -> HashSet<String> {
-        sync::read(&self.subscriptions).clone()
+    /// The fingerprint it subscribes to `name` with, if it does.
+    pub(crate) fn subscribed_with(&self, name: &str) -> Option<Fingerprint> {
+        sync::read(&self.subscriptions).get(name).copied()
     }
 
-    pub(crate) fn set_subscriptions(&self, names: HashSet<String>) {
-        *sync::write(&self.subscriptions) = names;
+    /// The names it subscribes to, whatever their schemas.
+    pub(crate) fn subscriptions(&self) -> Vec<String> {
+        sync::read(&self.subscriptions).keys().cloned().collect()
+    }
+
+    pub(crate) fn set_subscriptions(&self, subscriptions: HashMap<String, Fingerprint>) {
+        *sync::write(&self.subscriptions) = subscriptions;
+    }
+
+    /// Keeps the schemas it published (a later one of a name replaces the earlier).
+    pub(crate) fn add_schemas(&self, schemas: impl IntoIterator<Item = Arc<EventSchema>>) {
+        let mut known = sync::write(&self.schemas);
+        for schema in schemas {
+            known.insert(schema.name().to_owned(), schema);
+        }
+    }
+
+    /// The schema it published for `name`.
+    pub(crate) fn schema(&self, name: &str) -> Option<Arc<EventSchema>> {
+        sync::read(&self.schemas).get(name).cloned()
+    }
+
+    /// Every schema it published, by name.
+    pub(crate) fn schemas(&self) -> Vec<Arc<EventSchema>> {
+        let mut schemas: Vec<_> = sync::read(&self.schemas).values().cloned().collect();
+        schemas.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+        schemas
+    }
+
+    /// `true` the first time a disagreement about `name` is seen from `side`.
+    pub(crate) fn first_warning(&self, name: &str, side: Side) -> bool {
+        sync::lock(&self.warned).insert((name.to_owned(), side))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -74,6 +114,15 @@ impl Remote {
     pub(crate) fn mark_closed(&self) -> bool {
         !self.closed.swap(true, Ordering::SeqCst)
     }
+}
+
+/// Which side of a schema disagreement this endpoint is on, for logging each once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Side {
+    /// This endpoint would send; the remote subscribes with another schema.
+    Sending,
+    /// This endpoint subscribes; the remote publishes another schema.
+    Receiving,
 }
 
 /// The remotes by name: names are unique among connected endpoints.
@@ -120,7 +169,41 @@ pub(crate) struct Remotes {
 #[derive(Default)]
 struct RouteCache {
     generation: u64,
-    by_name: HashMap<Box<str>, Arc<[Arc<Remote>]>, BuildHasherDefault<FxHasher>>,
+    by_name: HashMap<Box<str>, RemoteRoute, BuildHasherDefault<FxHasher>>,
+}
+
+/// The remotes subscribed to one event name: those whose schema is this endpoint's, and
+/// those whose schema differs (never sent to).
+#[derive(Clone)]
+pub(crate) struct RemoteRoute {
+    pub compatible: Arc<[Arc<Remote>]>,
+    pub incompatible: Arc<[(Arc<Remote>, Fingerprint)]>,
+}
+
+impl RemoteRoute {
+    pub(crate) fn empty() -> RemoteRoute {
+        RemoteRoute {
+            compatible: Arc::from(Vec::new()),
+            incompatible: Arc::from(Vec::new()),
+        }
+    }
+
+    /// `remote` alone, if it subscribes to `name`.
+    pub(crate) fn of(
+        remote: Option<Arc<Remote>>,
+        name: &str,
+        fingerprint: Fingerprint,
+    ) -> RemoteRoute {
+        let mut route = RemoteRoute::empty();
+        if let Some(remote) = remote.filter(|remote| !remote.is_closed()) {
+            match remote.subscribed_with(name) {
+                Some(theirs) if theirs == fingerprint => route.compatible = Arc::from(vec![remote]),
+                Some(theirs) => route.incompatible = Arc::from(vec![(remote, theirs)]),
+                None => {}
+            }
+        }
+        route
+    }
 }
 
 impl Default for Remotes {
@@ -165,8 +248,14 @@ impl Remotes {
         drop(stale);
     }
 
-    /// The remotes subscribed to `name`.
-    pub(crate) fn subscribed_to(&self, name: &str) -> Arc<[Arc<Remote>]> {
+    /// The remotes subscribed to `name`, split by whether their schema is the one
+    /// `fingerprint` names (asked only when the route is not cached: a name stands for
+    /// one type in a process).
+    pub(crate) fn subscribed_to(
+        &self,
+        name: &str,
+        fingerprint: impl FnOnce() -> Fingerprint,
+    ) -> RemoteRoute {
         let generation = self.generation.load(Ordering::SeqCst);
         {
             let cache = sync::read(&self.routes);
@@ -176,12 +265,23 @@ impl Remotes {
                 }
             }
         }
-        let route: Arc<[Arc<Remote>]> = sync::read(&self.table)
-            .by_name
-            .values()
-            .filter(|remote| !remote.is_closed() && remote.is_subscribed(name))
-            .cloned()
-            .collect();
+        let fingerprint = fingerprint();
+        let mut compatible = Vec::new();
+        let mut incompatible = Vec::new();
+        for remote in sync::read(&self.table).by_name.values() {
+            if remote.is_closed() {
+                continue;
+            }
+            match remote.subscribed_with(name) {
+                Some(theirs) if theirs == fingerprint => compatible.push(remote.clone()),
+                Some(theirs) => incompatible.push((remote.clone(), theirs)),
+                None => {}
+            }
+        }
+        let route = RemoteRoute {
+            compatible: compatible.into(),
+            incompatible: incompatible.into(),
+        };
         let mut cache = sync::write(&self.routes);
         // Only a route computed in the current generation may be cached: one computed
         // across a change could miss a new subscriber for good.

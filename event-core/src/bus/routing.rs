@@ -15,7 +15,7 @@
 //! subscriber that is slow does not hold up other processes.
 
 use super::delivery::Sent;
-use super::remotes::Remote;
+use super::remotes::{Remote, RemoteRoute, Side};
 use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
 use super::topics::{AnyEvent, Subscriber};
 use super::Bus;
@@ -23,6 +23,7 @@ use crate::backend::link::{MessageKind, Outgoing, Refused};
 use crate::config::{BroadcastConfig, Target};
 use crate::error::Error;
 use crate::event::{Event, Request};
+use crate::schema::{schema_of, Fingerprint};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ use std::sync::Arc;
 pub(crate) struct Route {
     pub local: Option<Arc<[Subscriber]>>,
     pub remotes: Arc<[Arc<Remote>]>,
+    /// Subscribers with another schema of the event: never sent to.
+    pub incompatible: Arc<[(Arc<Remote>, Fingerprint)]>,
 }
 
 impl Route {
@@ -47,8 +50,14 @@ struct Backlog<'r> {
 }
 
 impl Bus {
-    /// Where an event named `name` goes under `target`.
-    pub(crate) fn route(&self, name: &str, target: &Target) -> Route {
+    /// Where an event named `name`, of the type whose fingerprint `fingerprint` gives,
+    /// goes under `target`.
+    pub(crate) fn route(
+        &self,
+        name: &str,
+        target: &Target,
+        fingerprint: impl FnOnce() -> Fingerprint,
+    ) -> Route {
         let local_wanted = match target {
             Target::Everyone | Target::Internal => true,
             Target::Endpoint(endpoint) => **endpoint == *self.name,
@@ -59,22 +68,36 @@ impl Bus {
             None
         };
         let remotes = match target {
-            Target::Internal => Arc::from(Vec::new()),
-            Target::Everyone => self.remotes.subscribed_to(name),
-            Target::Endpoint(endpoint) => self
-                .remotes
-                .get(endpoint)
-                .filter(|remote| remote.is_subscribed(name))
-                .into_iter()
-                .collect(),
+            Target::Internal => RemoteRoute::empty(),
+            Target::Everyone => self.remotes.subscribed_to(name, fingerprint),
+            Target::Endpoint(endpoint) => {
+                RemoteRoute::of(self.remotes.get(endpoint), name, fingerprint())
+            }
         };
-        Route { local, remotes }
+        Route {
+            local,
+            remotes: remotes.compatible,
+            incompatible: remotes.incompatible,
+        }
     }
 
-    /// [`route`](Self::route), failing with `NoSubscribers` where the config requires one.
+    /// [`route`](Self::route), failing with `NoSubscribers` (or `IncompatibleSchema`,
+    /// when the only subscribers have another schema) where the config requires one.
     fn route_required<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
-        let route = self.route(E::NAME, &config.target);
+        let route = self.route(E::NAME, &config.target, || schema_of::<E>().fingerprint());
+        if !route.incompatible.is_empty() {
+            self.warn_incompatible::<E>(&route.incompatible);
+        }
         if route.is_empty() && config.require_subscriber {
+            if let Some((remote, theirs)) = route.incompatible.first() {
+                return Err(Error::IncompatibleSchema {
+                    endpoint: self.name.to_string(),
+                    remote: remote.name.to_string(),
+                    event: E::NAME,
+                    fingerprint: schema_of::<E>().fingerprint(),
+                    remote_fingerprint: *theirs,
+                });
+            }
             if let Target::Endpoint(name) = &config.target {
                 tracing::debug!(endpoint = %self.name, target = %name, event = E::NAME, "target does not subscribe");
             }
@@ -84,6 +107,22 @@ impl Bus {
             });
         }
         Ok(route)
+    }
+
+    /// Logs, once per remote, that `E` is not sent to a subscriber with another schema.
+    fn warn_incompatible<E: Event>(&self, incompatible: &[(Arc<Remote>, Fingerprint)]) {
+        for (remote, theirs) in incompatible {
+            if remote.first_warning(E::NAME, Side::Sending) {
+                tracing::warn!(
+                    endpoint = %self.name,
+                    remote = %remote.name,
+                    event = E::NAME,
+                    ours = %schema_of::<E>().fingerprint(),
+                    theirs = %theirs,
+                    "not sending this event to a subscriber built with another definition of it (schema fingerprints differ)"
+                );
+            }
+        }
     }
 
     fn name_id(&self, name: &'static str) -> Result<u32, Error> {
@@ -327,7 +366,7 @@ mod tests {
     use crate::config::EndpointOptions;
     use crate::error::Error;
     use crate::sync;
-    use std::collections::HashSet;
+    use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
     use std::time::Duration;
@@ -374,15 +413,24 @@ mod tests {
         fn close(&self) {}
     }
 
-    /// A core named `a` with remotes `b` (subscribed to `Tick`) and `c` (to nothing).
+    fn subscribing<E: Event>() -> (String, Fingerprint) {
+        (E::NAME.to_owned(), schema_of::<E>().fingerprint())
+    }
+
+    /// A core named `a` with remotes `b` (subscribed to `Tick` and `Ask`) and `c` (to
+    /// nothing).
     fn core() -> (Arc<Bus>, Arc<FakeLink>, Arc<FakeLink>, Arc<Remote>) {
         let bus = Arc::new(Bus::new(Arc::from("a"), EndpointOptions::default()));
         let (b, c) = (Arc::new(FakeLink::default()), Arc::new(FakeLink::default()));
-        let ticks: HashSet<String> = [Tick::NAME.to_owned(), Ask::NAME.to_owned()].into();
+        let ticks = [subscribing::<Tick>(), subscribing::<Ask>()].into();
         let remote_b = bus.add_remote("b", ticks, b.clone(), |_| Ok(())).unwrap();
-        bus.add_remote("c", HashSet::new(), c.clone(), |_| Ok(()))
+        bus.add_remote("c", HashMap::new(), c.clone(), |_| Ok(()))
             .unwrap();
         (bus, b, c, remote_b)
+    }
+
+    fn route(bus: &Bus, name: &str, target: &Target) -> Route {
+        bus.route(name, target, || schema_of::<Tick>().fingerprint())
     }
 
     fn names(route: &Route) -> Vec<&str> {
@@ -392,20 +440,18 @@ mod tests {
     #[test]
     fn each_target_selects_its_subscribers() {
         let (bus, ..) = core();
-        let everyone = bus.route(Tick::NAME, &Target::Everyone);
+        let everyone = route(&bus, Tick::NAME, &Target::Everyone);
         assert_eq!(
             (names(&everyone), everyone.local.is_some()),
             (vec!["b"], false)
         );
-        assert!(bus.route(Tick::NAME, &Target::Internal).is_empty());
-        assert!(bus
-            .route(Tick::NAME, &Target::Endpoint("c".into()))
-            .is_empty());
+        assert!(route(&bus, Tick::NAME, &Target::Internal).is_empty());
+        assert!(route(&bus, Tick::NAME, &Target::Endpoint("c".into())).is_empty());
         assert_eq!(
-            names(&bus.route(Tick::NAME, &Target::Endpoint("b".into()))),
+            names(&route(&bus, Tick::NAME, &Target::Endpoint("b".into()))),
             ["b"]
         );
-        assert!(bus.route("routing.Other", &Target::Everyone).is_empty());
+        assert!(route(&bus, "routing.Other", &Target::Everyone).is_empty());
     }
 
     #[tokio::test]
@@ -444,14 +490,48 @@ mod tests {
     #[test]
     fn a_change_of_subscriptions_or_a_departure_is_routed_at_once() {
         let (bus, _, _, remote_b) = core();
-        assert_eq!(names(&bus.route(Tick::NAME, &Target::Everyone)), ["b"]);
-        bus.set_remote_subscriptions(&remote_b, HashSet::new());
-        assert!(bus.route(Tick::NAME, &Target::Everyone).is_empty());
-        bus.set_remote_subscriptions(&remote_b, [Tick::NAME.to_owned()].into());
-        assert_eq!(names(&bus.route(Tick::NAME, &Target::Everyone)), ["b"]);
+        assert_eq!(names(&route(&bus, Tick::NAME, &Target::Everyone)), ["b"]);
+        bus.set_remote_subscriptions(&remote_b, HashMap::new());
+        assert!(route(&bus, Tick::NAME, &Target::Everyone).is_empty());
+        bus.set_remote_subscriptions(&remote_b, [subscribing::<Tick>()].into());
+        assert_eq!(names(&route(&bus, Tick::NAME, &Target::Everyone)), ["b"]);
         bus.disconnect(&remote_b, "test");
-        assert!(bus.route(Tick::NAME, &Target::Everyone).is_empty());
+        assert!(route(&bus, Tick::NAME, &Target::Everyone).is_empty());
         assert!(!bus.remotes.contains("b"));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_with_another_schema_is_never_sent_to() {
+        let (bus, b, _, remote_b) = core();
+        let d = Arc::new(FakeLink::default());
+        let other = Fingerprint(schema_of::<Tick>().fingerprint().0 ^ 1);
+        let subscriptions = [(Tick::NAME.to_owned(), other)].into();
+        bus.add_remote("d", subscriptions, d.clone(), |_| Ok(()))
+            .unwrap();
+        let everyone = route(&bus, Tick::NAME, &Target::Everyone);
+        assert_eq!(names(&everyone), ["b"]);
+        assert_eq!(everyone.incompatible.len(), 1);
+        bus.broadcast(Tick(1), &BroadcastConfig::default())
+            .await
+            .unwrap();
+        assert!(sync::lock(&d.sent).is_empty(), "d would misdecode it");
+        assert_eq!(sync::lock(&b.sent).len(), 1);
+        // With `b` gone, `d` is the only subscriber: the error says why nothing was sent.
+        bus.disconnect(&remote_b, "test");
+        let alone = bus.broadcast(Tick(2), &BroadcastConfig::default()).await;
+        assert!(
+            matches!(&alone, Err(Error::IncompatibleSchema { remote, remote_fingerprint, .. })
+                if remote == "d" && *remote_fingerprint == other),
+            "{alone:?}"
+        );
+        let named = bus
+            .broadcast(Tick(3), &BroadcastConfig::to_endpoint("d"))
+            .await;
+        assert!(
+            matches!(named, Err(Error::IncompatibleSchema { .. })),
+            "{named:?}"
+        );
+        assert!(sync::lock(&d.sent).is_empty());
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 
 use super::requests::ReplyGuard;
 use crate::event::Event;
+use crate::schema::{EventSchema, Fingerprint};
 use crate::sync;
 use rustc_hash::FxHasher;
 use std::any::{Any, TypeId};
@@ -64,6 +65,8 @@ pub(crate) struct Subscriber {
 struct Topic {
     type_id: TypeId,
     type_name: &'static str,
+    /// The subscribed type's schema: its fingerprint goes with every announcement.
+    schema: Arc<EventSchema>,
     decode: DecodeFn,
     /// Copy-on-write, so a delivery takes a snapshot with one reference count.
     subscribers: Arc<[Subscriber]>,
@@ -93,8 +96,13 @@ pub(crate) struct TopicMap {
 }
 
 impl TopicMap {
-    /// Adds a subscriber to `E`'s topic.
-    pub(crate) fn add<E: Event>(&mut self, subscriber: Subscriber) -> Change {
+    /// Adds a subscriber to `E`'s topic; `schema` is `E`'s (computed by the caller before
+    /// it took the lock: tracing runs the type's `Deserialize`).
+    pub(crate) fn add<E: Event>(
+        &mut self,
+        subscriber: Subscriber,
+        schema: &Arc<EventSchema>,
+    ) -> Change {
         match self.topics.get_mut(E::NAME) {
             Some(topic) => {
                 if topic.type_id != TypeId::of::<E>() {
@@ -116,6 +124,7 @@ impl TopicMap {
                     Topic {
                         type_id: TypeId::of::<E>(),
                         type_name: std::any::type_name::<E>(),
+                        schema: schema.clone(),
                         decode: decode_as::<E>,
                         subscribers: Arc::from(vec![subscriber]),
                     },
@@ -164,6 +173,24 @@ impl TopicMap {
         let mut names: Vec<String> = self.topics.keys().map(|name| (*name).to_owned()).collect();
         names.sort_unstable();
         names
+    }
+
+    /// The schemas of the subscribed events, sorted by name: what this endpoint announces.
+    pub(crate) fn subscribed(&self) -> Vec<Arc<EventSchema>> {
+        let mut schemas: Vec<Arc<EventSchema>> = self
+            .topics
+            .values()
+            .map(|topic| topic.schema.clone())
+            .collect();
+        schemas.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+        schemas
+    }
+
+    /// The fingerprint this endpoint subscribes to `name` with.
+    pub(crate) fn fingerprint(&self, name: &str) -> Option<Fingerprint> {
+        self.topics
+            .get(name)
+            .map(|topic| topic.schema.fingerprint())
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
@@ -301,6 +328,7 @@ impl std::fmt::Debug for TopicCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::schema_of;
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, Serialize, Deserialize, event_derive::Event)]
@@ -317,8 +345,14 @@ mod tests {
     #[test]
     fn names_appear_with_the_first_subscriber_and_go_with_the_last() {
         let mut map = TopicMap::default();
-        assert_eq!(map.add::<Ping>(handler(1)), Change::NamesChanged);
-        assert_eq!(map.add::<Ping>(handler(2)), Change::Same);
+        assert_eq!(
+            map.add::<Ping>(handler(1), &schema_of::<Ping>()),
+            Change::NamesChanged
+        );
+        assert_eq!(
+            map.add::<Ping>(handler(2), &schema_of::<Ping>()),
+            Change::Same
+        );
         assert_eq!(map.names(), vec!["topics.Ping".to_owned()]);
         let (change, removed) = map.remove("topics.Ping", 1);
         assert_eq!(
@@ -333,7 +367,7 @@ mod tests {
     #[test]
     fn a_found_topic_decodes_bodies_as_the_subscribed_type() {
         let mut map = TopicMap::default();
-        map.add::<Ping>(handler(1));
+        map.add::<Ping>(handler(1), &schema_of::<Ping>());
         let found = map.find("topics.Ping").unwrap();
         let event = (found.decode)(&crate::codec::body(&Ping(7)).unwrap()).unwrap();
         assert_eq!(event.downcast::<Ping>().unwrap().0, 7);
@@ -346,10 +380,10 @@ mod tests {
         let topics = Topics::default();
         let mut cache = TopicCache::default();
         assert!(topics.find_cached(&mut cache, "topics.Ping").is_none());
-        topics.write().add::<Ping>(handler(1));
+        topics.write().add::<Ping>(handler(1), &schema_of::<Ping>());
         let found = topics.find_cached(&mut cache, "topics.Ping").unwrap();
         assert_eq!(found.subscribers.len(), 1);
-        topics.write().add::<Ping>(handler(2));
+        topics.write().add::<Ping>(handler(2), &schema_of::<Ping>());
         let found = topics.find_cached(&mut cache, "topics.Ping").unwrap();
         assert_eq!(found.subscribers.len(), 2, "a stale entry was served");
         // A cache hit for one name does not answer for another.
@@ -359,8 +393,8 @@ mod tests {
     #[test]
     fn a_cache_filled_from_one_table_never_hits_in_another() {
         let (here, there) = (Topics::default(), Topics::default());
-        here.write().add::<Ping>(handler(1));
-        there.write().add::<Ping>(handler(2));
+        here.write().add::<Ping>(handler(1), &schema_of::<Ping>());
+        there.write().add::<Ping>(handler(2), &schema_of::<Ping>());
         // Same generation, same name: only the table tells them apart.
         let mut cache = TopicCache::default();
         let found = here.find_cached(&mut cache, "topics.Ping").unwrap();
@@ -377,12 +411,15 @@ mod tests {
         let topics = Topics::default();
         let owned = Arc::new(());
         let held = owned.clone();
-        topics.write().add::<Ping>(Subscriber {
-            id: 1,
-            sink: Sink::Handler(Arc::new(move |_| {
-                let _ = &held;
-            })),
-        });
+        topics.write().add::<Ping>(
+            Subscriber {
+                id: 1,
+                sink: Sink::Handler(Arc::new(move |_| {
+                    let _ = &held;
+                })),
+            },
+            &schema_of::<Ping>(),
+        );
         let mut cache = TopicCache::default();
         drop(topics.find_cached(&mut cache, "topics.Ping").unwrap());
         let (_, removed) = topics.write().remove("topics.Ping", 1);

@@ -16,6 +16,7 @@ use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
 use crate::error::Error;
 use crate::event::{Event, Request};
 use crate::mesh::Mesh;
+use crate::schema::{schema_of, EventSchema, Fingerprint};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -420,47 +421,84 @@ impl Endpoint {
 
     /// Whether the endpoint called `remote` (this one included) subscribes to `E`.
     pub fn is_endpoint_subscribed_to<E: Event>(&self, remote: &str) -> bool {
-        endpoint_subscribed(&self.bus, remote, E::NAME)
+        endpoint_subscribed(&self.bus, remote, E::NAME, fingerprint::<E>())
     }
 
     /// Whether any endpoint (this one included) subscribes to `E`.
     pub fn is_any_endpoint_subscribed_to<E: Event>(&self) -> bool {
-        any_subscribed(&self.bus, E::NAME)
+        any_subscribed(&self.bus, E::NAME, fingerprint::<E>())
     }
 
     /// Whether every connected endpoint, and this one, subscribes to `E`.
     pub fn are_all_endpoints_subscribed_to<E: Event>(&self) -> bool {
-        all_subscribed(&self.bus, E::NAME)
+        all_subscribed(&self.bus, E::NAME, fingerprint::<E>())
     }
 
     /// Waits until the endpoint called `remote` subscribes to `E` (or this one stops).
     pub async fn wait_until_endpoint_subscribed_to<E: Event>(&self, remote: &str) {
+        let fingerprint = fingerprint::<E>();
         self.bus
             .wait_until_logged(
-                || format!("`{remote}` to subscribe to `{}`", E::NAME),
-                |bus| endpoint_subscribed(bus, remote, E::NAME),
+                || {
+                    let seen = subscription_seen(&self.bus, remote, E::NAME, fingerprint);
+                    format!("`{remote}` to subscribe to `{}` ({seen})", E::NAME)
+                },
+                |bus| endpoint_subscribed(bus, remote, E::NAME, fingerprint),
             )
             .await;
     }
 
     /// Waits until some endpoint (this one included) subscribes to `E`.
     pub async fn wait_until_any_endpoint_subscribed_to<E: Event>(&self) {
+        let fingerprint = fingerprint::<E>();
         self.bus
             .wait_until_logged(
                 || format!("any endpoint to subscribe to `{}`", E::NAME),
-                |bus| any_subscribed(bus, E::NAME),
+                |bus| any_subscribed(bus, E::NAME, fingerprint),
             )
             .await;
     }
 
     /// Waits until every connected endpoint, and this one, subscribes to `E`.
     pub async fn wait_until_all_endpoints_subscribed_to<E: Event>(&self) {
+        let fingerprint = fingerprint::<E>();
         self.bus
             .wait_until_logged(
                 || format!("every endpoint to subscribe to `{}`", E::NAME),
-                |bus| all_subscribed(bus, E::NAME),
+                |bus| all_subscribed(bus, E::NAME, fingerprint),
             )
             .await;
+    }
+
+    /// The schemas the endpoint called `endpoint` (this one included) publishes: those of
+    /// every event type it knows (registered, or subscribed to), each with its
+    /// fingerprint. A remote's come with its connection; empty for an endpoint not
+    /// connected. See [`crate::schema`].
+    ///
+    /// ```
+    /// use event_core::{Endpoint, Event};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// #[event(name = "doc.Tick")]
+    /// struct Tick { n: u64 }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("doc")?;
+    /// let schemas = bus.schemas_of("doc");
+    /// let tick = schemas.iter().find(|schema| schema.name() == "doc.Tick").unwrap();
+    /// assert!(tick.is_traced());
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn schemas_of(&self, endpoint: &str) -> Vec<Arc<EventSchema>> {
+        if endpoint == self.name() {
+            return self.bus.known_schemas();
+        }
+        self.bus
+            .remotes
+            .get(endpoint)
+            .map(|remote| remote.schemas())
+            .unwrap_or_default()
     }
 
     /// Counters of every current connection, sorted by remote name.
@@ -516,29 +554,47 @@ impl Endpoint {
     }
 }
 
-fn endpoint_subscribed(bus: &Bus, remote: &str, name: &str) -> bool {
+fn endpoint_subscribed(bus: &Bus, remote: &str, name: &str, fingerprint: Fingerprint) -> bool {
     if remote == &*bus.name {
         return bus.is_locally_subscribed(name);
     }
     bus.remotes
         .get(remote)
-        .is_some_and(|remote| remote.is_subscribed(name))
+        .is_some_and(|remote| remote.is_subscribed(name, fingerprint))
 }
 
-fn any_subscribed(bus: &Bus, name: &str) -> bool {
+fn any_subscribed(bus: &Bus, name: &str, fingerprint: Fingerprint) -> bool {
     bus.is_locally_subscribed(name)
         || bus
             .remotes
             .snapshot()
             .iter()
-            .any(|remote| remote.is_subscribed(name))
+            .any(|remote| remote.is_subscribed(name, fingerprint))
 }
 
-fn all_subscribed(bus: &Bus, name: &str) -> bool {
+fn all_subscribed(bus: &Bus, name: &str, fingerprint: Fingerprint) -> bool {
     bus.is_locally_subscribed(name)
         && bus
             .remotes
             .snapshot()
             .iter()
-            .all(|remote| remote.is_subscribed(name))
+            .all(|remote| remote.is_subscribed(name, fingerprint))
+}
+
+/// What a wait for `remote`'s subscription to `name` sees instead, for its warning.
+fn subscription_seen(bus: &Bus, remote: &str, name: &str, fingerprint: Fingerprint) -> String {
+    match bus.remotes.get(remote) {
+        None => format!("`{remote}` is not connected"),
+        Some(remote) => match remote.subscribed_with(name) {
+            None => format!("`{}` does not subscribe to it", remote.name),
+            Some(theirs) => format!(
+                "`{}` subscribes with another schema ({theirs}; this endpoint's is {fingerprint})",
+                remote.name
+            ),
+        },
+    }
+}
+
+fn fingerprint<E: Event>() -> Fingerprint {
+    schema_of::<E>().fingerprint()
 }

@@ -9,9 +9,11 @@ use super::outbox::Outbox;
 use crate::backend::handles::RemoteHandle;
 use crate::backend::link::{BoxFuture, MessageKind, Outgoing, Refused, RemoteLink};
 use crate::config::EndpointOptions;
+use crate::schema::{EventSchema, Fingerprint};
 use crate::sync;
 use crate::wire::{self, FrameReader};
 use bytes::BytesMut;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,9 +31,13 @@ pub(crate) struct Connection {
     endpoint: Arc<str>,
     remote: Arc<str>,
     max_frame_size: usize,
+    /// The largest frame the peer accepts (from its HELLO or WELCOME).
+    peer_max_frame_size: usize,
     outbox: Outbox,
     tasks: Mutex<Vec<AbortHandle>>,
     closed: AtomicBool,
+    /// The schemas already sent on this connection (SCHEMAS), by name and fingerprint.
+    described: Mutex<HashSet<(String, Fingerprint)>>,
 }
 
 impl Connection {
@@ -39,6 +45,7 @@ impl Connection {
         id: u64,
         endpoint: Arc<str>,
         remote: &str,
+        peer_max_frame_size: u32,
         options: &EndpointOptions,
     ) -> Arc<Connection> {
         Arc::new(Connection {
@@ -46,9 +53,11 @@ impl Connection {
             endpoint,
             remote: Arc::from(remote),
             max_frame_size: options.max_frame_size,
+            peer_max_frame_size: peer_max_frame_size as usize,
             outbox: Outbox::new(options.connection_buffer),
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            described: Mutex::default(),
         })
     }
 
@@ -59,6 +68,31 @@ impl Connection {
     /// Queues a control frame; `false` when the connection is gone.
     pub(crate) fn send_control(&self, frame: &[u8]) -> bool {
         !self.closed.load(Ordering::SeqCst) && self.outbox.push_control(frame).is_ok()
+    }
+
+    /// Queues SCHEMAS frames, one a schema, with those of `schemas` not sent on this
+    /// connection yet. One too large for either side's frames is left out (the peer
+    /// then cannot decode that event without its type, which it may have anyway).
+    pub(crate) fn describe(&self, schemas: &[Arc<EventSchema>]) {
+        let new: Vec<&EventSchema> = {
+            let mut described = sync::lock(&self.described);
+            schemas
+                .iter()
+                .filter(|schema| described.insert((schema.name().to_owned(), schema.fingerprint())))
+                .map(|schema| &**schema)
+                .collect()
+        };
+        let max = self.max_frame_size.min(self.peer_max_frame_size);
+        for schema in new {
+            match wire::schemas(&[schema], max) {
+                Ok(frame) => {
+                    self.send_control(&frame);
+                }
+                Err(error) => {
+                    tracing::debug!(endpoint = %self.endpoint, remote = %self.remote, event = schema.name(), %error, "schema not published")
+                }
+            }
+        }
     }
 
     /// Ties a task to the connection: closing it aborts the task.
@@ -193,6 +227,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
         };
         match inbound.on_message(&message) {
             Ok(Action::Subscriptions(names)) => handle.set_subscriptions(names.iter().cloned()),
+            Ok(Action::Schemas(schemas)) => handle.describe(schemas.to_vec()),
             Ok(Action::Deliver {
                 name,
                 cache,

@@ -114,6 +114,7 @@ mod tests {
             magic: wire::MAGIC,
             protocol: wire::PROTOCOL_VERSION,
             name: name.into(),
+            max_frame_size: 1024,
         }
     }
 
@@ -182,7 +183,8 @@ mod tests {
     fn the_answer_must_come_from_the_endpoint_expected() {
         let welcome = |name: &str| Welcome {
             name: name.into(),
-            subscriptions: vec!["E".into()],
+            subscriptions: vec![("E".into(), crate::schema::Fingerprint(7))],
+            max_frame_size: 1024,
         };
         assert_eq!(
             check_answer(Ok(Message::Welcome(welcome("b"))), "b", "b.ipc"),

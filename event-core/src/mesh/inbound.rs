@@ -9,6 +9,7 @@
 //! peer can make an endpoint hold is bounded.
 
 use crate::backend::handles::TopicCache;
+use crate::schema::{EventSchema, Fingerprint};
 use crate::wire::{EventName, Message};
 use bytes::Bytes;
 use rustc_hash::FxHasher;
@@ -36,8 +37,10 @@ pub(crate) struct Inbound {
 /// What the reader task does next.
 #[derive(Debug)]
 pub(crate) enum Action<'a> {
-    /// The peer's subscription set is now this.
-    Subscriptions(&'a [String]),
+    /// The peer's subscription set is now this (names with schema fingerprints).
+    Subscriptions(&'a [(String, Fingerprint)]),
+    /// The peer published these schemas.
+    Schemas(&'a [EventSchema]),
     /// Deliver an event (or a request, with its id) to this endpoint's subscribers.
     Deliver {
         name: &'a str,
@@ -91,6 +94,7 @@ impl Inbound {
     ) -> Result<Action<'a>, Violation> {
         match message {
             Message::Subscriptions(names) => Ok(Action::Subscriptions(names)),
+            Message::Schemas(schemas) => Ok(Action::Schemas(schemas)),
             Message::Event {
                 name,
                 request_id,
@@ -210,7 +214,9 @@ mod tests {
             inbound.on_message(&dropped),
             Ok(Action::Dropped(4))
         ));
-        let names = message(wire::subscriptions(&["a".into()], 1024).unwrap());
+        let names = message(
+            wire::subscriptions(&[("a".into(), crate::schema::Fingerprint(7))], 1024).unwrap(),
+        );
         assert!(matches!(
             inbound.on_message(&names),
             Ok(Action::Subscriptions([_]))

@@ -37,6 +37,7 @@ use crate::backend::handles::{Attached, RemoteHandle};
 use crate::backend::link::Backend;
 use crate::config::{ConnectionConfig, EndpointOptions, Reconnect};
 use crate::error::Error;
+use crate::schema::{EventSchema, Fingerprint};
 use crate::sync;
 use crate::transport::{self, BindError, Bound, Link, Listener};
 use crate::wire::{self, FrameReader};
@@ -89,14 +90,16 @@ impl Drop for Listening {
 }
 
 impl Backend for Mesh {
-    fn subscriptions_changed(&self, names: &[String]) {
+    fn subscriptions_changed(&self, subscribed: &[Arc<EventSchema>]) {
         let connections = sync::lock(&self.connections);
         if connections.is_empty() {
             return;
         }
-        match wire::subscriptions(names, self.options().max_frame_size) {
+        match wire::subscriptions(&announced(subscribed), self.options().max_frame_size) {
             Ok(frame) => {
                 for connection in connections.values() {
+                    // A schema this connection has not seen goes first.
+                    connection.describe(subscribed);
                     connection.send_control(&frame);
                 }
             }
@@ -190,11 +193,12 @@ impl Mesh {
         }
     }
 
-    fn new_connection(&self, remote: &str) -> Arc<Connection> {
+    fn new_connection(&self, remote: &str, peer_max_frame_size: u32) -> Arc<Connection> {
         Connection::new(
             self.next_connection_id(),
             self.endpoint_name(),
             remote,
+            peer_max_frame_size,
             self.options(),
         )
     }
@@ -241,22 +245,31 @@ impl Mesh {
     }
 
     /// Registers a connection whose handshake succeeded; `greeting` builds the first
-    /// frame it must be sent, from this endpoint's subscription set.
+    /// frame it must be sent, from this endpoint's subscriptions. The schemas this
+    /// endpoint publishes follow it.
     fn register(
         self: &Arc<Self>,
         connection: &Arc<Connection>,
-        subscriptions: HashSet<String>,
-        greeting: impl FnOnce(Vec<String>) -> Result<bytes::Bytes, wire::WireError>,
+        subscriptions: HashMap<String, Fingerprint>,
+        greeting: impl FnOnce(Vec<(String, Fingerprint)>) -> Result<bytes::Bytes, wire::WireError>,
     ) -> Result<RemoteHandle, Error> {
         let link = connection.clone();
-        self.core
-            .add_remote(connection.remote_name(), subscriptions, link, |names| {
-                let frame = greeting(names.to_vec()).map_err(|error| error.to_string())?;
+        // Before the core's locks are taken (`greet` runs under them).
+        let published = self.core.known_schemas();
+        self.core.add_remote(
+            connection.remote_name(),
+            subscriptions,
+            link,
+            |subscribed| {
+                let frame = greeting(announced(subscribed)).map_err(|error| error.to_string())?;
                 connection.send_control(&frame);
+                connection.describe(&published);
+                connection.describe(subscribed);
                 // Under the same lock as announcements: no later set can overtake it.
                 sync::lock(&self.connections).insert(connection.id, connection.clone());
                 Ok(())
-            })
+            },
+        )
     }
 
     // -- the listening side --------------------------------------------------------------
@@ -347,10 +360,10 @@ impl Mesh {
                     .await
             }
         };
-        let connection = self.new_connection(&hello.name);
+        let connection = self.new_connection(&hello.name, hello.max_frame_size);
         let max = options.max_frame_size;
         let greeting = |names| wire::welcome(me, names, max);
-        let handle = match self.register(&connection, HashSet::new(), greeting) {
+        let handle = match self.register(&connection, HashMap::new(), greeting) {
             Ok(handle) => handle,
             Err(error) => {
                 let reason = rejection_reason(error);
@@ -496,9 +509,10 @@ impl Mesh {
             Err(AnswerError::Rejected(reason)) => return Err(rejected(reason)),
             Err(AnswerError::Protocol(reason)) => return Err(protocol_error(reason)),
         };
-        let connection = self.new_connection(&welcome.name);
+        let connection = self.new_connection(&welcome.name, welcome.max_frame_size);
         let max = options.max_frame_size;
-        let greeting = |names: Vec<String>| wire::subscriptions(&names, max);
+        let greeting =
+            |subscribed: Vec<(String, Fingerprint)>| wire::subscriptions(&subscribed, max);
         let subscriptions = welcome.subscriptions.into_iter().collect();
         let handle = self
             .register(&connection, subscriptions, greeting)
@@ -510,6 +524,14 @@ impl Mesh {
         self.spawn_io(handle, &connection, reader, write);
         Ok(())
     }
+}
+
+/// What SUBSCRIPTIONS and WELCOME carry of a subscription set.
+fn announced(subscribed: &[Arc<EventSchema>]) -> Vec<(String, Fingerprint)> {
+    subscribed
+        .iter()
+        .map(|schema| (schema.name().to_owned(), schema.fingerprint()))
+        .collect()
 }
 
 /// The reason a registration was refused, for a REJECT or an error.

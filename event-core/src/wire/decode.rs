@@ -17,6 +17,7 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Message, WireError> {
         KIND_WELCOME => control(&frame, "WELCOME").map(Message::Welcome),
         KIND_REJECT => control(&frame, "REJECT").map(Message::Reject),
         KIND_SUBSCRIPTIONS => control(&frame, "SUBSCRIPTIONS").map(Message::Subscriptions),
+        KIND_SCHEMAS => control(&frame, "SCHEMAS").map(Message::Schemas),
         KIND_REQUEST_DROPPED => control(&frame, "REQUEST_DROPPED").map(Message::RequestDropped),
         KIND_EVENT => {
             let flags = take_u8(&mut frame, "EVENT flags")?;

@@ -3,6 +3,7 @@
 //! core encoded once for every connection.
 
 use super::message::*;
+use crate::schema::{EventSchema, Fingerprint};
 use bytes::Bytes;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
@@ -47,18 +48,20 @@ pub(crate) fn hello(name: &str, max: usize) -> Result<Bytes, WireError> {
         magic: MAGIC,
         protocol: PROTOCOL_VERSION,
         name: name.to_owned(),
+        max_frame_size: u32::try_from(max).unwrap_or(u32::MAX),
     };
     control_frame(KIND_HELLO, &hello, max)
 }
 
 pub(crate) fn welcome(
     name: &str,
-    subscriptions: Vec<String>,
+    subscriptions: Vec<(String, Fingerprint)>,
     max: usize,
 ) -> Result<Bytes, WireError> {
     let welcome = Welcome {
         name: name.to_owned(),
         subscriptions,
+        max_frame_size: u32::try_from(max).unwrap_or(u32::MAX),
     };
     control_frame(KIND_WELCOME, &welcome, max)
 }
@@ -67,8 +70,16 @@ pub(crate) fn reject(reason: &str, max: usize) -> Result<Bytes, WireError> {
     control_frame(KIND_REJECT, reason, max)
 }
 
-pub(crate) fn subscriptions(names: &[String], max: usize) -> Result<Bytes, WireError> {
-    control_frame(KIND_SUBSCRIPTIONS, names, max)
+pub(crate) fn subscriptions(
+    subscriptions: &[(String, Fingerprint)],
+    max: usize,
+) -> Result<Bytes, WireError> {
+    control_frame(KIND_SUBSCRIPTIONS, subscriptions, max)
+}
+
+/// A SCHEMAS frame: schemas this endpoint publishes.
+pub(crate) fn schemas(schemas: &[&EventSchema], max: usize) -> Result<Bytes, WireError> {
+    control_frame(KIND_SCHEMAS, schemas, max)
 }
 
 pub(crate) fn request_dropped(request_id: u64, max: usize) -> Result<Bytes, WireError> {

@@ -1,11 +1,12 @@
 //! The messages, their kinds and flags, and the wire's errors.
 
+use crate::schema::{EventSchema, Fingerprint};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Version of this layout; both sides of a connection must speak the same.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 /// First bytes of a HELLO, to tell a bus peer from anything else on the socket.
 pub(crate) const MAGIC: [u8; 4] = *b"EVB1";
 
@@ -17,6 +18,7 @@ pub(super) const KIND_EVENT: u8 = 5;
 pub(super) const KIND_RESPONSE: u8 = 6;
 pub(super) const KIND_REQUEST_DROPPED: u8 = 7;
 pub(super) const KIND_DEFINE_NAME: u8 = 8;
+pub(super) const KIND_SCHEMAS: u8 = 9;
 
 pub(super) const FLAG_REQUEST: u8 = 1;
 pub(super) const FLAG_NAME_ID: u8 = 2;
@@ -28,7 +30,8 @@ pub(crate) enum Message {
     Hello(Hello),
     Welcome(Welcome),
     Reject(String),
-    Subscriptions(Vec<String>),
+    Subscriptions(Vec<(String, Fingerprint)>),
+    Schemas(Vec<EventSchema>),
     Event {
         name: EventName,
         request_id: Option<u64>,
@@ -58,6 +61,7 @@ impl Message {
             Message::Response { .. } => "RESPONSE",
             Message::RequestDropped(_) => "REQUEST_DROPPED",
             Message::DefineName { .. } => "DEFINE_NAME",
+            Message::Schemas(_) => "SCHEMAS",
         }
     }
 }
@@ -68,13 +72,17 @@ pub(crate) struct Hello {
     pub magic: [u8; 4],
     pub protocol: u32,
     pub name: String,
+    /// The largest frame the sender accepts.
+    pub max_frame_size: u32,
 }
 
 /// The acceptor's answer to a valid HELLO.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Welcome {
     pub name: String,
-    pub subscriptions: Vec<String>,
+    pub subscriptions: Vec<(String, Fingerprint)>,
+    /// The largest frame the sender accepts.
+    pub max_frame_size: u32,
 }
 
 /// How an EVENT frame names its event.

@@ -10,16 +10,20 @@
 //!
 //! ```text
 //! frame            = len:u32le kind:u8 payload            (len counts kind + payload)
-//! 1 HELLO          = postcard(Hello { magic: [u8;4] = "EVB1", protocol: u32, name: String })
-//! 2 WELCOME        = postcard(Welcome { name: String, subscriptions: Vec<String> })
+//! 1 HELLO          = postcard(Hello { magic: [u8;4] = "EVB1", protocol: u32 = 2, name: String,
+//!                                   max_frame_size: u32 })
+//! 2 WELCOME        = postcard(Welcome { name: String, subscriptions: Vec<(String, u64)>,
+//!                                     max_frame_size: u32 })
 //! 3 REJECT         = postcard(String)                      reason; the sender then closes
-//! 4 SUBSCRIPTIONS  = postcard(Vec<String>)                 the sender's full set of event names
+//! 4 SUBSCRIPTIONS  = postcard(Vec<(String, u64)>)          the sender's full set: event name,
+//!                                                          schema fingerprint
 //! 5 EVENT          = flags:u8 [request_id:u64le if flags&1] event-name body
 //!                    event-name = name_len:u16le name        (flags&2 clear)
 //!                               | name_id:u32le              (flags&2 set)
 //! 6 RESPONSE       = request_id:u64le name_len:u16le name body
 //! 7 REQUEST_DROPPED= postcard(u64)                         every local recipient dropped it
 //! 8 DEFINE_NAME    = name_id:u32le name                     for the EVENTs that follow
+//! 9 SCHEMAS        = postcard(Vec<EventSchema>)            schemas the sender publishes
 //! ```
 //!
 //! Names are interned: the sending endpoint numbers the event names it sends, and writes
@@ -35,7 +39,12 @@
 //!
 //! A connection starts with HELLO from the connecting side, answered by WELCOME (which
 //! carries the acceptor's subscriptions) or REJECT; the connecting side then sends its own
-//! SUBSCRIPTIONS. Each side sends SUBSCRIPTIONS again whenever its set changes.
+//! SUBSCRIPTIONS. Each side sends SUBSCRIPTIONS again whenever its set changes. Each side
+//! also sends SCHEMAS: right after the handshake, the schemas of every event type it knows
+//! (see `schema`), one per frame, leaving out any too large for the other side's
+//! `max_frame_size` (which HELLO and WELCOME carry); later, before a SUBSCRIPTIONS that
+//! names a schema not sent yet on that connection. A sender writes an EVENT only to connections that subscribe to it with the
+//! sender's own fingerprint.
 //!
 //! The origin of an EVENT is not in the frame: it is the name bound to the connection by
 //! the handshake, so a peer cannot speak for another. The routing decision (who

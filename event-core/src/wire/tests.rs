@@ -65,10 +65,14 @@ proptest! {
     }
 
     #[test]
-    fn control_frames_round_trip(name in ".{0,60}", names in proptest::collection::vec(".{0,30}", 0..20), id in any::<u64>()) {
+    fn control_frames_round_trip(name in ".{0,60}", names in proptest::collection::vec((".{0,30}", any::<u64>()), 0..20), id in any::<u64>()) {
+        let names: Vec<(String, crate::schema::Fingerprint)> = names
+            .into_iter()
+            .map(|(name, fingerprint)| (name, crate::schema::Fingerprint(fingerprint)))
+            .collect();
         let cases = [
-            (hello(&name, MAX).unwrap(), Message::Hello(Hello { magic: MAGIC, protocol: PROTOCOL_VERSION, name: name.clone() })),
-            (welcome(&name, names.clone(), MAX).unwrap(), Message::Welcome(Welcome { name: name.clone(), subscriptions: names.clone() })),
+            (hello(&name, MAX).unwrap(), Message::Hello(Hello { magic: MAGIC, protocol: PROTOCOL_VERSION, name: name.clone(), max_frame_size: MAX as u32 })),
+            (welcome(&name, names.clone(), MAX).unwrap(), Message::Welcome(Welcome { name: name.clone(), subscriptions: names.clone(), max_frame_size: MAX as u32 })),
             (reject(&name, MAX).unwrap(), Message::Reject(name.clone())),
             (subscriptions(&names, MAX).unwrap(), Message::Subscriptions(names.clone())),
             (request_dropped(id, MAX).unwrap(), Message::RequestDropped(id)),

@@ -1,0 +1,417 @@
+//! Schemas: an event type's structure as serde sees it, and a fingerprint of it.
+//!
+//! The wire codec is not self-describing, so two programs built at different times that
+//! disagree about an event's shape would misdecode each other without a word. Every event
+//! type therefore has a schema (containers, field and variant names, types, recursively,
+//! traced through its `Deserialize`: see `trace.rs`) and a [`Fingerprint`] of it.
+//! Endpoints tell each other the fingerprints of what they subscribe to, and publish the
+//! schemas of every event type they know; a sender never sends an event to a subscriber
+//! whose fingerprint differs (see [`crate::Error::IncompatibleSchema`]).
+//!
+//! * Any change serde can see changes the fingerprint: a field added, removed, renamed,
+//!   reordered or retyped, a variant added, a container renamed. So does
+//!   [`Event::VERSION`] (`#[event(version = N)]`).
+//! * A type that cannot be traced has a fingerprint made of its version alone: bump
+//!   `#[event(version = N)]` by hand whenever its shape changes. [`EventSchema::format`]
+//!   is `None` for it. That is a type whose `Deserialize` rejects every placeholder value
+//!   tracing offers (a parsed string, a key checked against a curve), needs a
+//!   self-describing format (`#[serde(flatten)]`, untagged enums, `deserialize_any`),
+//!   contains itself, or holds two different containers of one name.
+//! * A schema is computed once per type in a process, when the type is first used, and
+//!   cached; sending and receiving never compute one.
+
+mod trace;
+
+use crate::event::Event;
+use crate::sync;
+use serde::{Deserialize, Serialize};
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock, RwLock};
+
+pub use trace::{Container, Field, Shape, Variant, VariantContent};
+
+/// A fingerprint of an event type's schema: equal fingerprints, same wire shape.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Fingerprint(pub u64);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// The traced structure of an event type: its own shape and every container it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaFormat {
+    /// The event type's shape (usually the name of its container in `containers`).
+    pub root: Shape,
+    /// Every container (struct, enum) reachable from it, by name.
+    pub containers: BTreeMap<String, Container>,
+}
+
+/// The schema of one event type, as an endpoint publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSchema {
+    name: String,
+    version: u32,
+    fingerprint: Fingerprint,
+    format: Option<SchemaFormat>,
+}
+
+impl EventSchema {
+    /// The schema of `E`, traced now (see [`schema_of`] for the cached one).
+    fn trace<E: Event>() -> EventSchema {
+        let format = match trace::trace::<E>() {
+            Ok((root, containers)) => Some(SchemaFormat { root, containers }),
+            Err(error) => {
+                tracing::debug!(event = E::NAME, %error, "cannot trace the event's schema; its fingerprint is its version alone");
+                None
+            }
+        };
+        EventSchema {
+            name: E::NAME.to_owned(),
+            version: E::VERSION,
+            fingerprint: fingerprint(E::VERSION, format.as_ref()),
+            format,
+        }
+    }
+
+    /// The event's `NAME`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its [`Event::VERSION`].
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The fingerprint of the version and the traced structure.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Whether the structure was traced (see the module docs for types that cannot be).
+    pub fn is_traced(&self) -> bool {
+        self.format.is_some()
+    }
+
+    /// The traced structure, to decode an encoded event without its Rust type; `None`
+    /// for a type that could not be traced.
+    pub fn format(&self) -> Option<&SchemaFormat> {
+        self.format.as_ref()
+    }
+
+    /// Whether the fingerprint is the one its version and structure make: a published
+    /// schema that fails this was altered or corrupted on the way.
+    pub fn is_consistent(&self) -> bool {
+        fingerprint(self.version, self.format.as_ref()) == self.fingerprint
+    }
+}
+
+/// The schema of `E`, computed the first time it is asked for in this process.
+pub fn schema_of<E: Event>() -> Arc<EventSchema> {
+    static SCHEMAS: OnceLock<RwLock<HashMap<TypeId, Arc<EventSchema>>>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(RwLock::default);
+    if let Some(schema) = sync::read(schemas).get(&TypeId::of::<E>()) {
+        return schema.clone();
+    }
+    // Traced outside the lock: tracing runs the type's `Deserialize`.
+    let schema = Arc::new(EventSchema::trace::<E>());
+    sync::write(schemas)
+        .entry(TypeId::of::<E>())
+        .or_insert(schema)
+        .clone()
+}
+
+/// FNV-1a, 64 bits: a stable hash (the same in every build and version of this crate),
+/// which is all a fingerprint needs; it is not a defence against forgery.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The postcard of the version and the (BTreeMap-ordered) structure: the same bytes for
+/// the same schema in every build.
+fn fingerprint(version: u32, format: Option<&SchemaFormat>) -> Fingerprint {
+    let canonical =
+        postcard::to_stdvec(&("event-core schema 1", version, format)).unwrap_or_default();
+    Fingerprint(fnv1a(&canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Declares a `Tick` with the given body in a module of its own (each its own NAME:
+    /// the fingerprint does not depend on the name).
+    macro_rules! shape {
+        ($module:ident, $($body:tt)*) => {
+            mod $module {
+                #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+                #[event(crate = "crate")]
+                pub $($body)*
+            }
+        };
+    }
+
+    shape!(
+        original,
+        struct Tick {
+            pub n: u64,
+            pub label: String,
+        }
+    );
+    shape!(
+        same,
+        struct Tick {
+            pub n: u64,
+            pub label: String,
+        }
+    );
+    shape!(
+        field_added,
+        struct Tick {
+            pub n: u64,
+            pub label: String,
+            pub extra: bool,
+        }
+    );
+    shape!(
+        reordered,
+        struct Tick {
+            pub label: String,
+            pub n: u64,
+        }
+    );
+    shape!(
+        retyped,
+        struct Tick {
+            pub n: u32,
+            pub label: String,
+        }
+    );
+    shape!(
+        renamed_field,
+        struct Tick {
+            pub count: u64,
+            pub label: String,
+        }
+    );
+
+    #[derive(Debug, Clone, Serialize, Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "schema.Change")]
+    enum Change {
+        Joined(Peer),
+        Left { reason: Reason },
+        Quiet,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Peer {
+        id: u64,
+        side: Side,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    enum Side {
+        Inbound,
+        Outbound,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    enum Reason {
+        Timeout,
+        Useless(u8),
+        Other { text: String },
+    }
+
+    mod versioned {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.versioned", version = 2)]
+        pub struct Tick {
+            pub n: u64,
+            pub label: String,
+        }
+    }
+
+    /// A type whose `Deserialize` refuses every placeholder tracing feeds it.
+    #[derive(Debug, Clone, Serialize, event_derive::Event)]
+    #[event(crate = "crate", name = "schema.Key", version = 3)]
+    struct Key(u64);
+
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map(Key).map_err(serde::de::Error::custom)
+        }
+    }
+
+    /// Types that validate, but accept one of the placeholders offered: a non-zero id,
+    /// a 64-byte key (as Trinity's public keys).
+    #[derive(Debug, Clone, Serialize, Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "schema.Validated")]
+    struct Validated {
+        id: NonZero,
+        key: Key64,
+    }
+
+    #[derive(Debug, Clone, Serialize)]
+    struct NonZero(u64);
+
+    impl<'de> Deserialize<'de> for NonZero {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            match u64::deserialize(deserializer)? {
+                0 => Err(serde::de::Error::custom("never 0")),
+                id => Ok(NonZero(id)),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Serialize)]
+    struct Key64(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Key64 {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Bytes;
+            impl serde::de::Visitor<'_> for Bytes {
+                type Value = Key64;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("64 bytes")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Key64, E> {
+                    if v.len() == 64 {
+                        Ok(Key64(v.to_vec()))
+                    } else {
+                        Err(E::invalid_length(v.len(), &self))
+                    }
+                }
+            }
+            deserializer.deserialize_bytes(Bytes)
+        }
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "schema.Tree")]
+    struct Tree {
+        children: Vec<Tree>,
+    }
+
+    #[test]
+    fn the_same_shape_has_the_same_fingerprint_and_any_change_another() {
+        let original = schema_of::<original::Tick>().fingerprint;
+        assert_eq!(schema_of::<same::Tick>().fingerprint, original);
+        for (change, fingerprint) in [
+            ("field added", schema_of::<field_added::Tick>().fingerprint),
+            ("reordered", schema_of::<reordered::Tick>().fingerprint),
+            ("retyped", schema_of::<retyped::Tick>().fingerprint),
+            (
+                "field renamed",
+                schema_of::<renamed_field::Tick>().fingerprint,
+            ),
+            ("version", schema_of::<versioned::Tick>().fingerprint),
+        ] {
+            assert_ne!(fingerprint, original, "{change}");
+        }
+    }
+
+    #[test]
+    fn nested_enums_are_traced_to_their_last_variant() {
+        let schema = schema_of::<Change>();
+        let format = schema.format().expect("traceable");
+        let variants = |name: &str| match &format.containers[name] {
+            Container::Enum(variants) => {
+                variants.iter().map(|v| v.name.clone()).collect::<Vec<_>>()
+            }
+            other => panic!("{name} is {other:?}"),
+        };
+        assert_eq!(variants("Change"), ["Joined", "Left", "Quiet"]);
+        assert_eq!(variants("Side"), ["Inbound", "Outbound"]);
+        assert_eq!(variants("Reason"), ["Timeout", "Useless", "Other"]);
+        assert_eq!(
+            format.containers["Peer"],
+            Container::Struct(vec![
+                Field {
+                    name: "id".into(),
+                    shape: Shape::U64
+                },
+                Field {
+                    name: "side".into(),
+                    shape: Shape::Named("Side".into())
+                },
+            ])
+        );
+        assert_eq!(format.root, Shape::Named("Change".into()));
+    }
+
+    #[test]
+    fn an_untraceable_type_is_fingerprinted_by_its_version() {
+        let schema = schema_of::<Key>();
+        assert!(!schema.is_traced() && schema.format().is_none());
+        assert_eq!(schema.fingerprint, fingerprint(3, None));
+        assert_ne!(schema.fingerprint, fingerprint(4, None));
+    }
+
+    #[test]
+    fn a_validating_type_is_traced_through_a_placeholder_it_accepts() {
+        let schema = schema_of::<Validated>();
+        let format = schema.format().expect("traced");
+        assert_eq!(
+            format.containers["Validated"],
+            Container::Struct(vec![
+                Field {
+                    name: "id".into(),
+                    shape: Shape::U64
+                },
+                Field {
+                    name: "key".into(),
+                    shape: Shape::Bytes
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn a_recursive_type_falls_back_to_its_version() {
+        assert!(!schema_of::<Tree>().is_traced());
+    }
+
+    #[test]
+    fn a_published_schema_checks_its_own_fingerprint() {
+        let schema = schema_of::<Change>();
+        assert!(schema.is_consistent());
+        let wire = postcard::to_stdvec(&*schema).unwrap();
+        let mut received: EventSchema = postcard::from_bytes(&wire).unwrap();
+        assert_eq!(&received, &*schema);
+        received.version += 1;
+        assert!(!received.is_consistent());
+    }
+
+    #[test]
+    fn a_schema_is_computed_once_per_type() {
+        assert!(Arc::ptr_eq(&schema_of::<Change>(), &schema_of::<Change>()));
+    }
+
+    #[test]
+    fn fingerprints_do_not_change_between_builds() {
+        // Pinned: a change here means processes built before and after the change can
+        // no longer talk (bump the schema format marker on purpose if so).
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(
+            schema_of::<original::Tick>().fingerprint,
+            schema_of::<same::Tick>().fingerprint
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! Two separately built programs that disagree about an event never misdecode each
+//! other: `schema-peer` (its own binary, with other definitions of the `schemas.*` events
+//! under the same names) and this test's endpoint refuse to send each other the events
+//! whose shapes differ, say so with an error naming the event, both endpoints and both
+//! fingerprints, log it once on each side, and keep exchanging the one they agree on.
+
+mod support;
+
+use event_core::schema::schema_of;
+use event_core::{ConnectionConfig, Endpoint, Error, Event};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use support::{connect, eventually, within};
+
+/// The newer definitions (`schema-peer` holds the older ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "schemas.FieldAdded")]
+pub struct FieldAdded {
+    pub n: u64,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "schemas.Reordered")]
+pub struct Reordered {
+    pub b: String,
+    pub a: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "schemas.Retyped")]
+pub struct Retyped {
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "schemas.VariantAdded")]
+pub enum VariantAdded {
+    A,
+    B,
+    C,
+}
+
+/// The same in both programs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "schemas.Same")]
+pub struct Same {
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "schemas.Lookup")]
+#[request(response = Same)]
+pub struct Lookup {
+    pub key: String,
+}
+
+/// A `tracing` writer into a buffer the test reads.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines_with(&self, both: &[&str]) -> usize {
+        let log = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        log.lines()
+            .filter(|line| both.iter().all(|part| line.contains(part)))
+            .count()
+    }
+}
+
+async fn start_old(dir: &Path) -> event_bus_tests::peer_process::PeerProcess {
+    let program = Path::new(env!("CARGO_BIN_EXE_schema-peer"));
+    event_bus_tests::peer_process::PeerProcess::start_program(program, "old", dir, |_| {}).await
+}
+
+/// Checks that broadcasting `event` to `old`, its only subscriber, is refused, naming
+/// both fingerprints.
+async fn refused<E: Event + Clone>(bus: &Endpoint, event: E) {
+    assert!(!bus.is_endpoint_subscribed_to::<E>("old"), "{}", E::NAME);
+    let published = bus
+        .schemas_of("old")
+        .into_iter()
+        .find(|schema| schema.name() == E::NAME)
+        .unwrap_or_else(|| panic!("old published no schema of {}", E::NAME));
+    let ours = schema_of::<E>().fingerprint();
+    assert_ne!(published.fingerprint(), ours, "{}", E::NAME);
+    for _ in 0..2 {
+        let result = bus.broadcast(event.clone()).await;
+        match result {
+            Err(Error::IncompatibleSchema {
+                endpoint,
+                remote,
+                event,
+                fingerprint,
+                remote_fingerprint,
+            }) => {
+                assert_eq!(
+                    (endpoint.as_str(), remote.as_str(), event),
+                    ("driver", "old", E::NAME)
+                );
+                assert_eq!(
+                    (fingerprint, remote_fingerprint),
+                    (ours, published.fingerprint())
+                );
+            }
+            other => panic!("{}: {other:?}", E::NAME),
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_whose_shapes_differ_are_never_sent_and_the_same_shape_keeps_working() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _log = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))
+        .await
+        .unwrap();
+    let mut old = start_old(dir.path()).await;
+    connect(&bus, dir.path(), &["old"]).await;
+    within(
+        "old's subscription to Same",
+        bus.wait_until_endpoint_subscribed_to::<Same>("old"),
+    )
+    .await;
+    // Its schemas follow its WELCOME.
+    eventually("old's schemas", || bus.schemas_of("old").len() >= 6).await;
+
+    // This side refuses to send what old would misdecode, naming both fingerprints.
+    refused(
+        &bus,
+        FieldAdded {
+            n: 1,
+            label: "x".into(),
+        },
+    )
+    .await;
+    refused(
+        &bus,
+        Reordered {
+            b: "b".into(),
+            a: 1,
+        },
+    )
+    .await;
+    refused(&bus, Retyped { n: 1 }).await;
+    refused(&bus, VariantAdded::C).await;
+    let request = within("the request", bus.request(Lookup { key: "k".into() })).await;
+    assert!(
+        matches!(
+            request,
+            Err(Error::IncompatibleSchema {
+                event: "schemas.Lookup",
+                ..
+            })
+        ),
+        "{request:?}"
+    );
+    // The shape both agree on goes through, and it is all old ever received.
+    bus.broadcast(Same { n: 1 }).await.unwrap();
+    old.expect_eventually(
+        "counts",
+        "counts FieldAdded=0 Reordered=0 Retyped=0 VariantAdded=0 Same=1",
+    )
+    .await;
+
+    // The other way round: old refuses too, and sends what both agree on (once it has
+    // heard of these subscriptions: `Same`, the last, says it has).
+    let field_added = bus.stream::<FieldAdded>();
+    let reordered = bus.stream::<Reordered>();
+    let retyped = bus.stream::<Retyped>();
+    let variant_added = bus.stream::<VariantAdded>();
+    let mut same = bus.stream::<Same>();
+    old.expect_eventually(
+        "send driver",
+        "sent FieldAdded=IncompatibleSchema Reordered=IncompatibleSchema Retyped=IncompatibleSchema \
+         VariantAdded=IncompatibleSchema Same=ok",
+    )
+    .await;
+    assert_eq!(within("old's Same", same.next()).await.unwrap().n, 7);
+    for (name, empty) in [
+        ("FieldAdded", field_added.is_empty()),
+        ("Reordered", reordered.is_empty()),
+        ("Retyped", retyped.is_empty()),
+        ("VariantAdded", variant_added.is_empty()),
+    ] {
+        assert!(empty, "{name} arrived from old");
+    }
+
+    // Logged once per event on this side, as sender and as receiver, however often.
+    for name in ["FieldAdded", "Reordered", "Retyped", "VariantAdded"] {
+        let event = format!("schemas.{name}");
+        assert_eq!(
+            captured.lines_with(&["not sending this event", &event]),
+            1,
+            "{event}"
+        );
+        eventually(&format!("the receiving warning for {event}"), || {
+            captured.lines_with(&["will not receive this event", &event]) == 1
+        })
+        .await;
+    }
+}
