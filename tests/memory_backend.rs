@@ -587,3 +587,34 @@ async fn a_reported_gap_is_counted_for_its_remote() {
     .await;
     assert_eq!(b.connection_stats()[0].events_missed, 0);
 }
+
+/// The schema check is the core's, not the socket mesh's: a remote whose backend reports
+/// another fingerprint for an event is never sent it, whatever the backend.
+#[tokio::test]
+async fn a_remote_with_another_schema_is_not_sent_the_event_whatever_the_backend() {
+    let (a, b, lanes) = pair(64);
+    let _ticks = b.stream::<Tick>();
+    heard_of::<Tick>(&a, "b").await;
+    // `b`'s backend now reports a `Tick` of another shape.
+    let ours = event_core::schema::schema_of::<Tick>().fingerprint();
+    let theirs = Fingerprint(ours.0 ^ 1);
+    lanes
+        .b_to_a
+        .push(Message::Subscriptions(vec![(
+            Tick::NAME.to_owned(),
+            theirs,
+        )]))
+        .unwrap();
+    eventually("the new fingerprint", || {
+        !a.is_endpoint_subscribed_to::<Tick>("b")
+    })
+    .await;
+    let sent = lanes.a_to_b.events_sent.load(Ordering::SeqCst);
+    let result = a.broadcast(Tick(1)).await;
+    assert!(
+        matches!(&result, Err(Error::IncompatibleSchema { remote, fingerprint, remote_fingerprint, .. })
+            if remote == "b" && *fingerprint == ours && *remote_fingerprint == theirs),
+        "{result:?}"
+    );
+    assert_eq!(lanes.a_to_b.events_sent.load(Ordering::SeqCst), sent);
+}
