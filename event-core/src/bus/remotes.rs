@@ -159,6 +159,8 @@ impl RemoteTable {
 /// The remote table, its lock, and the routes cached from it.
 pub(crate) struct Remotes {
     table: RwLock<RemoteTable>,
+    /// The route to nobody, shared.
+    nobody: Arc<RemoteRoute>,
     routes: RwLock<RouteCache>,
     /// Moved on by every change of a remote or its subscriptions: cached routes are stale.
     generation: AtomicU64,
@@ -169,40 +171,34 @@ pub(crate) struct Remotes {
 #[derive(Default)]
 struct RouteCache {
     generation: u64,
-    by_name: HashMap<Box<str>, RemoteRoute, BuildHasherDefault<FxHasher>>,
+    by_name: HashMap<Box<str>, Arc<RemoteRoute>, BuildHasherDefault<FxHasher>>,
 }
 
 /// The remotes subscribed to one event name: those whose schema is this endpoint's, and
-/// those whose schema differs (never sent to).
-#[derive(Clone)]
+/// those whose schema differs (never sent to). Shared behind one `Arc`: a broadcast takes
+/// it with one reference count.
+#[derive(Default)]
 pub(crate) struct RemoteRoute {
-    pub compatible: Arc<[Arc<Remote>]>,
-    pub incompatible: Arc<[(Arc<Remote>, Fingerprint)]>,
+    pub compatible: Vec<Arc<Remote>>,
+    pub incompatible: Vec<(Arc<Remote>, Fingerprint)>,
 }
 
 impl RemoteRoute {
-    pub(crate) fn empty() -> RemoteRoute {
-        RemoteRoute {
-            compatible: Arc::from(Vec::new()),
-            incompatible: Arc::from(Vec::new()),
-        }
-    }
-
     /// `remote` alone, if it subscribes to `name`.
     pub(crate) fn of(
         remote: Option<Arc<Remote>>,
         name: &str,
         fingerprint: Fingerprint,
-    ) -> RemoteRoute {
-        let mut route = RemoteRoute::empty();
+    ) -> Arc<RemoteRoute> {
+        let mut route = RemoteRoute::default();
         if let Some(remote) = remote.filter(|remote| !remote.is_closed()) {
             match remote.subscribed_with(name) {
-                Some(theirs) if theirs == fingerprint => route.compatible = Arc::from(vec![remote]),
-                Some(theirs) => route.incompatible = Arc::from(vec![(remote, theirs)]),
+                Some(theirs) if theirs == fingerprint => route.compatible.push(remote),
+                Some(theirs) => route.incompatible.push((remote, theirs)),
                 None => {}
             }
         }
-        route
+        Arc::new(route)
     }
 }
 
@@ -210,6 +206,7 @@ impl Default for Remotes {
     fn default() -> Self {
         Remotes {
             table: RwLock::default(),
+            nobody: Arc::default(),
             routes: RwLock::default(),
             generation: AtomicU64::new(0),
             // 0 is `LOCAL`, this endpoint as a request recipient.
@@ -221,6 +218,11 @@ impl Default for Remotes {
 impl Remotes {
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The route to no remote.
+    pub(crate) fn nobody(&self) -> Arc<RemoteRoute> {
+        self.nobody.clone()
     }
 
     /// The table, for a change; the caller calls [`invalidate`](Self::invalidate) after.
@@ -255,7 +257,7 @@ impl Remotes {
         &self,
         name: &str,
         fingerprint: impl FnOnce() -> Fingerprint,
-    ) -> RemoteRoute {
+    ) -> Arc<RemoteRoute> {
         let generation = self.generation.load(Ordering::SeqCst);
         {
             let cache = sync::read(&self.routes);
@@ -278,10 +280,10 @@ impl Remotes {
                 None => {}
             }
         }
-        let route = RemoteRoute {
-            compatible: compatible.into(),
-            incompatible: incompatible.into(),
-        };
+        let route = Arc::new(RemoteRoute {
+            compatible,
+            incompatible,
+        });
         let mut cache = sync::write(&self.routes);
         // Only a route computed in the current generation may be cached: one computed
         // across a change could miss a new subscriber for good.

@@ -30,14 +30,18 @@ use std::sync::Arc;
 /// Where one broadcast goes.
 pub(crate) struct Route {
     pub local: Option<Arc<[Subscriber]>>,
-    pub remotes: Arc<[Arc<Remote>]>,
-    /// Subscribers with another schema of the event: never sent to.
-    pub incompatible: Arc<[(Arc<Remote>, Fingerprint)]>,
+    /// The remotes it goes to, and those with another schema of it (never sent to).
+    pub remote: Arc<RemoteRoute>,
 }
 
 impl Route {
     pub(crate) fn is_empty(&self) -> bool {
-        self.local.is_none() && self.remotes.is_empty()
+        self.local.is_none() && self.remote.compatible.is_empty()
+    }
+
+    /// The remotes it goes to.
+    pub(crate) fn remotes(&self) -> &[Arc<Remote>] {
+        &self.remote.compatible
     }
 }
 
@@ -67,29 +71,25 @@ impl Bus {
         } else {
             None
         };
-        let remotes = match target {
-            Target::Internal => RemoteRoute::empty(),
+        let remote = match target {
+            Target::Internal => self.remotes.nobody(),
             Target::Everyone => self.remotes.subscribed_to(name, fingerprint),
             Target::Endpoint(endpoint) => {
                 RemoteRoute::of(self.remotes.get(endpoint), name, fingerprint())
             }
         };
-        Route {
-            local,
-            remotes: remotes.compatible,
-            incompatible: remotes.incompatible,
-        }
+        Route { local, remote }
     }
 
     /// [`route`](Self::route), failing with `NoSubscribers` (or `IncompatibleSchema`,
     /// when the only subscribers have another schema) where the config requires one.
     fn route_required<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
         let route = self.route(E::NAME, &config.target, || schema_of::<E>().fingerprint());
-        if !route.incompatible.is_empty() {
-            self.warn_incompatible::<E>(&route.incompatible);
+        if !route.remote.incompatible.is_empty() {
+            self.warn_incompatible::<E>(&route.remote.incompatible);
         }
         if route.is_empty() && config.require_subscriber {
-            if let Some((remote, theirs)) = route.incompatible.first() {
+            if let Some((remote, theirs)) = route.remote.incompatible.first() {
                 return Err(Error::IncompatibleSchema {
                     endpoint: self.name.to_string(),
                     remote: remote.name.to_string(),
@@ -178,7 +178,7 @@ impl Bus {
         let route = self.route_required::<E>(config)?;
         let mut stalled = None;
         let mut refused = false;
-        if let Some(backlog) = self.queue_to_remotes(&route.remotes, &event)? {
+        if let Some(backlog) = self.queue_to_remotes(route.remotes(), &event)? {
             let outgoing = Outgoing {
                 name: E::NAME,
                 name_id: backlog.name_id,
@@ -223,7 +223,7 @@ impl Bus {
         self.check_running()?;
         let route = self.route_required::<E>(config)?;
         let mut full = self
-            .queue_to_remotes(&route.remotes, &event)?
+            .queue_to_remotes(route.remotes(), &event)?
             .and_then(|backlog| backlog.full.last().map(|remote| remote.name.to_string()));
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
@@ -257,7 +257,7 @@ impl Bus {
         let route = self.route_required::<R>(&config.clone().require_subscriber(true))?;
         let id = self.next_request_id();
         let mut recipients: HashMap<u64, Arc<str>> = route
-            .remotes
+            .remotes()
             .iter()
             .map(|remote| (remote.id, remote.name.clone()))
             .collect();
@@ -272,10 +272,10 @@ impl Bus {
         // A stop between the check above and the registration would not fail this
         // request: check again now that it is registered.
         self.check_running()?;
-        if !route.remotes.is_empty() {
+        if !route.remotes().is_empty() {
             let body = crate::codec::body(&request)
                 .map_err(|source| self.encode_error(R::NAME, source))?;
-            let links = route.remotes.iter().map(|remote| &*remote.link);
+            let links = route.remotes().iter().map(|remote| &*remote.link);
             self.check_size(R::NAME, MessageKind::Request, body.len(), links)?;
             let outgoing = Outgoing {
                 name: R::NAME,
@@ -285,7 +285,7 @@ impl Bus {
             };
             // Those with room first; the full ones then against one deadline.
             let mut full = Vec::new();
-            for remote in route.remotes.iter() {
+            for remote in route.remotes().iter() {
                 // A remote that went away before the request was registered would never
                 // be struck off by its departure: check after registering.
                 let sent = if remote.is_closed() {
@@ -434,7 +434,7 @@ mod tests {
     }
 
     fn names(route: &Route) -> Vec<&str> {
-        route.remotes.iter().map(|remote| &*remote.name).collect()
+        route.remotes().iter().map(|remote| &*remote.name).collect()
     }
 
     #[test]
@@ -510,7 +510,7 @@ mod tests {
             .unwrap();
         let everyone = route(&bus, Tick::NAME, &Target::Everyone);
         assert_eq!(names(&everyone), ["b"]);
-        assert_eq!(everyone.incompatible.len(), 1);
+        assert_eq!(everyone.remote.incompatible.len(), 1);
         bus.broadcast(Tick(1), &BroadcastConfig::default())
             .await
             .unwrap();
