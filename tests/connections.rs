@@ -7,7 +7,6 @@ mod support;
 use event_bus_tests::Counter;
 use event_core::{ConnectionConfig, ConnectionEvent, Endpoint, EndpointOptions, Reconnect};
 use futures_util::StreamExt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{connect, driver, subscribe_remote, within, PeerProcess};
 
@@ -82,31 +81,11 @@ async fn with_reconnect_a_restarted_peer_is_reached_again_and_its_subscriptions_
     );
 }
 
-/// A `tracing` writer into a buffer the test reads.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A misspelt name used to hang with no word: now the wait says what it waits for and
 /// who is there instead.
 #[tokio::test]
 async fn a_long_wait_says_what_it_waits_for_and_who_is_connected_instead() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _default = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+    let (captured, _log) = support::CapturedLog::start();
     let dir = tempfile::tempdir().unwrap();
     let _server = Endpoint::serve(ConnectionConfig::from_name("server", dir.path()))
         .await
@@ -122,7 +101,7 @@ async fn a_long_wait_says_what_it_waits_for_and_who_is_connected_instead() {
     )
     .await;
     assert!(waited.is_err());
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let warning = log
         .lines()
         .find(|line| line.contains("still waiting"))

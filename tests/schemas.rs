@@ -11,7 +11,6 @@ use event_core::{ConnectionConfig, Endpoint, Error, Event};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use support::{connect, eventually, within};
 
 /// The newer definitions (`schema-peer` holds the older ones).
@@ -57,29 +56,6 @@ pub struct Lookup {
     pub key: String,
 }
 
-/// A `tracing` writer into a buffer the test reads.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines_with(&self, both: &[&str]) -> usize {
-        let log = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        log.lines()
-            .filter(|line| both.iter().all(|part| line.contains(part)))
-            .count()
-    }
-}
-
 async fn start_old(dir: &Path) -> event_bus_tests::peer_process::PeerProcess {
     let program = Path::new(env!("CARGO_BIN_EXE_schema-peer"));
     event_bus_tests::peer_process::PeerProcess::start_program(program, "old", dir, |_| {}).await
@@ -122,13 +98,7 @@ async fn refused<E: Event + Clone>(bus: &Endpoint, event: E) {
 
 #[tokio::test]
 async fn events_whose_shapes_differ_are_never_sent_and_the_same_shape_keeps_working() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _log = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+    let (captured, _log) = support::CapturedLog::start();
 
     let dir = tempfile::tempdir().unwrap();
     let bus = Endpoint::serve(ConnectionConfig::from_name("driver", dir.path()))

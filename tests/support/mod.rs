@@ -67,3 +67,46 @@ pub async fn subscribe_remote<E: Event>(
     )
     .await;
 }
+
+/// A `tracing` log written into a buffer the test reads, for this thread (a
+/// current-thread runtime's tasks included) while the guard lives.
+#[derive(Clone, Default)]
+pub struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    /// Starts capturing; the log goes back to what it was when the guard drops.
+    pub fn start() -> (CapturedLog, impl Drop) {
+        let captured = CapturedLog::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+        (captured, guard)
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// How many lines contain every one of `parts`.
+    pub fn lines_with(&self, parts: &[&str]) -> usize {
+        self.text()
+            .lines()
+            .filter(|line| parts.iter().all(|part| line.contains(part)))
+            .count()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -506,13 +506,9 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
-        let mut shapes = Vec::new();
-        let value = visitor.visit_seq(Elements {
-            tracer: self.tracer,
-            left: 1,
-            shapes: &mut shapes,
-        })?;
-        *self.out = Shape::Seq(Box::new(shapes.pop().unwrap_or(Shape::Unit)));
+        let (value, shapes) = elements(self.tracer, 1, visitor)?;
+        let element = shapes.into_iter().next().unwrap_or(Shape::Unit);
+        *self.out = Shape::Seq(Box::new(element));
         Ok(value)
     }
 
@@ -521,12 +517,7 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        let mut shapes = Vec::new();
-        let value = visitor.visit_seq(Elements {
-            tracer: self.tracer,
-            left: len,
-            shapes: &mut shapes,
-        })?;
+        let (value, shapes) = elements(self.tracer, len, visitor)?;
         *self.out = match shapes.first() {
             Some(first) if len > 1 && shapes.iter().all(|shape| shape == first) => {
                 Shape::Array(Box::new(first.clone()), len)
@@ -544,12 +535,7 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
     ) -> Result<V::Value, TraceError> {
         *self.out = Shape::Named(name.to_owned());
         self.tracer.enter(name)?;
-        let mut shapes = Vec::new();
-        let value = visitor.visit_seq(Elements {
-            tracer: self.tracer,
-            left: len,
-            shapes: &mut shapes,
-        })?;
+        let (value, shapes) = elements(self.tracer, len, visitor)?;
         self.tracer.leave();
         self.tracer.record_struct(name, Container::Tuple(shapes))?;
         Ok(value)
@@ -577,12 +563,7 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
     ) -> Result<V::Value, TraceError> {
         *self.out = Shape::Named(name.to_owned());
         self.tracer.enter(name)?;
-        let mut shapes = Vec::new();
-        let value = visitor.visit_seq(Elements {
-            tracer: self.tracer,
-            left: fields.len(),
-            shapes: &mut shapes,
-        })?;
+        let (value, shapes) = elements(self.tracer, fields.len(), visitor)?;
         self.tracer.leave();
         let fields = fields
             .iter()
@@ -626,6 +607,22 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         }
         Ok(value)
     }
+}
+
+/// Visits `len` elements (of a sequence, tuple, struct or variant) and returns the value
+/// with their shapes.
+fn elements<'de, V: Visitor<'de>>(
+    tracer: &mut Tracer,
+    len: usize,
+    visitor: V,
+) -> Result<(V::Value, Vec<Shape>), TraceError> {
+    let mut shapes = Vec::new();
+    let value = visitor.visit_seq(Elements {
+        tracer,
+        left: len,
+        shapes: &mut shapes,
+    })?;
+    Ok((value, shapes))
 }
 
 /// The elements of a sequence, tuple or struct: exactly `left` of them.
@@ -748,12 +745,7 @@ impl<'de> VariantAccess<'de> for OneVariant<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        let mut shapes = Vec::new();
-        let value = visitor.visit_seq(Elements {
-            tracer: self.tracer,
-            left: len,
-            shapes: &mut shapes,
-        })?;
+        let (value, shapes) = elements(self.tracer, len, visitor)?;
         *self.content = VariantContent::Tuple(shapes);
         Ok(value)
     }
@@ -763,12 +755,7 @@ impl<'de> VariantAccess<'de> for OneVariant<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        let mut shapes = Vec::new();
-        let value = visitor.visit_seq(Elements {
-            tracer: self.tracer,
-            left: fields.len(),
-            shapes: &mut shapes,
-        })?;
+        let (value, shapes) = elements(self.tracer, fields.len(), visitor)?;
         *self.content = VariantContent::Struct(
             fields
                 .iter()
