@@ -53,6 +53,7 @@
 //! * [`Event`], [`Request`]: the traits; `#[derive(Event)]` implements them.
 //! * [`registry`]: every event type linked into the program.
 //! * [`Endpoint`]: broadcast, stream, subscribe, request/respond, subscription awareness.
+//! * [`schema`]: each event type's schema and fingerprint.
 //! * [`backend`]: the seam for crates that connect endpoints another way (zenoh).
 //!
 //! # Architecture
@@ -138,6 +139,20 @@
 //! reason; [`Endpoint::wait_until_disconnected_from`] waits for one. With
 //! [`EndpointOptions::reconnect`], an endpoint remakes the connections it made when they
 //! are lost (a restarted peer is reached again and its subscriptions learned anew).
+//!
+//! # Schemas
+//!
+//! Processes built at different times meet on one bus, and the wire codec is not
+//! self-describing. So every event type has a schema (its structure as serde sees it) and
+//! a fingerprint of it ([`schema`]); endpoints announce the fingerprints of what they
+//! subscribe to and publish the schemas of what they know
+//! ([`Endpoint::schemas_of`]). An event is never sent to a subscriber whose fingerprint
+//! differs from the sender's: to the sender that subscriber does not subscribe, a
+//! broadcast or request that only it would receive fails with
+//! [`Error::IncompatibleSchema`] (naming the event, both endpoints and both fingerprints),
+//! and each side logs the disagreement once. `#[event(version = N)]` marks an
+//! incompatible change by hand; it is the only protection for a type whose schema cannot
+//! be traced (see [`schema`]).
 //!
 //! # Shutting down
 //!
