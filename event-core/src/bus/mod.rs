@@ -30,11 +30,11 @@
 //! |---|---|---|
 //! | `topics` (RwLock) | local subscribers by name; its writers announce the new set | nothing: always first |
 //! | `remotes` table (RwLock) | the remotes by name | `topics` (in `add_remote`, so a new remote's greeting is ordered with the announcements) |
-//! | a remote's subscriptions (RwLock) | the names it subscribes to | the `remotes` table (building a route) |
+//! | a remote's subscriptions (RwLock) | the names it subscribes to, with fingerprints | the `remotes` table (building a route) |
 //! | `backends` (RwLock) | the attached backends | `topics` (announcing, attaching) |
 //! | a backend's own locks (the mesh: its connections, listening socket, each outbox) | the backend's state | `topics` and `backends` (in `subscriptions_changed`), `backends` (in `Backend::stop`), `topics` and the `remotes` table (in `greet`) |
 //! | connection watchers (Mutex) | the queues of `connection_events` streams | the `remotes` table (so changes are queued in the order they were made) |
-//! | route cache, `pending`, name ids (Mutex/RwLock) | caches and tables | nothing else is taken under them (leaves) |
+//! | route cache, `pending`, name ids, a remote's published schemas and logged warnings (Mutex/RwLock) | caches and tables | nothing else is taken under them (leaves) |
 //!
 //! The change signal (`watch`) is sent after the locks are released.
 
