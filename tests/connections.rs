@@ -144,3 +144,29 @@ async fn returning_from_main_without_stop_loses_nothing() {
         }
     }
 }
+
+/// Dropped on a thread outside any runtime, an endpoint drains on the runtime it was made
+/// in: what it accepted is written (1804 of 2000 arrived before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_outside_any_runtime_an_endpoint_still_delivers_what_it_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = driver(dir.path()).await;
+    let mut counters = receiver.stream::<Counter>();
+    let sender = Endpoint::new("sender").unwrap();
+    connect(&sender, dir.path(), &["driver"]).await;
+    for index in 0..2000 {
+        let counter = Counter {
+            index,
+            payload: vec![1; 256],
+        };
+        sender.broadcast(counter).await.unwrap();
+    }
+    let thread = std::thread::spawn(move || drop(sender));
+    tokio::task::spawn_blocking(move || thread.join().unwrap())
+        .await
+        .unwrap();
+    for index in 0..2000 {
+        let counter = within("the next counter", counters.next()).await.unwrap();
+        assert_eq!(counter.index, index);
+    }
+}

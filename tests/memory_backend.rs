@@ -477,7 +477,11 @@ async fn names_are_unique_across_backends() {
     let (a, _b, _lanes) = pair(64);
     let attached = backend::attach(&a, Arc::new(Memory::default())).unwrap();
     let (spare, _rx) = lane(1);
-    for (name, why) in [("b", "already connected"), ("a", "own name")] {
+    for (name, why) in [
+        ("b", "already connected"),
+        ("a", "own name"),
+        ("bad/name", "not a valid endpoint name"),
+    ] {
         let result = attached.add_remote(name, HashMap::new(), spare.clone(), |_| Ok(()));
         assert!(
             matches!(&result, Err(Error::ConnectionAttemptRejected { reason, .. }) if reason.contains(why)),

@@ -2,7 +2,14 @@
 
 pub use inventory;
 
-pub use crate::schema::schema_of;
+pub use crate::schema::{schema_of, ResponseOf};
+
+/// The schema of `R`'s response, for the registration `#[derive(Event)]` makes of a
+/// request.
+pub fn response_schema_of<R: crate::event::Request>() -> std::sync::Arc<crate::schema::EventSchema>
+{
+    schema_of::<R::Response>()
+}
 
 /// Capacity of a compile-time generic event name.
 const NAME_CAPACITY: usize = 512;

@@ -176,8 +176,9 @@
 //! Frames are a little-endian `u32` length and a message: HELLO / WELCOME / REJECT for the
 //! handshake (protocol version and endpoint name), SUBSCRIPTIONS, EVENT (event name or the
 //! number the sender gave it, optional request id, postcard body), DEFINE_NAME (a number
-//! for a name, sent once per connection before its first use), RESPONSE and
-//! REQUEST_DROPPED. Frames above
+//! for a name, sent once per connection before its first use), RESPONSE,
+//! REQUEST_DROPPED, and SCHEMAS (the schemas an endpoint publishes). SUBSCRIPTIONS carry a
+//! schema fingerprint per name; HELLO and WELCOME carry each side's maximum frame size. Frames above
 //! [`EndpointOptions::max_frame_size`] are refused. The socket is owner-only (0600) and
 //! peers of another uid are refused. A malformed frame closes only its connection; an
 //! event that fails to decode is dropped alone.

@@ -86,6 +86,19 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
+        // A request's schema fingerprint covers its response's (see `event_core::schema`).
+        // Through the `Request` impl, not the response type itself: a response that is not
+        // an event is then reported once, at the `Request` impl, not here again.
+        let response_of = input.response.as_ref().map(|_| {
+            quote! {
+                #krate::__private::inventory::submit! {
+                    #krate::__private::ResponseOf::__new(
+                        ::core::any::TypeId::of::<#ident>,
+                        #krate::__private::response_schema_of::<#ident>,
+                    )
+                }
+            }
+        });
         Some(quote! {
             #krate::__private::inventory::submit! {
                 #krate::registry::EventInfo::__new(
@@ -96,6 +109,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
                     #krate::__private::schema_of::<#ident>,
                 )
             }
+            #response_of
         })
     } else {
         None

@@ -1,6 +1,7 @@
 //! `schema-peer NAME DIR`: a program built from *other* definitions of some events than
 //! the tests', as a process built last month would be. It serves `NAME` in `DIR`,
-//! subscribes to every `schemas.*` event and answers `schemas.Lookup`, prints `ready`, then
+//! subscribes to every `schemas.*` event and answers `schemas.Lookup` and `schemas.Swap`,
+//! prints `ready`, then
 //! answers one command per line on stdin:
 //!
 //! ```text
@@ -58,6 +59,19 @@ struct Lookup {
     key: u32,
 }
 
+/// A request of the same shape in both programs, whose answer is not.
+#[derive(Debug, Clone, Serialize, Deserialize, Event)]
+#[event(name = "schemas.Swap")]
+#[request(response = SwapAnswer)]
+struct Swap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Event)]
+#[event(name = "schemas.SwapAnswer")]
+struct SwapAnswer {
+    a: u64,
+    b: u64,
+}
+
 fn count<E: Event>(bus: &Endpoint) -> Arc<AtomicU64> {
     let count = Arc::new(AtomicU64::new(0));
     let mut stream = bus.stream::<E>();
@@ -94,6 +108,12 @@ async fn main() {
         ("VariantAdded", count::<VariantAdded>(&bus)),
         ("Same", count::<Same>(&bus)),
     ];
+    let mut swaps = bus.stream_requests::<Swap>();
+    tokio::spawn(async move {
+        while let Some(request) = swaps.next().await {
+            let _ = request.respond(SwapAnswer { a: 1, b: 2 }).await;
+        }
+    });
     let mut lookups = bus.stream_requests::<Lookup>();
     tokio::spawn(async move {
         while let Some(request) = lookups.next().await {

@@ -297,3 +297,83 @@ impl Remotes {
         route
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::link::{BoxFuture, Outgoing, Refused};
+
+    struct NoLink;
+
+    impl RemoteLink for NoLink {
+        fn try_send(&self, _: &Outgoing<'_>) -> Result<(), Refused> {
+            Ok(())
+        }
+        fn send<'a>(
+            &'a self,
+            _: &'a Outgoing<'a>,
+            _: std::time::Duration,
+        ) -> BoxFuture<'a, Result<(), Refused>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn respond(&self, _: u64, _: &'static str, _: &[u8]) -> Result<(), Refused> {
+            Ok(())
+        }
+        fn drop_request(&self, _: u64) {}
+        fn finish(&self) {}
+        fn drained(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+        fn close(&self) {}
+    }
+
+    #[test]
+    fn a_closed_remote_is_never_routed_to_even_before_it_leaves_the_table() {
+        let remotes = Remotes::default();
+        let fingerprint = Fingerprint(1);
+        let subscribes: HashMap<String, Fingerprint> = [("E".to_owned(), fingerprint)].into();
+        let remote = Remote::new(
+            Arc::from("b"),
+            remotes.next_id(),
+            subscribes,
+            Arc::new(NoLink),
+        );
+        remotes.write().insert(remote.clone());
+        remotes.invalidate();
+        assert_eq!(
+            remotes.subscribed_to("E", || fingerprint).compatible.len(),
+            1
+        );
+        // Closed, but (for a moment) still registered: a route built now leaves it out.
+        assert!(remote.mark_closed());
+        remotes.invalidate();
+        assert!(remotes
+            .subscribed_to("E", || fingerprint)
+            .compatible
+            .is_empty());
+    }
+
+    #[test]
+    fn a_change_drops_every_cached_route_at_once() {
+        let remotes = Remotes::default();
+        let fingerprint = Fingerprint(1);
+        let subscribes: HashMap<String, Fingerprint> = [("E".to_owned(), fingerprint)].into();
+        let remote = Remote::new(
+            Arc::from("b"),
+            remotes.next_id(),
+            subscribes,
+            Arc::new(NoLink),
+        );
+        remotes.write().insert(remote.clone());
+        remotes.invalidate();
+        drop(remotes.subscribed_to("E", || fingerprint));
+        let before = Arc::strong_count(&remote);
+        remotes.write().remove(&remote);
+        remotes.invalidate();
+        assert_eq!(
+            Arc::strong_count(&remote),
+            before - 2,
+            "the table's and the cache's"
+        );
+    }
+}

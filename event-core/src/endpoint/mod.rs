@@ -76,7 +76,12 @@ pub struct Endpoint {
 
 /// Stops the endpoint when the last [`Endpoint`] handle is dropped. Streams and tasks
 /// hold the core, not this token, so they do not keep the endpoint alive.
-struct HandleToken(Arc<Bus>);
+struct HandleToken {
+    bus: Arc<Bus>,
+    /// The runtime the endpoint was made in, to drain on when the last handle is dropped
+    /// on a thread outside any runtime.
+    runtime: Option<tokio::runtime::Handle>,
+}
 
 impl Drop for HandleToken {
     /// Stops as [`Endpoint::stop`] does, waiting (up to the stall timeout) until what
@@ -87,10 +92,10 @@ impl Drop for HandleToken {
     fn drop(&mut self) {
         use tokio::runtime::{Handle, RuntimeFlavor};
         // Refused and unlistened at once, in every case.
-        let Some(remotes) = self.0.begin_stop() else {
+        let Some(remotes) = self.bus.begin_stop() else {
             return;
         };
-        let bus = self.0.clone();
+        let bus = self.bus.clone();
         match Handle::try_current() {
             Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
                 let drain = std::panic::AssertUnwindSafe(|| {
@@ -101,14 +106,25 @@ impl Drop for HandleToken {
                 // Where this thread may not block after all (inside a `Handle::block_on`
                 // of a foreign thread), stop at once rather than fail the drop.
                 if std::panic::catch_unwind(drain).is_err() {
-                    self.0.finish_stop();
+                    self.bus.finish_stop();
                 }
             }
             Ok(runtime) => {
                 runtime.spawn(async move { bus.drain_and_finish(remotes).await });
             }
-            // Outside any runtime the writers cannot run: stop at once.
-            Err(_) => self.0.finish_stop(),
+            // On a thread outside any runtime: drain on the endpoint's own runtime, whose
+            // threads write meanwhile (a runtime already gone cannot, and ends it at once).
+            Err(_) => {
+                let drained = self.runtime.as_ref().is_some_and(|runtime| {
+                    let drain = std::panic::AssertUnwindSafe(|| {
+                        runtime.block_on(bus.drain_and_finish(remotes));
+                    });
+                    std::panic::catch_unwind(drain).is_ok()
+                });
+                if !drained {
+                    self.bus.finish_stop();
+                }
+            }
         }
     }
 }
@@ -147,7 +163,10 @@ impl Endpoint {
         let mesh = Mesh::new(Attached::new(bus.clone()));
         bus.attach(mesh.clone())?;
         Ok(Endpoint {
-            _handle: Arc::new(HandleToken(bus.clone())),
+            _handle: Arc::new(HandleToken {
+                bus: bus.clone(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
+            }),
             bus,
             mesh,
         })

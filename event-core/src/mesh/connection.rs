@@ -218,6 +218,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                 return handle.disconnected("bad frame");
             }
         };
+        let frame_len = frame.len();
         let message = match wire::decode(frame) {
             Ok(message) => message,
             Err(error) => {
@@ -225,7 +226,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                 return handle.disconnected("malformed frame");
             }
         };
-        match inbound.on_message(&message) {
+        match inbound.on_frame(&message, frame_len) {
             Ok(Action::Subscriptions(names)) => handle.set_subscriptions(names.iter().cloned()),
             Ok(Action::Schemas(schemas)) => handle.describe(schemas.to_vec()),
             Ok(Action::Deliver {

@@ -22,6 +22,10 @@ pub(crate) const MAX_NAMES_PER_CONNECTION: usize = 65536;
 pub(crate) const MAX_NAME_LEN: usize = u16::MAX as usize;
 /// The most bytes of names one peer may make a connection hold.
 pub(crate) const MAX_NAME_BYTES_PER_CONNECTION: usize = 4 * 1024 * 1024;
+/// The most schemas, and bytes of SCHEMAS frames, one peer may publish on a connection
+/// (the endpoint keeps what is published).
+pub(crate) const MAX_SCHEMAS_PER_CONNECTION: usize = 65536;
+pub(crate) const MAX_SCHEMA_BYTES_PER_CONNECTION: usize = 16 * 1024 * 1024;
 
 /// The receiving state of one connection.
 #[derive(Default)]
@@ -32,6 +36,9 @@ pub(crate) struct Inbound {
     numbered: HashMap<u32, (Box<str>, TopicCache), BuildHasherDefault<FxHasher>>,
     /// The bytes of those names.
     name_bytes: usize,
+    /// The schemas, and the bytes of SCHEMAS frames, published so far.
+    schemas: usize,
+    schema_bytes: usize,
 }
 
 /// What the reader task does next.
@@ -71,6 +78,8 @@ pub(crate) enum Violation {
     NameTooLong(usize),
     #[error("more than {MAX_NAME_BYTES_PER_CONNECTION} bytes of event names")]
     TooManyNameBytes,
+    #[error("more than {MAX_SCHEMAS_PER_CONNECTION} schemas or {MAX_SCHEMA_BYTES_PER_CONNECTION} bytes of them")]
+    TooManySchemas,
     #[error("{0} after the handshake")]
     HandshakeMessage(&'static str),
 }
@@ -82,12 +91,32 @@ impl Violation {
             Violation::TooManyNames | Violation::NameTooLong(_) | Violation::TooManyNameBytes => {
                 "too many names"
             }
+            Violation::TooManySchemas => "too many schemas",
             Violation::UndefinedName(_) | Violation::HandshakeMessage(_) => "protocol violation",
         }
     }
 }
 
 impl Inbound {
+    /// [`on_message`](Self::on_message) for a message read from a frame of `frame_len`
+    /// bytes (what published schemas are counted in).
+    pub(crate) fn on_frame<'a>(
+        &'a mut self,
+        message: &'a Message,
+        frame_len: usize,
+    ) -> Result<Action<'a>, Violation> {
+        if let Message::Schemas(schemas) = message {
+            self.schemas = self.schemas.saturating_add(schemas.len());
+            self.schema_bytes = self.schema_bytes.saturating_add(frame_len);
+            if self.schemas > MAX_SCHEMAS_PER_CONNECTION
+                || self.schema_bytes > MAX_SCHEMA_BYTES_PER_CONNECTION
+            {
+                return Err(Violation::TooManySchemas);
+            }
+        }
+        self.on_message(message)
+    }
+
     pub(crate) fn on_message<'a>(
         &'a mut self,
         message: &'a Message,
@@ -256,6 +285,20 @@ mod tests {
         assert_eq!(
             inbound.on_message(&one_more).unwrap_err(),
             Violation::TooManyNameBytes
+        );
+    }
+
+    #[test]
+    fn what_a_peer_publishes_is_bounded() {
+        let mut inbound = Inbound::default();
+        let frame = message(wire::schemas(&[], 1024).unwrap());
+        let big = MAX_SCHEMA_BYTES_PER_CONNECTION / 4;
+        for _ in 0..4 {
+            assert!(inbound.on_frame(&frame, big).is_ok());
+        }
+        assert_eq!(
+            inbound.on_frame(&frame, 1).unwrap_err(),
+            Violation::TooManySchemas
         );
     }
 

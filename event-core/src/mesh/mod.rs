@@ -20,8 +20,10 @@
 //!   a message out of place) close that connection, logged with `tracing::error!`.
 //! * A frame cut short by the peer closing, or whose rest does not arrive within the frame
 //!   timeout, closes that connection.
-//! * A bad handshake (wrong magic or protocol version, own name, a name already connected)
-//!   is answered with REJECT and closed; no HELLO within the handshake timeout closes it.
+//! * A bad handshake (wrong magic or protocol version, own name, a name already connected,
+//!   no HELLO within the handshake timeout) is answered with REJECT and closed.
+//! * What one peer can make a connection hold is bounded: numbered names (count and
+//!   bytes) and published schemas (count and bytes, each schema's nesting depth too).
 //! * An EVENT whose body does not decode as the subscribed type, or whose name nobody
 //!   subscribes to here, is dropped alone (the frame boundary is intact); if it was a
 //!   request the requester is told at once (REQUEST_DROPPED).

@@ -17,8 +17,15 @@
 //!   tracing offers (a parsed string, a key checked against a curve), needs a
 //!   self-describing format (`#[serde(flatten)]`, untagged enums, `deserialize_any`),
 //!   contains itself, or holds two different containers of one name.
-//! * A schema is computed once per type in a process, when the type is first used, and
-//!   cached; sending and receiving never compute one.
+//! * A schema is computed once per type in a process and cached: for every registered type
+//!   when the first endpoint is made, for others when first used; sending and receiving
+//!   never compute one.
+//! * A request's fingerprint covers its response's (for registered requests: a generic
+//!   request's does not), so two builds that disagree about the answer never exchange the
+//!   request.
+//! * Tracing follows one path through a hand-written `Deserialize` that branches on the
+//!   values it reads (a tag byte, then one of several layouts): the other branches are not
+//!   seen. Give such a type a version, and bump it.
 
 mod trace;
 
@@ -29,9 +36,10 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 
-pub use trace::{Container, Field, Shape, Variant, VariantContent};
+pub use trace::{Container, Field, Shape, Variant, VariantContent, MAX_SHAPE_DEPTH};
 
-/// A fingerprint of an event type's schema: equal fingerprints, same wire shape.
+/// A fingerprint of an event type's schema: equal fingerprints, same traced shape (see the
+/// module docs for what tracing cannot see).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fingerprint(pub u64);
 
@@ -63,24 +71,43 @@ pub struct EventSchema {
     version: u32,
     fingerprint: Fingerprint,
     format: Option<SchemaFormat>,
+    /// For a request: its response's name and fingerprint, part of this fingerprint, so
+    /// that two builds that disagree about the answer never exchange the request.
+    response: Option<(String, Fingerprint)>,
 }
 
 impl EventSchema {
     /// The schema of `E`, traced now (see [`schema_of`] for the cached one).
     fn trace<E: Event>() -> EventSchema {
-        let format = match trace::trace::<E>() {
-            Ok((root, containers)) => Some(SchemaFormat { root, containers }),
-            Err(error) => {
-                tracing::debug!(event = E::NAME, %error, "cannot trace the event's schema; its fingerprint is its version alone");
+        // A `Deserialize` is user code: one that panics on a placeholder must not take the
+        // caller (`Endpoint::new` traces every registered type) down with it.
+        let traced = std::panic::catch_unwind(trace::trace::<E>);
+        let format = match traced {
+            Ok(Ok((root, containers))) => Some(SchemaFormat { root, containers }),
+            Ok(Err(error)) => {
+                warn_untraced(E::NAME, &error.to_string());
+                None
+            }
+            Err(_panic) => {
+                warn_untraced(E::NAME, "its Deserialize panicked on a placeholder");
                 None
             }
         };
+        let response = response_of::<E>();
         EventSchema {
             name: E::NAME.to_owned(),
             version: E::VERSION,
-            fingerprint: fingerprint(E::VERSION, format.as_ref()),
+            fingerprint: fingerprint(E::VERSION, format.as_ref(), response.as_ref()),
             format,
+            response,
         }
+    }
+
+    /// For a request, its response's `NAME` and fingerprint.
+    pub fn response(&self) -> Option<(&str, Fingerprint)> {
+        self.response
+            .as_ref()
+            .map(|(name, fingerprint)| (name.as_str(), *fingerprint))
     }
 
     /// The event's `NAME`.
@@ -112,8 +139,18 @@ impl EventSchema {
     /// Whether the fingerprint is the one its version and structure make: a published
     /// schema that fails this was altered or corrupted on the way.
     pub fn is_consistent(&self) -> bool {
-        fingerprint(self.version, self.format.as_ref()) == self.fingerprint
+        fingerprint(self.version, self.format.as_ref(), self.response.as_ref()) == self.fingerprint
     }
+}
+
+/// Said once per type (schemas are computed once): such a type is protected by its
+/// version alone.
+fn warn_untraced(event: &str, why: &str) {
+    tracing::warn!(
+        event,
+        why,
+        "cannot trace this event's schema: processes built with other definitions of it are told apart only by #[event(version = N)]; bump it with every change of shape"
+    );
 }
 
 /// The schema of `E`, computed the first time it is asked for in this process.
@@ -142,12 +179,63 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The postcard of the version and the (BTreeMap-ordered) structure: the same bytes for
-/// the same schema in every build.
-fn fingerprint(version: u32, format: Option<&SchemaFormat>) -> Fingerprint {
-    let canonical =
-        postcard::to_stdvec(&("event-core schema 1", version, format)).unwrap_or_default();
+/// The postcard of the version, the (BTreeMap-ordered) structure and, for a request, its
+/// response's fingerprint: the same bytes for the same schema in every build.
+fn fingerprint(
+    version: u32,
+    format: Option<&SchemaFormat>,
+    response: Option<&(String, Fingerprint)>,
+) -> Fingerprint {
+    let canonical = postcard::to_stdvec(&("event-core schema 1", version, format, response))
+        .unwrap_or_default();
     Fingerprint(fnv1a(&canonical))
+}
+
+/// Which response a derived, non-generic request type has: registered at link time by
+/// `#[derive(Event)]` with `#[request(response = T)]`. (Not in `registry`, which this
+/// module's types appear in: the registry names schemas, schemas name no registry.)
+#[doc(hidden)]
+pub struct ResponseOf {
+    request: fn() -> TypeId,
+    response: fn() -> Arc<EventSchema>,
+}
+
+impl ResponseOf {
+    #[doc(hidden)]
+    pub const fn __new(request: fn() -> TypeId, response: fn() -> Arc<EventSchema>) -> Self {
+        ResponseOf { request, response }
+    }
+}
+
+inventory::collect!(ResponseOf);
+
+/// The response of `E`, if `E` is a registered request (a generic request is not
+/// registered, and its fingerprint does not cover its response).
+fn response_of<E: Event>() -> Option<(String, Fingerprint)> {
+    thread_local! {
+        /// Requests whose schemas are being computed on this thread: a request answered
+        /// by a request answered by the first is not followed round forever.
+        static COMPUTING: std::cell::RefCell<Vec<TypeId>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let me = TypeId::of::<E>();
+    let response = inventory::iter::<ResponseOf>
+        .into_iter()
+        .find(|entry| (entry.request)() == me)?
+        .response;
+    let looping = COMPUTING.with(|computing| {
+        let mut computing = computing.borrow_mut();
+        if computing.contains(&me) {
+            return true;
+        }
+        computing.push(me);
+        false
+    });
+    if looping {
+        return None;
+    }
+    let schema = response();
+    COMPUTING.with(|computing| computing.borrow_mut().retain(|id| *id != me));
+    Some((schema.name().to_owned(), schema.fingerprint()))
 }
 
 #[cfg(test)]
@@ -359,8 +447,8 @@ mod tests {
     fn an_untraceable_type_is_fingerprinted_by_its_version() {
         let schema = schema_of::<Key>();
         assert!(!schema.is_traced() && schema.format().is_none());
-        assert_eq!(schema.fingerprint, fingerprint(3, None));
-        assert_ne!(schema.fingerprint, fingerprint(4, None));
+        assert_eq!(schema.fingerprint, fingerprint(3, None, None));
+        assert_ne!(schema.fingerprint, fingerprint(4, None, None));
     }
 
     #[test]
@@ -398,10 +486,181 @@ mod tests {
         assert!(!received.is_consistent());
     }
 
+    mod twice_v1 {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        pub struct User {
+            pub id: u64,
+        }
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate")]
+        pub struct Twice {
+            pub a: Result<u8, String>,
+            pub b: Result<User, String>,
+        }
+    }
+
+    mod twice_v2 {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        pub struct User {
+            pub id: u64,
+            pub name: String,
+        }
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate")]
+        pub struct Twice {
+            pub a: Result<u8, String>,
+            pub b: Result<User, String>,
+        }
+    }
+
+    mod kinds {
+        pub mod x {
+            #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+            pub enum Kind {
+                A,
+            }
+        }
+        pub mod y {
+            #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+            pub enum Kind {
+                X(u64),
+            }
+        }
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate")]
+        pub struct Both {
+            pub x: x::Kind,
+            pub y: y::Kind,
+        }
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate")]
+        pub struct XOnly {
+            pub x: x::Kind,
+            pub y: x::Kind,
+        }
+    }
+
+    #[test]
+    fn containers_of_one_serde_name_are_told_apart_by_their_rust_type() {
+        // `Result` twice with different contents: the second one's `Ok` is traced too.
+        assert_ne!(
+            schema_of::<twice_v1::Twice>().fingerprint(),
+            schema_of::<twice_v2::Twice>().fingerprint()
+        );
+        let twice = schema_of::<twice_v2::Twice>();
+        let containers = &twice.format().unwrap().containers;
+        assert!(containers.contains_key("Result") && containers.contains_key("Result#2"));
+        // Two `Kind` enums of different modules are two containers, not one merged.
+        let both = schema_of::<kinds::Both>();
+        let containers = &both.format().unwrap().containers;
+        assert_eq!(
+            containers["Kind#2"],
+            Container::Enum(vec![Variant {
+                name: "X".into(),
+                content: VariantContent::Newtype(Shape::U64)
+            }])
+        );
+        assert_ne!(
+            both.fingerprint(),
+            schema_of::<kinds::XOnly>().fingerprint()
+        );
+    }
+
+    mod answer_v1 {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.answer_v1.Answer")]
+        pub struct Answer {
+            pub a: u64,
+            pub b: u64,
+        }
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.answer_v1.Ask")]
+        #[request(response = Answer)]
+        pub struct Ask;
+    }
+
+    mod answer_v2 {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.answer_v2.Answer")]
+        pub struct Answer {
+            pub b: u64,
+            pub a: u64,
+        }
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.answer_v2.Ask")]
+        #[request(response = Answer)]
+        pub struct Ask;
+    }
+
+    mod ping_pong {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.ping_pong.Ping")]
+        #[request(response = Pong)]
+        pub struct Ping;
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.ping_pong.Pong")]
+        #[request(response = Ping)]
+        pub struct Pong;
+    }
+
+    #[test]
+    fn a_request_fingerprint_covers_its_response() {
+        // The requests are identical; only the answers' fields are in another order.
+        let (v1, v2) = (schema_of::<answer_v1::Ask>(), schema_of::<answer_v2::Ask>());
+        assert_eq!(v1.format(), v2.format());
+        assert_ne!(v1.fingerprint(), v2.fingerprint());
+        assert_eq!(v1.response().unwrap().0, "schema.answer_v1.Answer");
+        assert!(v1.is_consistent());
+        // A request answered by a request answered by the first ends.
+        assert!(schema_of::<ping_pong::Ping>().response().is_some());
+    }
+
+    #[test]
+    fn a_received_shape_may_not_nest_without_bound() {
+        let mut deep = Shape::Unit;
+        for _ in 0..MAX_SHAPE_DEPTH + 1 {
+            deep = Shape::Option(Box::new(deep));
+        }
+        let bytes = postcard::to_stdvec(&deep).unwrap();
+        assert!(postcard::from_bytes::<Shape>(&bytes).is_err());
+        // A hostile frame far deeper than that is refused, not a stack overflow.
+        let mut hostile = vec![17u8; 1_000_000];
+        hostile.push(0);
+        assert!(postcard::from_bytes::<Shape>(&hostile).is_err());
+        let mut fine = Shape::Unit;
+        for _ in 0..MAX_SHAPE_DEPTH - 1 {
+            fine = Shape::Option(Box::new(fine));
+        }
+        let bytes = postcard::to_stdvec(&fine).unwrap();
+        assert_eq!(postcard::from_bytes::<Shape>(&bytes).unwrap(), fine);
+    }
+
+    /// A type whose `Deserialize` panics on any input.
+    #[derive(Debug, Clone, Serialize, event_derive::Event)]
+    #[event(crate = "crate", name = "schema.Explodes", version = 5)]
+    struct Explodes;
+
+    impl<'de> Deserialize<'de> for Explodes {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            panic!("explodes on any input")
+        }
+    }
+
+    #[test]
+    fn a_panicking_deserialize_is_untraced_not_fatal() {
+        let schema = schema_of::<Explodes>();
+        assert!(!schema.is_traced());
+        assert_eq!(schema.fingerprint(), fingerprint(5, None, None));
+    }
+
     #[test]
     fn a_schema_is_computed_once_per_type() {
         assert!(Arc::ptr_eq(&schema_of::<Change>(), &schema_of::<Change>()));
     }
+
+    /// The fingerprint of `original::Tick` (`{ n: u64, label: String }`), as every build
+    /// computes it.
+    const PINNED: u64 = 0xf098_d3af_6cfd_daca;
 
     #[test]
     fn fingerprints_do_not_change_between_builds() {
@@ -409,6 +668,10 @@ mod tests {
         // no longer talk (bump the schema format marker on purpose if so).
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(
+            schema_of::<original::Tick>().fingerprint(),
+            Fingerprint(PINNED)
+        );
         assert_eq!(
             schema_of::<original::Tick>().fingerprint,
             schema_of::<same::Tick>().fingerprint

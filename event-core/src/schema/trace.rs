@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The shape of a value as serde sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum Shape {
     /// `()`.
@@ -76,6 +76,96 @@ pub enum Shape {
     Array(Box<Shape>, usize),
     /// A named container (struct or enum), described in the schema's containers.
     Named(String),
+}
+
+/// [`Shape`] as it is decoded, one level at a time (same variants, same order).
+#[derive(Deserialize)]
+enum ShapeLevel {
+    Unit,
+    Bool,
+    I8,
+    I16,
+    I32,
+    I64,
+    I128,
+    U8,
+    U16,
+    U32,
+    U64,
+    U128,
+    F32,
+    F64,
+    Char,
+    Str,
+    Bytes,
+    Option(Box<Shape>),
+    Seq(Box<Shape>),
+    Map { key: Box<Shape>, value: Box<Shape> },
+    Tuple(Vec<Shape>),
+    Array(Box<Shape>, usize),
+    Named(String),
+}
+
+/// How deeply a received [`Shape`] may nest: a published schema comes from another
+/// process, and decoding without a bound would let one frame exhaust the stack.
+pub const MAX_SHAPE_DEPTH: usize = 128;
+
+thread_local! {
+    static SHAPE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of [`Shape`] decoding, counted while it lives.
+struct ShapeLevelGuard;
+
+impl ShapeLevelGuard {
+    fn enter<E: de::Error>() -> Result<ShapeLevelGuard, E> {
+        SHAPE_DEPTH.with(|depth| {
+            if depth.get() >= MAX_SHAPE_DEPTH {
+                return Err(E::custom(format!(
+                    "a shape nested more than {MAX_SHAPE_DEPTH} levels deep"
+                )));
+            }
+            depth.set(depth.get() + 1);
+            Ok(ShapeLevelGuard)
+        })
+    }
+}
+
+impl Drop for ShapeLevelGuard {
+    fn drop(&mut self) {
+        SHAPE_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shape, D::Error> {
+        let _level = ShapeLevelGuard::enter::<D::Error>()?;
+        Ok(match ShapeLevel::deserialize(deserializer)? {
+            ShapeLevel::Unit => Shape::Unit,
+            ShapeLevel::Bool => Shape::Bool,
+            ShapeLevel::I8 => Shape::I8,
+            ShapeLevel::I16 => Shape::I16,
+            ShapeLevel::I32 => Shape::I32,
+            ShapeLevel::I64 => Shape::I64,
+            ShapeLevel::I128 => Shape::I128,
+            ShapeLevel::U8 => Shape::U8,
+            ShapeLevel::U16 => Shape::U16,
+            ShapeLevel::U32 => Shape::U32,
+            ShapeLevel::U64 => Shape::U64,
+            ShapeLevel::U128 => Shape::U128,
+            ShapeLevel::F32 => Shape::F32,
+            ShapeLevel::F64 => Shape::F64,
+            ShapeLevel::Char => Shape::Char,
+            ShapeLevel::Str => Shape::Str,
+            ShapeLevel::Bytes => Shape::Bytes,
+            ShapeLevel::Option(inner) => Shape::Option(inner),
+            ShapeLevel::Seq(inner) => Shape::Seq(inner),
+            ShapeLevel::Map { key, value } => Shape::Map { key, value },
+            ShapeLevel::Tuple(shapes) => Shape::Tuple(shapes),
+            ShapeLevel::Array(inner, len) => Shape::Array(inner, len),
+            ShapeLevel::Named(name) => Shape::Named(name),
+        })
+    }
 }
 
 /// A named container.
@@ -169,8 +259,14 @@ struct EnumSeen {
 struct Tracer {
     structs: BTreeMap<String, Container>,
     enums: BTreeMap<String, EnumSeen>,
+    /// The name each Rust type's container is recorded under: its serde name, or, when
+    /// another type already took that name (`Result<u8, _>` and `Result<User, _>`, two
+    /// `Kind` enums of different modules), the serde name and `#2`, `#3`, ... in the order
+    /// found. By Rust type, so that two containers of one serde name are never merged.
+    names: BTreeMap<&'static str, String>,
+    taken: BTreeSet<String>,
     /// Containers being traced right now, innermost last.
-    stack: Vec<&'static str>,
+    stack: Vec<String>,
     /// Per placeholder position in a pass (by order of appearance): which placeholder to
     /// give there, and the last position given one.
     placeholder: Vec<usize>,
@@ -265,11 +361,27 @@ impl Tracer {
         self.placeholder[at]
     }
 
-    fn enter(&mut self, name: &'static str) -> Result<(), TraceError> {
-        if self.stack.contains(&name) || self.stack.len() >= MAX_DEPTH {
+    /// The name the container of Rust type `rust_type`, serde name `name`, goes by.
+    fn container_name(&mut self, name: &'static str, rust_type: &'static str) -> String {
+        if let Some(known) = self.names.get(rust_type) {
+            return known.clone();
+        }
+        let mut chosen = name.to_owned();
+        let mut n = 2;
+        while self.taken.contains(&chosen) {
+            chosen = format!("{name}#{n}");
+            n += 1;
+        }
+        self.taken.insert(chosen.clone());
+        self.names.insert(rust_type, chosen.clone());
+        chosen
+    }
+
+    fn enter(&mut self, name: &str) -> Result<(), TraceError> {
+        if self.stack.iter().any(|open| open == name) || self.stack.len() >= MAX_DEPTH {
             return Err(TraceError::Recursive(name.to_owned()));
         }
-        self.stack.push(name);
+        self.stack.push(name.to_owned());
         Ok(())
     }
 
@@ -277,11 +389,7 @@ impl Tracer {
         self.stack.pop();
     }
 
-    fn record_struct(
-        &mut self,
-        name: &'static str,
-        container: Container,
-    ) -> Result<(), TraceError> {
+    fn record_struct(&mut self, name: &str, container: Container) -> Result<(), TraceError> {
         match self.structs.get(name) {
             Some(known) if *known != container => Err(TraceError::NameClash(name.to_owned())),
             _ => {
@@ -293,7 +401,7 @@ impl Tracer {
 
     /// Which variant of enum `name` to visit: one not seen yet, else one on the way to an
     /// enum with variants not seen yet, else the first.
-    fn choose(&mut self, name: &'static str, variants: &'static [&'static str]) -> u32 {
+    fn choose(&mut self, name: &str, variants: &'static [&'static str]) -> u32 {
         let seen = self.enums.entry(name.to_owned()).or_insert(EnumSeen {
             names: variants,
             variants: BTreeMap::new(),
@@ -482,9 +590,12 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        *self.out = Shape::Named(name.to_owned());
+        let name = self
+            .tracer
+            .container_name(name, std::any::type_name::<V::Value>());
+        *self.out = Shape::Named(name.clone());
         let value = visitor.visit_unit()?;
-        self.tracer.record_struct(name, Container::Unit)?;
+        self.tracer.record_struct(&name, Container::Unit)?;
         Ok(value)
     }
 
@@ -493,15 +604,19 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        *self.out = Shape::Named(name.to_owned());
-        self.tracer.enter(name)?;
+        let name = self
+            .tracer
+            .container_name(name, std::any::type_name::<V::Value>());
+        *self.out = Shape::Named(name.clone());
+        self.tracer.enter(&name)?;
         let mut inner = Shape::Unit;
         let value = visitor.visit_newtype_struct(ShapeOf {
             tracer: self.tracer,
             out: &mut inner,
         })?;
         self.tracer.leave();
-        self.tracer.record_struct(name, Container::Newtype(inner))?;
+        self.tracer
+            .record_struct(&name, Container::Newtype(inner))?;
         Ok(value)
     }
 
@@ -533,11 +648,14 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        *self.out = Shape::Named(name.to_owned());
-        self.tracer.enter(name)?;
+        let name = self
+            .tracer
+            .container_name(name, std::any::type_name::<V::Value>());
+        *self.out = Shape::Named(name.clone());
+        self.tracer.enter(&name)?;
         let (value, shapes) = elements(self.tracer, len, visitor)?;
         self.tracer.leave();
-        self.tracer.record_struct(name, Container::Tuple(shapes))?;
+        self.tracer.record_struct(&name, Container::Tuple(shapes))?;
         Ok(value)
     }
 
@@ -561,8 +679,11 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        *self.out = Shape::Named(name.to_owned());
-        self.tracer.enter(name)?;
+        let name = self
+            .tracer
+            .container_name(name, std::any::type_name::<V::Value>());
+        *self.out = Shape::Named(name.clone());
+        self.tracer.enter(&name)?;
         let (value, shapes) = elements(self.tracer, fields.len(), visitor)?;
         self.tracer.leave();
         let fields = fields
@@ -573,7 +694,8 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
                 shape,
             })
             .collect();
-        self.tracer.record_struct(name, Container::Struct(fields))?;
+        self.tracer
+            .record_struct(&name, Container::Struct(fields))?;
         Ok(value)
     }
 
@@ -583,12 +705,15 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        *self.out = Shape::Named(name.to_owned());
         if variants.is_empty() {
             return Err(TraceError::Custom(format!("`{name}` has no variants")));
         }
-        self.tracer.enter(name)?;
-        let index = self.tracer.choose(name, variants);
+        let name = self
+            .tracer
+            .container_name(name, std::any::type_name::<V::Value>());
+        *self.out = Shape::Named(name.clone());
+        self.tracer.enter(&name)?;
+        let index = self.tracer.choose(&name, variants);
         let mut content = VariantContent::Unit;
         let value = visitor.visit_enum(OneVariant {
             tracer: self.tracer,
@@ -599,7 +724,7 @@ impl<'de> Deserializer<'de> for ShapeOf<'_> {
         let seen = self
             .tracer
             .enums
-            .get_mut(name)
+            .get_mut(&name)
             .expect("registered by choose");
         if let std::collections::btree_map::Entry::Vacant(entry) = seen.variants.entry(index) {
             entry.insert(content);
