@@ -586,3 +586,49 @@ impl Drop for Connecting<'_> {
         sync::lock(&self.mesh.connecting).remove(&self.name);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    /// A byte stream whose first read panics, as a reader task that dies would.
+    struct Panicking;
+
+    impl tokio::io::AsyncRead for Panicking {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            panic!("the reader dies")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_reader_dies_is_torn_down() {
+        let bus = Arc::new(crate::bus::Bus::new(
+            Arc::from("a"),
+            EndpointOptions::default(),
+        ));
+        let mesh = Mesh::new(Attached::new(bus.clone()));
+        let connection = mesh.new_connection("b", 1 << 20);
+        let greeting = |names: Vec<(String, Fingerprint)>| wire::subscriptions(&names, 1 << 20);
+        let handle = mesh
+            .register(&connection, HashMap::new(), greeting)
+            .unwrap();
+        assert!(bus.remotes.contains("b"));
+        let reader = FrameReader::new(Panicking, 1 << 20, Duration::from_secs(1));
+        mesh.spawn_io(handle, &connection, reader, tokio::io::sink());
+        // The writer alone would wait forever; the reader's death takes the connection down.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while bus.remotes.contains("b") {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the connection was left registered");
+    }
+}
