@@ -14,6 +14,9 @@
 //!   modules (`schema`, `config`, `error`, `sync`, `codec`), and nothing of the core or
 //!   the handles;
 //! * only `transport/` names the Unix socket module.
+//!
+//! Inline `mod tests` blocks are left out: a unit test may build whatever it tests with
+//! (the mesh's tests drive a real core).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -234,6 +237,10 @@ fn named_paths(
         }
         let here = scopes.last().unwrap().0.clone();
         let top_level = scopes.len() == 1;
+        let in_tests = scopes
+            .iter()
+            .skip(1)
+            .any(|(path, _)| path.last().map(String::as_str) == Some("tests"));
         let mut raw: Vec<Vec<String>> = Vec::new();
         if tokens[i] == Token::Ident("use".into()) {
             let mut at = i + 1;
@@ -260,6 +267,9 @@ fn named_paths(
             }
         } else {
             i += 1;
+        }
+        if in_tests {
+            continue;
         }
         for path in raw {
             let Some(first) = path.first() else { continue };
