@@ -641,3 +641,35 @@ async fn the_frame_size_limit_is_exact() {
         "{refused:?}"
     );
 }
+
+/// A receiver with a smaller maximum frame size than the sender's used to be sent a frame
+/// it must refuse, and closed the connection; now the sender knows the receiver's limit
+/// (from the handshake) and refuses that event alone.
+#[tokio::test]
+async fn an_event_larger_than_the_receivers_limit_is_refused_by_the_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = EndpointOptions::default().max_frame_size(1024);
+    let receiver = Endpoint::serve_with(ConnectionConfig::from_name("b", dir.path()), small)
+        .await
+        .unwrap();
+    let mut bigs = receiver.stream::<Big>();
+    let sender = Endpoint::new("a").unwrap();
+    connect(&sender, dir.path(), &["b"]).await;
+    within(
+        "b's subscription",
+        sender.wait_until_endpoint_subscribed_to::<Big>("b"),
+    )
+    .await;
+    let refused = sender.broadcast(Big(vec![1; 2000])).await;
+    assert!(
+        matches!(refused, Err(Error::FrameTooLarge { max: 1024, .. })),
+        "{refused:?}"
+    );
+    // The connection is intact and the next event that fits arrives.
+    sender.broadcast(Big(vec![2; 100])).await.unwrap();
+    assert_eq!(
+        within("the small one", bigs.next()).await.unwrap().0,
+        vec![2; 100]
+    );
+    assert!(sender.is_connected_to("b"));
+}

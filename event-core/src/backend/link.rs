@@ -97,6 +97,15 @@ pub trait RemoteLink: Send + Sync + 'static {
         0
     }
 
+    /// The largest message the remote accepts, if it is smaller than this endpoint's own
+    /// [`max_frame_size`](crate::EndpointOptions::max_frame_size) (the socket mesh learns
+    /// it in the handshake). The core refuses a larger one with
+    /// [`Error::FrameTooLarge`](crate::Error::FrameTooLarge) rather than send it. Asked
+    /// once, when the remote is added.
+    fn frame_limit(&self) -> Option<usize> {
+        None
+    }
+
     /// Queues `event` if there is room now. A message larger than the room is taken when
     /// nothing else waits, so that no message is refused forever.
     fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused>;

@@ -100,7 +100,13 @@ impl Responder for Bus {
         body: usize,
         link: &dyn RemoteLink,
     ) -> Result<(), Error> {
-        Bus::check_size(self, event, MessageKind::Answer, body, [link])
+        Bus::check_size(
+            self,
+            event,
+            MessageKind::Answer,
+            body,
+            [(link, link.frame_limit())],
+        )
     }
 
     fn pending(&self) -> &PendingRequests {
@@ -156,14 +162,15 @@ impl Bus {
         event: &'static str,
         kind: MessageKind,
         body: usize,
-        links: impl IntoIterator<Item = &'l dyn RemoteLink>,
+        links: impl IntoIterator<Item = (&'l dyn RemoteLink, Option<usize>)>,
     ) -> Result<(), Error> {
-        let max = self.options.max_frame_size;
-        if body + MESSAGE_OVERHEAD + event.len() <= max {
+        let own = self.options.max_frame_size;
+        if body + MESSAGE_OVERHEAD + event.len() <= own.min(self.remotes.min_frame_limit()) {
             return Ok(());
         }
-        for link in links {
+        for (link, limit) in links {
             let size = body + link.header_len(event, kind);
+            let max = limit.map_or(own, |limit| limit.min(own));
             if size > max {
                 return Err(Error::FrameTooLarge {
                     endpoint: self.name.to_string(),

@@ -17,7 +17,7 @@ use crate::sync;
 use rustc_hash::FxHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 /// A connected endpoint, as seen from this one.
@@ -33,6 +33,8 @@ pub(crate) struct Remote {
     warned: Mutex<HashSet<(String, Side)>>,
     /// How the core sends to it.
     pub link: Arc<dyn RemoteLink>,
+    /// The largest message it accepts, if its link said.
+    pub frame_limit: Option<usize>,
     closed: AtomicBool,
     /// Events (broadcasts and requests) queued for it, received from it, and reported
     /// missing by its backend.
@@ -51,6 +53,7 @@ impl Remote {
         Arc::new(Remote {
             name,
             id,
+            frame_limit: link.frame_limit(),
             subscriptions: RwLock::new(subscriptions),
             schemas: RwLock::default(),
             warned: Mutex::default(),
@@ -129,6 +132,9 @@ pub(crate) enum Side {
 #[derive(Default)]
 pub(crate) struct RemoteTable {
     by_name: HashMap<Arc<str>, Arc<Remote>>,
+    /// The smallest frame limit among them (`usize::MAX`: none said), readable without
+    /// the table's lock.
+    min_frame_limit: Arc<AtomicUsize>,
 }
 
 impl RemoteTable {
@@ -138,6 +144,17 @@ impl RemoteTable {
 
     pub(crate) fn insert(&mut self, remote: Arc<Remote>) {
         self.by_name.insert(remote.name.clone(), remote);
+        self.update_min_frame_limit();
+    }
+
+    fn update_min_frame_limit(&self) {
+        let min = self
+            .by_name
+            .values()
+            .filter_map(|remote| remote.frame_limit)
+            .min()
+            .unwrap_or(usize::MAX);
+        self.min_frame_limit.store(min, Ordering::Relaxed);
     }
 
     /// Removes `remote` if it is still the one registered under its name.
@@ -148,17 +165,22 @@ impl RemoteTable {
             .is_some_and(|current| current.id == remote.id)
         {
             self.by_name.remove(&remote.name);
+            self.update_min_frame_limit();
         }
     }
 
     pub(crate) fn take_all(&mut self) -> Vec<Arc<Remote>> {
-        self.by_name.drain().map(|(_, remote)| remote).collect()
+        let all = self.by_name.drain().map(|(_, remote)| remote).collect();
+        self.update_min_frame_limit();
+        all
     }
 }
 
 /// The remote table, its lock, and the routes cached from it.
 pub(crate) struct Remotes {
     table: RwLock<RemoteTable>,
+    /// The table's smallest frame limit (shared with it).
+    min_frame_limit: Arc<AtomicUsize>,
     /// The route to nobody, shared.
     nobody: Arc<RemoteRoute>,
     routes: RwLock<RouteCache>,
@@ -204,8 +226,11 @@ impl RemoteRoute {
 
 impl Default for Remotes {
     fn default() -> Self {
+        let table = RemoteTable::default();
+        table.min_frame_limit.store(usize::MAX, Ordering::Relaxed);
         Remotes {
-            table: RwLock::default(),
+            min_frame_limit: table.min_frame_limit.clone(),
+            table: RwLock::new(table),
             nobody: Arc::default(),
             routes: RwLock::default(),
             generation: AtomicU64::new(0),
@@ -218,6 +243,11 @@ impl Default for Remotes {
 impl Remotes {
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The smallest frame limit any connected remote said it has.
+    pub(crate) fn min_frame_limit(&self) -> usize {
+        self.min_frame_limit.load(Ordering::Relaxed)
     }
 
     /// The route to no remote.

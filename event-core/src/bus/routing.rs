@@ -146,7 +146,9 @@ impl Bus {
         }
         let name_id = self.name_id(E::NAME)?;
         let full = crate::codec::with_body(event, |body| {
-            let links = remotes.iter().map(|remote| &*remote.link);
+            let links = remotes
+                .iter()
+                .map(|remote| (&*remote.link, remote.frame_limit));
             self.check_size(E::NAME, MessageKind::Broadcast, body.len(), links)?;
             let outgoing = Outgoing {
                 name: E::NAME,
@@ -275,7 +277,10 @@ impl Bus {
         if !route.remotes().is_empty() {
             let body = crate::codec::body(&request)
                 .map_err(|source| self.encode_error(R::NAME, source))?;
-            let links = route.remotes().iter().map(|remote| &*remote.link);
+            let links = route
+                .remotes()
+                .iter()
+                .map(|remote| (&*remote.link, remote.frame_limit));
             self.check_size(R::NAME, MessageKind::Request, body.len(), links)?;
             let outgoing = Outgoing {
                 name: R::NAME,

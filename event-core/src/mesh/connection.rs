@@ -107,6 +107,10 @@ impl Connection {
 }
 
 impl RemoteLink for Connection {
+    fn frame_limit(&self) -> Option<usize> {
+        Some(self.peer_max_frame_size)
+    }
+
     fn header_len(&self, name: &'static str, kind: MessageKind) -> usize {
         // What `wire` puts before the body, without the length prefix (the maximum frame
         // size does not count it).
