@@ -622,3 +622,32 @@ async fn a_remote_with_another_schema_is_not_sent_the_event_whatever_the_backend
     );
     assert_eq!(lanes.a_to_b.events_sent.load(Ordering::SeqCst), sent);
 }
+
+/// The same for a request: frozen recipients are waited for against one deadline, and
+/// the request fails once they are all given up.
+#[tokio::test(start_paused = true)]
+async fn a_request_to_frozen_remotes_costs_one_connection_stall_timeout() {
+    let stall = Duration::from_secs(1);
+    let a = Endpoint::with_options("a", EndpointOptions::default().stall_timeout(stall)).unwrap();
+    let frozen: Vec<(Endpoint, Pair, _)> = ["b", "c", "d"]
+        .into_iter()
+        .map(|name| {
+            let remote = Endpoint::new(name).unwrap();
+            let lanes = wire(&a, &remote, 4);
+            let requests = remote.stream_requests::<HowMany>();
+            (remote, lanes, requests)
+        })
+        .collect();
+    for (remote, lanes, _) in &frozen {
+        heard_of::<HowMany>(&a, remote.name()).await;
+        lanes.a_to_b.queued.store(4, Ordering::SeqCst);
+    }
+    let started = tokio::time::Instant::now();
+    let result = a.request(HowMany).await;
+    assert!(
+        matches!(result, Err(Error::RemoteDisconnected { .. })),
+        "{result:?}"
+    );
+    assert_eq!(started.elapsed(), 2 * stall, "one deadline for all three");
+    assert_eq!(a.pending_requests(), 0);
+}
