@@ -21,8 +21,9 @@ use serde::de::{
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The shape of a value as serde sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The shape of a value as serde sees it. Decoding one (a published schema comes from
+/// another process) counts its nesting and stops at [`MAX_SHAPE_DEPTH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Shape {
     /// `()`.
@@ -60,49 +61,23 @@ pub enum Shape {
     /// A byte string.
     Bytes,
     /// `Option<T>`.
-    Option(Box<Shape>),
+    Option(#[serde(deserialize_with = "nested")] Box<Shape>),
     /// A sequence of any length (`Vec<T>`, sets).
-    Seq(Box<Shape>),
+    Seq(#[serde(deserialize_with = "nested")] Box<Shape>),
     /// A map.
     Map {
         /// The keys' shape.
+        #[serde(deserialize_with = "nested")]
         key: Box<Shape>,
         /// The values' shape.
+        #[serde(deserialize_with = "nested")]
         value: Box<Shape>,
     },
     /// A tuple.
-    Tuple(Vec<Shape>),
+    Tuple(#[serde(deserialize_with = "nested")] Vec<Shape>),
     /// A fixed-size array `[T; N]`.
-    Array(Box<Shape>, usize),
+    Array(#[serde(deserialize_with = "nested")] Box<Shape>, usize),
     /// A named container (struct or enum), described in the schema's containers.
-    Named(String),
-}
-
-/// [`Shape`] as it is decoded, one level at a time (same variants, same order).
-#[derive(Deserialize)]
-enum ShapeLevel {
-    Unit,
-    Bool,
-    I8,
-    I16,
-    I32,
-    I64,
-    I128,
-    U8,
-    U16,
-    U32,
-    U64,
-    U128,
-    F32,
-    F64,
-    Char,
-    Str,
-    Bytes,
-    Option(Box<Shape>),
-    Seq(Box<Shape>),
-    Map { key: Box<Shape>, value: Box<Shape> },
-    Tuple(Vec<Shape>),
-    Array(Box<Shape>, usize),
     Named(String),
 }
 
@@ -137,35 +112,10 @@ impl Drop for ShapeLevelGuard {
     }
 }
 
-impl<'de> Deserialize<'de> for Shape {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shape, D::Error> {
-        let _level = ShapeLevelGuard::enter::<D::Error>()?;
-        Ok(match ShapeLevel::deserialize(deserializer)? {
-            ShapeLevel::Unit => Shape::Unit,
-            ShapeLevel::Bool => Shape::Bool,
-            ShapeLevel::I8 => Shape::I8,
-            ShapeLevel::I16 => Shape::I16,
-            ShapeLevel::I32 => Shape::I32,
-            ShapeLevel::I64 => Shape::I64,
-            ShapeLevel::I128 => Shape::I128,
-            ShapeLevel::U8 => Shape::U8,
-            ShapeLevel::U16 => Shape::U16,
-            ShapeLevel::U32 => Shape::U32,
-            ShapeLevel::U64 => Shape::U64,
-            ShapeLevel::U128 => Shape::U128,
-            ShapeLevel::F32 => Shape::F32,
-            ShapeLevel::F64 => Shape::F64,
-            ShapeLevel::Char => Shape::Char,
-            ShapeLevel::Str => Shape::Str,
-            ShapeLevel::Bytes => Shape::Bytes,
-            ShapeLevel::Option(inner) => Shape::Option(inner),
-            ShapeLevel::Seq(inner) => Shape::Seq(inner),
-            ShapeLevel::Map { key, value } => Shape::Map { key, value },
-            ShapeLevel::Tuple(shapes) => Shape::Tuple(shapes),
-            ShapeLevel::Array(inner, len) => Shape::Array(inner, len),
-            ShapeLevel::Named(name) => Shape::Named(name),
-        })
-    }
+/// Decodes the shapes one level further down.
+fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    let _level = ShapeLevelGuard::enter::<D::Error>()?;
+    T::deserialize(deserializer)
 }
 
 /// A named container.
