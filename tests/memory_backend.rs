@@ -520,6 +520,28 @@ async fn a_stopped_endpoint_takes_no_backend() {
     assert!(matches!(result, Err(Error::Stopped { .. })), "{result:?}");
 }
 
+/// Three remotes of `a` (`b`, `c`, `d`) that subscribe (with `subscribe`) to `E` and then
+/// take nothing more: their lanes look full from then on.
+async fn freeze_remotes<E: Event, S>(
+    a: &Endpoint,
+    subscribe: fn(&Endpoint) -> S,
+) -> Vec<(Endpoint, Pair, S)> {
+    let frozen: Vec<(Endpoint, Pair, S)> = ["b", "c", "d"]
+        .into_iter()
+        .map(|name| {
+            let remote = Endpoint::new(name).unwrap();
+            let lanes = wire(a, &remote, 4);
+            let subscription = subscribe(&remote);
+            (remote, lanes, subscription)
+        })
+        .collect();
+    for (remote, lanes, _) in &frozen {
+        heard_of::<E>(a, remote.name()).await;
+        lanes.a_to_b.queued.store(4, Ordering::SeqCst);
+    }
+    frozen
+}
+
 /// Several frozen remotes were given up one after another (three frozen peers with a 1 s
 /// stall timeout: the last went after 6 s, holding the sender, and so every healthy
 /// peer, that long). Now one deadline covers them all. (Virtual time: exact.)
@@ -527,19 +549,7 @@ async fn a_stopped_endpoint_takes_no_backend() {
 async fn several_frozen_remotes_cost_one_connection_stall_timeout() {
     let stall = Duration::from_secs(1);
     let a = Endpoint::with_options("a", EndpointOptions::default().stall_timeout(stall)).unwrap();
-    let frozen: Vec<(Endpoint, Pair, _)> = ["b", "c", "d"]
-        .into_iter()
-        .map(|name| {
-            let remote = Endpoint::new(name).unwrap();
-            let lanes = wire(&a, &remote, 4);
-            let ticks = remote.stream::<Tick>();
-            (remote, lanes, ticks)
-        })
-        .collect();
-    for (remote, lanes, _) in &frozen {
-        heard_of::<Tick>(&a, remote.name()).await;
-        lanes.a_to_b.queued.store(4, Ordering::SeqCst);
-    }
+    let _frozen = freeze_remotes::<Tick, _>(&a, |remote| remote.stream::<Tick>()).await;
     let started = tokio::time::Instant::now();
     let result = a.broadcast(Tick(0)).await;
     assert!(matches!(result, Err(Error::Stalled { .. })), "{result:?}");
@@ -629,19 +639,8 @@ async fn a_remote_with_another_schema_is_not_sent_the_event_whatever_the_backend
 async fn a_request_to_frozen_remotes_costs_one_connection_stall_timeout() {
     let stall = Duration::from_secs(1);
     let a = Endpoint::with_options("a", EndpointOptions::default().stall_timeout(stall)).unwrap();
-    let frozen: Vec<(Endpoint, Pair, _)> = ["b", "c", "d"]
-        .into_iter()
-        .map(|name| {
-            let remote = Endpoint::new(name).unwrap();
-            let lanes = wire(&a, &remote, 4);
-            let requests = remote.stream_requests::<HowMany>();
-            (remote, lanes, requests)
-        })
-        .collect();
-    for (remote, lanes, _) in &frozen {
-        heard_of::<HowMany>(&a, remote.name()).await;
-        lanes.a_to_b.queued.store(4, Ordering::SeqCst);
-    }
+    let _frozen =
+        freeze_remotes::<HowMany, _>(&a, |remote| remote.stream_requests::<HowMany>()).await;
     let started = tokio::time::Instant::now();
     let result = a.request(HowMany).await;
     assert!(
