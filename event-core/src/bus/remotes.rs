@@ -357,11 +357,12 @@ mod tests {
         fn close(&self) {}
     }
 
-    #[test]
-    fn a_closed_remote_is_never_routed_to_even_before_it_leaves_the_table() {
+    const FINGERPRINT: Fingerprint = Fingerprint(1);
+
+    /// A table with one remote, `b`, subscribed to `E`.
+    fn one_remote() -> (Remotes, Arc<Remote>) {
         let remotes = Remotes::default();
-        let fingerprint = Fingerprint(1);
-        let subscribes: HashMap<String, Fingerprint> = [("E".to_owned(), fingerprint)].into();
+        let subscribes: HashMap<String, Fingerprint> = [("E".to_owned(), FINGERPRINT)].into();
         let remote = Remote::new(
             Arc::from("b"),
             remotes.next_id(),
@@ -370,33 +371,29 @@ mod tests {
         );
         remotes.write().insert(remote.clone());
         remotes.invalidate();
+        (remotes, remote)
+    }
+
+    #[test]
+    fn a_closed_remote_is_never_routed_to_even_before_it_leaves_the_table() {
+        let (remotes, remote) = one_remote();
         assert_eq!(
-            remotes.subscribed_to("E", || fingerprint).compatible.len(),
+            remotes.subscribed_to("E", || FINGERPRINT).compatible.len(),
             1
         );
         // Closed, but (for a moment) still registered: a route built now leaves it out.
         assert!(remote.mark_closed());
         remotes.invalidate();
         assert!(remotes
-            .subscribed_to("E", || fingerprint)
+            .subscribed_to("E", || FINGERPRINT)
             .compatible
             .is_empty());
     }
 
     #[test]
     fn a_change_drops_every_cached_route_at_once() {
-        let remotes = Remotes::default();
-        let fingerprint = Fingerprint(1);
-        let subscribes: HashMap<String, Fingerprint> = [("E".to_owned(), fingerprint)].into();
-        let remote = Remote::new(
-            Arc::from("b"),
-            remotes.next_id(),
-            subscribes,
-            Arc::new(NoLink),
-        );
-        remotes.write().insert(remote.clone());
-        remotes.invalidate();
-        drop(remotes.subscribed_to("E", || fingerprint));
+        let (remotes, remote) = one_remote();
+        drop(remotes.subscribed_to("E", || FINGERPRINT));
         let before = Arc::strong_count(&remote);
         remotes.write().remove(&remote);
         remotes.invalidate();
