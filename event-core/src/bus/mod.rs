@@ -40,6 +40,8 @@
 
 pub(crate) mod connections;
 pub(crate) mod delivery;
+#[cfg(test)]
+pub(crate) mod fake_link;
 pub(crate) mod inbound;
 pub(crate) mod names;
 pub(crate) mod remotes;

@@ -331,31 +331,7 @@ impl Remotes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::link::{BoxFuture, Outgoing, Refused};
-
-    struct NoLink;
-
-    impl RemoteLink for NoLink {
-        fn try_send(&self, _: &Outgoing<'_>) -> Result<(), Refused> {
-            Ok(())
-        }
-        fn send<'a>(
-            &'a self,
-            _: &'a Outgoing<'a>,
-            _: std::time::Duration,
-        ) -> BoxFuture<'a, Result<(), Refused>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn respond(&self, _: u64, _: &'static str, _: &[u8]) -> Result<(), Refused> {
-            Ok(())
-        }
-        fn drop_request(&self, _: u64) {}
-        fn finish(&self) {}
-        fn drained(&self) -> BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-        fn close(&self) {}
-    }
+    use crate::bus::fake_link::FakeLink;
 
     const FINGERPRINT: Fingerprint = Fingerprint(1);
 
@@ -367,7 +343,7 @@ mod tests {
             Arc::from("b"),
             remotes.next_id(),
             subscribes,
-            Arc::new(NoLink),
+            Arc::new(FakeLink::default()),
         );
         remotes.write().insert(remote.clone());
         remotes.invalidate();

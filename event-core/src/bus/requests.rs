@@ -412,42 +412,7 @@ mod tests {
     }
 
     use crate::backend::link;
-
-    /// A link that records what the reply handle sent through it.
-    #[derive(Default)]
-    struct RecordingLink {
-        sent: Mutex<Vec<String>>,
-    }
-
-    impl link::RemoteLink for RecordingLink {
-        fn try_send(&self, _: &link::Outgoing<'_>) -> Result<(), link::Refused> {
-            Ok(())
-        }
-        fn send<'a>(
-            &'a self,
-            _: &'a link::Outgoing<'a>,
-            _: std::time::Duration,
-        ) -> link::BoxFuture<'a, Result<(), link::Refused>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn respond(
-            &self,
-            request_id: u64,
-            name: &'static str,
-            body: &[u8],
-        ) -> Result<(), link::Refused> {
-            sync::lock(&self.sent).push(format!("respond {request_id} {name} {body:?}"));
-            Ok(())
-        }
-        fn drop_request(&self, request_id: u64) {
-            sync::lock(&self.sent).push(format!("dropped {request_id}"));
-        }
-        fn finish(&self) {}
-        fn drained(&self) -> link::BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-        fn close(&self) {}
-    }
+    use crate::bus::fake_link::FakeLink;
 
     #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
     #[event(crate = "crate", name = "requests.Answer")]
@@ -459,7 +424,7 @@ mod tests {
 
     fn remote_guard(
         responder: &Arc<FakeResponder>,
-        link: &Arc<RecordingLink>,
+        link: &Arc<FakeLink>,
         id: u64,
     ) -> (ReplyGuard, Arc<Remote>) {
         let remote = Remote::new(Arc::from("them"), 3, Default::default(), link.clone());
@@ -510,16 +475,16 @@ mod tests {
         ));
         assert!(matches!(rx.try_recv(), Ok(Err(Error::NoResponse { .. }))));
         // From a remote, the drop goes back over its link.
-        let link = Arc::new(RecordingLink::default());
+        let link = Arc::new(FakeLink::default());
         let (guard, _remote) = remote_guard(&responder, &link, 7);
         drop(guard);
-        assert_eq!(*sync::lock(&link.sent), vec!["dropped 7".to_owned()]);
+        assert_eq!(*sync::lock(&link.control), vec!["dropped 7".to_owned()]);
     }
 
     #[test]
     fn a_remote_answer_goes_over_the_link_once_and_a_failed_one_leaves_it_unanswered() {
         let responder = Arc::new(FakeResponder::default());
-        let link = Arc::new(RecordingLink::default());
+        let link = Arc::new(FakeLink::default());
         let (guard, _remote) = remote_guard(&responder, &link, 7);
         // Too large to send: an error, and the request is still unanswered...
         assert!(matches!(
@@ -531,7 +496,7 @@ mod tests {
         drop(guard);
         // ...so the good answer went, once, and the drop was not reported.
         assert_eq!(
-            *sync::lock(&link.sent),
+            *sync::lock(&link.control),
             vec!["respond 7 requests.Answer [5]".to_owned()]
         );
     }
@@ -539,7 +504,7 @@ mod tests {
     #[test]
     fn answers_fail_once_the_responder_stopped_or_the_requester_is_gone() {
         let responder = Arc::new(FakeResponder::default());
-        let link = Arc::new(RecordingLink::default());
+        let link = Arc::new(FakeLink::default());
         let (guard, remote) = remote_guard(&responder, &link, 7);
         responder.stopped.store(true, Ordering::SeqCst);
         assert!(matches!(

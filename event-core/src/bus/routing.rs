@@ -367,14 +367,12 @@ impl Bus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::link::{BoxFuture, RemoteLink};
+    use crate::bus::fake_link::FakeLink;
     use crate::config::EndpointOptions;
     use crate::error::Error;
     use crate::sync;
     use std::collections::HashMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
-    use std::time::Duration;
+    use std::sync::atomic::Ordering;
 
     #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
     #[event(crate = "crate", name = "routing.Tick")]
@@ -384,39 +382,6 @@ mod tests {
     #[event(crate = "crate", name = "routing.Ask")]
     #[request(response = Tick)]
     struct Ask;
-
-    /// A link that records what it was handed, and can be full.
-    #[derive(Default)]
-    struct FakeLink {
-        sent: Mutex<Vec<(&'static str, Option<u64>)>>,
-        full: AtomicBool,
-    }
-
-    impl RemoteLink for FakeLink {
-        fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
-            if self.full.load(Ordering::SeqCst) {
-                return Err(Refused::Full);
-            }
-            sync::lock(&self.sent).push((event.name, event.request_id));
-            Ok(())
-        }
-        fn send<'a>(
-            &'a self,
-            event: &'a Outgoing<'a>,
-            _: Duration,
-        ) -> BoxFuture<'a, Result<(), Refused>> {
-            Box::pin(async move { self.try_send(event) })
-        }
-        fn respond(&self, _: u64, _: &'static str, _: &[u8]) -> Result<(), Refused> {
-            Ok(())
-        }
-        fn drop_request(&self, _: u64) {}
-        fn finish(&self) {}
-        fn drained(&self) -> BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-        fn close(&self) {}
-    }
 
     fn subscribing<E: Event>() -> (String, Fingerprint) {
         (E::NAME.to_owned(), schema_of::<E>().fingerprint())
