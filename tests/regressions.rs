@@ -310,11 +310,7 @@ async fn a_stream_cut_off_while_fed_by_a_connection_ends() {
         .await
         .unwrap();
     let mut counters = bus.stream::<Counter>();
-    let mut alice = PeerProcess::start("alice", dir.path()).await;
-    alice.expect("connect driver", "connected driver").await;
-    alice
-        .expect("wait-subscribed driver counter", "seen driver counter")
-        .await;
+    let mut alice = alice_sending_counters_to_driver(dir.path()).await;
     // Nobody reads `counters`: alice's fifth event finds the queue of 4 full, and after
     // 200 ms the stream is cut off. Nothing comes after it to refresh the connection's
     // cached lookup, which is what used to keep the stream open.
@@ -343,11 +339,7 @@ async fn an_unsubscribed_handler_that_owned_the_endpoint_lets_it_stop() {
         let _ = inner.name();
         let _ = seen.send(event.index);
     });
-    let mut alice = PeerProcess::start("alice", dir.path()).await;
-    alice.expect("connect driver", "connected driver").await;
-    alice
-        .expect("wait-subscribed driver counter", "seen driver counter")
-        .await;
+    let mut alice = alice_sending_counters_to_driver(dir.path()).await;
     alice
         .expect("broadcast counter 1", "broadcast-done 1")
         .await;
@@ -368,6 +360,19 @@ impl<'de> Deserialize<'de> for Fragile {
         assert_ne!(value, 13, "Fragile cannot bear 13");
         Ok(Fragile(value))
     }
+}
+
+/// A `bus-peer` "alice" connected to the driver in `dir`, once she has heard that the
+/// driver subscribes to `Counter`.
+async fn alice_sending_counters_to_driver(
+    dir: &std::path::Path,
+) -> event_bus_tests::peer_process::PeerProcess {
+    let mut alice = PeerProcess::start("alice", dir).await;
+    alice.expect("connect driver", "connected driver").await;
+    alice
+        .expect("wait-subscribed driver counter", "seen driver counter")
+        .await;
+    alice
 }
 
 /// A `Deserialize` that panicked killed the connection's reader and left the connection
