@@ -26,7 +26,12 @@
 //! ```
 //!
 //! `BUS_PEER_QUEUE` and `BUS_PEER_STALL_MS` set the endpoint's queue capacity and stall
-//! timeout.
+//! timeout. `BUS_PEER_ZENOH=LOCATOR[,LOCATOR]...` also joins the zenoh bus
+//! `BUS_PEER_BUS` (default `default`) as a client of those routers, before `ready`; then
+//! `wait-connected NAME -> connected NAME` waits for an endpoint on the bus.
+//!
+//! `bus-peer zenoh-router ARGS...` runs a zenoh router instead (the arguments of
+//! `event-zenoh-router`), so that the tests need no other binary.
 
 use crate::{error_kind, Counter, Other, Ping, Pong};
 use event_core::{
@@ -53,6 +58,13 @@ struct Tally {
 /// command line. Used by the `bus-peer` binary, and by `stress`, which re-runs itself in
 /// this role so that it needs no other binary.
 pub fn main() {
+    if std::env::args().nth(1).as_deref() == Some("zenoh-router") {
+        if let Err(error) = event_zenoh::router::run_from_args(std::env::args().skip(2)) {
+            eprintln!("bus-peer zenoh-router: {error}");
+            std::process::exit(2);
+        }
+        return;
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,6 +74,7 @@ pub fn main() {
 
 async fn run() {
     let args: Vec<String> = std::env::args().collect();
+
     let (name, dir) = match args.as_slice() {
         [_, name, dir] => (name.clone(), dir.clone()),
         _ => {
@@ -83,6 +96,14 @@ async fn run() {
             std::process::exit(1);
         }
     };
+    if let Ok(routers) = std::env::var("BUS_PEER_ZENOH") {
+        let bus_name = std::env::var("BUS_PEER_BUS").unwrap_or_else(|_| "default".into());
+        let config = event_zenoh::ZenohConfig::client(routers.split(',')).bus(bus_name);
+        if let Err(error) = event_zenoh::join(&bus, config).await {
+            println!("error {} {error}", error_kind(&error));
+            std::process::exit(1);
+        }
+    }
     println!("ready");
     let mut subscriptions: HashMap<String, (JoinHandle<()>, Arc<Tally>)> = HashMap::new();
     let held: Arc<Mutex<Vec<InboundRequest<Ping>>>> = Arc::default();
@@ -100,6 +121,10 @@ async fn run() {
                 Ok(()) => format!("connected {remote}"),
                 Err(error) => format!("error {} {error}", error_kind(&error)),
             },
+            ["wait-connected", remote] => {
+                bus.wait_until_connected_to(remote).await;
+                format!("connected {remote}")
+            }
             ["subscribe", event] => {
                 let tally = Arc::new(Tally::default());
                 let task = match *event {

@@ -66,6 +66,7 @@ pub fn error_kind(error: &event_core::Error) -> &'static str {
         Protocol { .. } => "Protocol",
         IncompatibleSchema { .. } => "IncompatibleSchema",
         InvalidName { .. } => "InvalidName",
+        Backend { .. } => "Backend",
         _ => "Other",
     }
 }

@@ -202,6 +202,20 @@ pub enum Error {
         #[source]
         source: postcard::Error,
     },
+    /// A backend (an engine such as zenoh) failed: it could not be configured, opened or
+    /// joined.
+    #[error("endpoint `{endpoint}`: {backend}: {context}: {source}")]
+    Backend {
+        /// The local endpoint.
+        endpoint: String,
+        /// The backend ("zenoh").
+        backend: &'static str,
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A peer broke the protocol (bad frame, bad handshake, unexpected message).
     #[error("endpoint `{endpoint}`: protocol error from `{remote}`: {reason}")]
     Protocol {

@@ -2,6 +2,8 @@
 //! built for these tests.
 #![allow(dead_code, unused_imports)]
 
+pub mod backends;
+
 use event_core::{ConnectionConfig, Endpoint, Event};
 use std::path::Path;
 use tokio::process::Command;

@@ -42,10 +42,47 @@ impl Attached {
         self.bus.wait_until(|bus| bus.remotes.contains(name)).await;
     }
 
+    /// Resolves once no remote of this name is connected (through any backend) or the
+    /// endpoint stops.
+    pub async fn wait_until_disconnected(&self, name: &str) {
+        self.bus.wait_until(|bus| !bus.remotes.contains(name)).await;
+    }
+
+    /// How long a subscriber's queue may stay full before it is cut off
+    /// ([`EndpointOptions::stall_timeout`]). A backend whose engine closes a congested
+    /// link on its own must allow more than twice this.
+    pub fn stall_timeout(&self) -> std::time::Duration {
+        self.bus.options.stall_timeout
+    }
+
+    /// The largest message sent or accepted, in bytes
+    /// ([`EndpointOptions::max_frame_size`]): a backend drops a larger one that arrives.
+    pub fn max_frame_size(&self) -> usize {
+        self.bus.options.max_frame_size
+    }
+
+    /// How many bytes of events may wait per remote before senders wait
+    /// ([`EndpointOptions::connection_buffer`]).
+    pub fn connection_buffer(&self) -> usize {
+        self.bus.options.connection_buffer
+    }
+
+    /// How many events a stream holds ([`EndpointOptions::queue_capacity`]): a fair
+    /// size for a backend's own per-remote queues.
+    pub fn queue_capacity(&self) -> usize {
+        self.bus.options.queue_capacity
+    }
+
     /// Every schema this endpoint publishes (of its registered event types and its
     /// subscriptions): send them to a remote when it connects.
     pub fn known_schemas(&self) -> Vec<Arc<EventSchema>> {
         self.bus.known_schemas()
+    }
+
+    /// Takes `backend` off the endpoint (it failed to start, say): the core no longer
+    /// tells it anything. Its remotes are not touched.
+    pub fn detach(&self, backend: &Arc<dyn super::Backend>) {
+        self.bus.detach(backend);
     }
 
     /// The endpoint's name.
@@ -175,9 +212,19 @@ impl RemoteHandle {
         self.bus.receive_request_dropped(&self.remote, request_id);
     }
 
+    /// Request `request_id` can no longer be answered by the remote, though the remote
+    /// may still be connected (the engine below gave the request up: a router on its way
+    /// failed, say). The remote is struck off the request as if it had disconnected; the
+    /// requester gets [`Error::RemoteDisconnected`] when no other recipient is left.
+    pub fn request_lost(&self, request_id: u64) {
+        self.bus.receive_request_lost(&self.remote, request_id);
+    }
+
     /// `missed` events named `event` from this remote were lost on the way (a gap in its
-    /// sequence numbers, say): logged, and counted in
-    /// [`ConnectionStats`](crate::ConnectionStats).
+    /// sequence numbers, say): logged, counted in
+    /// [`ConnectionStats`](crate::ConnectionStats), and told to every
+    /// [`ConnectionEvents`](crate::ConnectionEvents) stream as
+    /// [`ConnectionEvent::EventsLost`](crate::ConnectionEvent::EventsLost).
     pub fn report_gap(&self, event: &str, missed: u64) {
         self.bus.report_gap(&self.remote, event, missed);
     }

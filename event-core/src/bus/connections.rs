@@ -26,6 +26,16 @@ pub enum ConnectionEvent {
         /// "stalled", "protocol violation", ...).
         reason: String,
     },
+    /// Events from this endpoint were lost on the way (its backend saw a gap in their
+    /// sequence numbers, after a router failover say). Never silent: also logged.
+    EventsLost {
+        /// The sender.
+        remote: String,
+        /// The event's name.
+        event: String,
+        /// How many were lost.
+        missed: u64,
+    },
 }
 
 /// The queues of the streams watching connection changes; `None` once the endpoint

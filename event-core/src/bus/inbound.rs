@@ -90,4 +90,9 @@ impl Bus {
         self.pending
             .recipient_gone(&self.name, request_id, remote.id, Gone::Dropped);
     }
+
+    pub(crate) fn receive_request_lost(&self, remote: &Remote, request_id: u64) {
+        self.pending
+            .recipient_gone(&self.name, request_id, remote.id, Gone::Disconnected);
+    }
 }

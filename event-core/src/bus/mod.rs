@@ -270,6 +270,10 @@ impl Bus {
         Ok(())
     }
 
+    pub(crate) fn detach(&self, backend: &Arc<dyn Backend>) {
+        sync::write(&self.backends).retain(|attached| !Arc::ptr_eq(attached, backend));
+    }
+
     // -- local subscriptions -------------------------------------------------------------
 
     pub(crate) fn add_subscriber<E: Event>(&self, subscriber: Subscriber) {
@@ -474,6 +478,11 @@ impl Bus {
             missed,
             "events from this remote were lost on the way"
         );
+        self.watchers.tell(ConnectionEvent::EventsLost {
+            remote: remote.name.to_string(),
+            event: event.to_owned(),
+            missed,
+        });
     }
 
     // -- stopping ------------------------------------------------------------------------

@@ -1,0 +1,306 @@
+//! The key layout of a bus on zenoh, and the escaping that makes any name a key chunk.
+//!
+//! Everything of bus `B` lives under `evb/B/`:
+//!
+//! | key | what |
+//! |---|---|
+//! | `evb/B/live/<endpoint>/<incarnation>` | liveliness token: the endpoint is on the bus |
+//! | `evb/B/sub/<endpoint>/<incarnation>/<event>/<fingerprint>` | liveliness token: it subscribes to `event`, with that schema |
+//! | `evb/B/to/<dst>/ev/<event>/<origin>` | an event from `origin` to `dst` (a put) |
+//! | `evb/B/to/<dst>/rq/<event>/<origin>` | a request from `origin` to `dst` (a query) |
+//! | `evb/B/schemas/<endpoint>` | queryable: the endpoint's published schemas |
+//!
+//! The origin is the last chunk of every key a sender writes, so that zenoh's access
+//! control can allow an authenticated user to publish only as itself
+//! (`evb/*/to/*/*/*/alice`); the destination is in the key so that a message reaches its
+//! destination alone.
+//!
+//! Names (endpoints, events, the bus) may hold characters that zenoh keys reserve (`/`,
+//! `*`, `$`, `?`, `#`) or that read badly in one: each name is escaped into one chunk,
+//! keeping `[A-Za-z0-9._:<>,()-]` and writing every other byte as `%XX`.
+
+use event_core::schema::Fingerprint;
+
+/// Whether `byte` stands for itself in an escaped chunk.
+fn is_plain(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'.' | b'_' | b':' | b'<' | b'>' | b',' | b'(' | b')' | b'-'
+        )
+}
+
+/// `name` as one key chunk (never empty: an empty name is `%`).
+pub(crate) fn escape(name: &str) -> String {
+    if name.is_empty() {
+        return "%".to_owned();
+    }
+    let mut out = String::with_capacity(name.len());
+    for &byte in name.as_bytes() {
+        if is_plain(byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The name an [`escape`]d chunk stands for; `None` for a chunk `escape` never makes.
+pub(crate) fn unescape(chunk: &str) -> Option<String> {
+    match chunk {
+        "" => return None,
+        "%" => return Some(String::new()),
+        _ => {}
+    }
+    let bytes = chunk.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte == b'%' {
+            let hex = chunk.get(i + 1..i + 3)?;
+            let value = u8::from_str_radix(hex, 16).ok()?;
+            // Only the canonical form: one name, one key.
+            if is_plain(value) || hex != format!("{value:02X}") {
+                return None;
+            }
+            out.push(value);
+            i += 3;
+        } else if is_plain(byte) {
+            out.push(byte);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A liveliness token of the bus, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// Endpoint `name` (this incarnation of it) is on the bus.
+    Live { name: String, incarnation: u64 },
+    /// That incarnation subscribes to `event` with this schema fingerprint.
+    Sub {
+        name: String,
+        incarnation: u64,
+        event: String,
+        fingerprint: Fingerprint,
+    },
+}
+
+/// The keys of one bus.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    /// `evb/<bus>`.
+    root: String,
+}
+
+impl Keys {
+    pub(crate) fn new(bus: &str) -> Keys {
+        Keys {
+            root: format!("evb/{}", escape(bus)),
+        }
+    }
+
+    /// Every liveliness token of the bus.
+    pub(crate) fn all_tokens(&self) -> String {
+        format!("{}/**", self.root)
+    }
+
+    pub(crate) fn live(&self, name: &str, incarnation: u64) -> String {
+        format!("{}/live/{}/{incarnation:016x}", self.root, escape(name))
+    }
+
+    /// Every incarnation of `name`.
+    pub(crate) fn live_any(&self, name: &str) -> String {
+        format!("{}/live/{}/*", self.root, escape(name))
+    }
+
+    pub(crate) fn sub(
+        &self,
+        name: &str,
+        incarnation: u64,
+        event: &str,
+        fingerprint: Fingerprint,
+    ) -> String {
+        format!(
+            "{}/sub/{}/{incarnation:016x}/{}/{:016x}",
+            self.root,
+            escape(name),
+            escape(event),
+            fingerprint.0
+        )
+    }
+
+    pub(crate) fn event_to(&self, dst: &str, event: &str, origin: &str) -> String {
+        format!(
+            "{}/to/{}/ev/{}/{}",
+            self.root,
+            escape(dst),
+            escape(event),
+            escape(origin)
+        )
+    }
+
+    pub(crate) fn request_to(&self, dst: &str, event: &str, origin: &str) -> String {
+        format!(
+            "{}/to/{}/rq/{}/{}",
+            self.root,
+            escape(dst),
+            escape(event),
+            escape(origin)
+        )
+    }
+
+    /// What `me` subscribes to on zenoh: every event and request sent to it.
+    pub(crate) fn inbox(&self, me: &str) -> String {
+        format!("{}/to/{}/**", self.root, escape(me))
+    }
+
+    pub(crate) fn schemas(&self, name: &str) -> String {
+        format!("{}/schemas/{}", self.root, escape(name))
+    }
+
+    /// A liveliness token key, parsed; `None` for anything else.
+    pub(crate) fn parse_token(&self, key: &str) -> Option<Token> {
+        let rest = key.strip_prefix(&self.root)?.strip_prefix('/')?;
+        let chunks: Vec<&str> = rest.split('/').collect();
+        match chunks.as_slice() {
+            ["live", name, incarnation] => Some(Token::Live {
+                name: unescape(name)?,
+                incarnation: parse_hex(incarnation)?,
+            }),
+            ["sub", name, incarnation, event, fingerprint] => Some(Token::Sub {
+                name: unescape(name)?,
+                incarnation: parse_hex(incarnation)?,
+                event: unescape(event)?,
+                fingerprint: Fingerprint(parse_hex(fingerprint)?),
+            }),
+            _ => None,
+        }
+    }
+
+    /// A key under `me`'s inbox, parsed into what it is, the event and the origin.
+    pub(crate) fn parse_inbox(&self, me: &str, key: &str) -> Option<(Kind, String, String)> {
+        let rest = key
+            .strip_prefix(&self.root)?
+            .strip_prefix("/to/")?
+            .strip_prefix(escape(me).as_str())?
+            .strip_prefix('/')?;
+        let chunks: Vec<&str> = rest.split('/').collect();
+        let [kind, event, origin] = chunks.as_slice() else {
+            return None;
+        };
+        let kind = match *kind {
+            "ev" => Kind::Event,
+            "rq" => Kind::Request,
+            _ => return None,
+        };
+        Some((kind, unescape(event)?, unescape(origin)?))
+    }
+}
+
+/// What a key of an inbox carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Event,
+    Request,
+}
+
+fn parse_hex(chunk: &str) -> Option<u64> {
+    if chunk.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(chunk, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn escaping_round_trips_and_makes_one_valid_chunk(name in "\\PC{0,40}") {
+            let chunk = escape(&name);
+            prop_assert!(!chunk.is_empty());
+            prop_assert!(!chunk.contains(['/', '*', '$', '?', '#']));
+            prop_assert_eq!(unescape(&chunk), Some(name.clone()));
+            let key = format!("evb/{chunk}/x");
+            prop_assert!(zenoh::key_expr::KeyExpr::try_from(key.as_str()).is_ok(), "{}", key);
+        }
+
+        #[test]
+        fn unescape_never_panics_and_accepts_only_canonical_chunks(chunk in "[%A-Za-z0-9/*$?# .]{0,12}") {
+            if let Some(name) = unescape(&chunk) {
+                prop_assert_eq!(escape(&name), chunk);
+            }
+        }
+
+        #[test]
+        fn tokens_and_inbox_keys_parse_back(
+            bus in "\\PC{1,12}", name in "\\PC{1,12}", event in "\\PC{1,20}", origin in "\\PC{1,12}",
+            incarnation: u64, fingerprint: u64,
+        ) {
+            let keys = Keys::new(&bus);
+            prop_assert_eq!(
+                keys.parse_token(&keys.live(&name, incarnation)),
+                Some(Token::Live { name: name.clone(), incarnation })
+            );
+            prop_assert_eq!(
+                keys.parse_token(&keys.sub(&name, incarnation, &event, Fingerprint(fingerprint))),
+                Some(Token::Sub {
+                    name: name.clone(),
+                    incarnation,
+                    event: event.clone(),
+                    fingerprint: Fingerprint(fingerprint),
+                })
+            );
+            prop_assert_eq!(
+                keys.parse_inbox(&name, &keys.event_to(&name, &event, &origin)),
+                Some((Kind::Event, event.clone(), origin.clone()))
+            );
+            prop_assert_eq!(
+                keys.parse_inbox(&name, &keys.request_to(&name, &event, &origin)),
+                Some((Kind::Request, event.clone(), origin.clone()))
+            );
+        }
+    }
+
+    #[test]
+    fn forged_or_foreign_keys_are_refused() {
+        let keys = Keys::new("b");
+        for key in [
+            "evb/b/to/me/ev/E",
+            "evb/b/to/me/ev/E/o/extra",
+            "evb/b/to/me/xx/E/o",
+            "evb/b/to/other/ev/E/o",
+            "evb/c/to/me/ev/E/o",
+            "evb/b/to/me/ev/E%2/o",
+            "evb/b/to/me/ev/%41/o",
+        ] {
+            assert_eq!(keys.parse_inbox("me", key), None, "{key}");
+        }
+        for key in [
+            "evb/b/live/me",
+            "evb/b/live/me/12",
+            "evb/b/sub/me/0000000000000001/E",
+            "evb/b/other/me/0000000000000001",
+        ] {
+            assert_eq!(keys.parse_token(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_layout_reads_as_documented() {
+        let keys = Keys::new("trinity");
+        assert_eq!(
+            keys.event_to("proxy", "trinity.PeerJoinedEvent", "networking"),
+            "evb/trinity/to/proxy/ev/trinity.PeerJoinedEvent/networking"
+        );
+        assert_eq!(Keys::new("a/b").root, "evb/a%2Fb");
+    }
+}

@@ -1,0 +1,433 @@
+//! Joining a bus: the zenoh session of one endpoint, what it declares, and the tasks that
+//! keep its tokens and its view of the bus current.
+//!
+//! # Joining, in order
+//!
+//! 1. Open the session. Ask the bus for a live token of this endpoint's name: if there is
+//!    one, the name is taken (`ConnectionAttemptRejected`) and nothing was declared.
+//! 2. Declare the inbox (a subscriber for events, a queryable for requests, both on
+//!    `to/<me>/**`) and the schemas queryable, *then* the presence token: a sender that
+//!    sees the token can reach the inbox.
+//! 3. Declare a subscription token for each subscription, after the core registered
+//!    the subscriber: once a remote has seen the token, what it sends is routed and
+//!    delivered (DESIGN 6.3.1).
+//! 4. Watch every token of the bus (with history): remotes come and go as their tokens
+//!    do ([`crate::presence`]).
+//! 5. Return once every endpoint that was on the bus when it was asked is connected.
+//!
+//! # Leaving
+//!
+//! [`Backend::stop`] (the endpoint stops) first lets the core drain what it accepted
+//! and close every remote, then undeclares the tokens (the others see the endpoint leave
+//! at once) and closes the session.
+
+use crate::config::ZenohConfig;
+use crate::error::Error;
+use crate::inbox::{self, Inbox, Item};
+use crate::keys::{Keys, Token};
+use crate::link::Route;
+use crate::presence::{Change, Presence};
+use event_core::backend::{self, Attached, Backend};
+use event_core::schema::{EventSchema, Fingerprint};
+use event_core::Endpoint;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch};
+use zenoh::liveliness::LivelinessToken;
+use zenoh::sample::SampleKind;
+use zenoh::Wait;
+
+/// The backend the core holds: it only passes the endpoint's changes to the tasks.
+struct ZenohBackend {
+    subscriptions: watch::Sender<Vec<Arc<EventSchema>>>,
+    leave: Arc<watch::Sender<bool>>,
+}
+
+impl Backend for ZenohBackend {
+    fn subscriptions_changed(&self, subscribed: &[Arc<EventSchema>]) {
+        self.subscriptions.send_replace(subscribed.to_vec());
+    }
+
+    fn stop(&self) {
+        self.leave.send_replace(true);
+    }
+}
+
+/// Puts `endpoint` on the zenoh bus of `config`; see the crate docs.
+pub(crate) async fn join(
+    endpoint: &Endpoint,
+    config: ZenohConfig,
+) -> Result<(), event_core::Error> {
+    let me = endpoint.name().to_owned();
+    let fail = |context: &str| {
+        let me = me.clone();
+        let context = context.to_owned();
+        move |error: Error| error.into_core(&me, &context)
+    };
+    if config.bus.is_empty() {
+        return Err(fail("joining")(Error::BusName {
+            bus: String::new(),
+            reason: "it is empty".into(),
+        }));
+    }
+    if endpoint.is_stopped() {
+        return Err(event_core::Error::Stopped { endpoint: me });
+    }
+    let (subscriptions, subscriptions_rx) = watch::channel(Vec::new());
+    let (leave, leave_rx) = watch::channel(false);
+    let leave = Arc::new(leave);
+    let backend: Arc<dyn Backend> = Arc::new(ZenohBackend {
+        subscriptions,
+        leave: leave.clone(),
+    });
+    let attached = backend::attach(endpoint, backend.clone())?;
+    let joined = open_and_declare(&attached, &config, leave, leave_rx, subscriptions_rx).await;
+    if joined.is_err() {
+        attached.detach(&backend);
+    }
+    joined
+}
+
+async fn open_and_declare(
+    attached: &Attached,
+    config: &ZenohConfig,
+    leave: Arc<watch::Sender<bool>>,
+    leave_rx: watch::Receiver<bool>,
+    subscriptions_rx: watch::Receiver<Vec<Arc<EventSchema>>>,
+) -> Result<(), event_core::Error> {
+    let me = attached.endpoint_name().to_owned();
+    let fail = |context: &'static str| {
+        let me = me.clone();
+        move |error: Error| error.into_core(&me, context)
+    };
+    let zenoh_config = config
+        .to_zenoh(attached.stall_timeout())
+        .map_err(fail("configuring zenoh"))?;
+    let session = off_runtime(move || zenoh::open(zenoh_config).wait())
+        .await
+        .map_err(|error| fail("opening the zenoh session")(Error::zenoh(error)))?;
+    let keys = Keys::new(&config.bus);
+    let taken = live_names(&session, &keys, Some(&me), config.connect_timeout).await;
+    if !taken.is_empty() {
+        close(session).await;
+        return Err(event_core::Error::ConnectionAttemptRejected {
+            endpoint: me.clone(),
+            remote: me.clone(),
+            reason: format!(
+                "an endpoint of this name is already on the zenoh bus `{}`",
+                config.bus
+            ),
+        });
+    }
+    let incarnation = new_incarnation();
+    let route = Route {
+        session: session.clone(),
+        keys: keys.clone(),
+        me: me.clone(),
+        incarnation,
+        request_timeout: config.request_timeout,
+    };
+    let inbox = Arc::new(Inbox::new(
+        route,
+        attached.clone(),
+        tokio::runtime::Handle::current(),
+    ));
+    let (tokens_tx, tokens_rx) = mpsc::unbounded_channel();
+    let declared = declare(
+        &session,
+        &keys,
+        &me,
+        incarnation,
+        &inbox,
+        attached,
+        tokens_tx,
+    )
+    .await
+    .map_err(fail("declaring on zenoh"))?;
+    tokio::spawn(drive_presence(
+        inbox.clone(),
+        Presence::new(&me, incarnation),
+        tokens_rx,
+        leave,
+    ));
+    tokio::spawn(keep_tokens(
+        inbox.clone(),
+        declared,
+        subscriptions_rx,
+        leave_rx,
+    ));
+    // Return with the endpoints already there connected.
+    for name in live_names(&session, &keys, None, config.connect_timeout).await {
+        if name != me {
+            let _ =
+                tokio::time::timeout(config.connect_timeout, attached.wait_until_connected(&name))
+                    .await;
+        }
+    }
+    Ok(())
+}
+
+/// What the session declared for this endpoint; dropping it undeclares all.
+struct Declarations {
+    _events: zenoh::pubsub::Subscriber<()>,
+    _requests: zenoh::query::Queryable<()>,
+    _schemas: zenoh::query::Queryable<()>,
+    _live: LivelinessToken,
+    _presence: zenoh::pubsub::Subscriber<()>,
+}
+
+async fn declare(
+    session: &zenoh::Session,
+    keys: &Keys,
+    me: &str,
+    incarnation: u64,
+    inbox: &Arc<Inbox>,
+    attached: &Attached,
+    tokens: mpsc::UnboundedSender<(Token, bool)>,
+) -> Result<Declarations, Error> {
+    let events_inbox = inbox.clone();
+    let events = session
+        .declare_subscriber(keys.inbox(me))
+        .callback(move |sample| events_inbox.on_sample(sample))
+        .await
+        .map_err(Error::zenoh)?;
+    let requests_inbox = inbox.clone();
+    let requests = session
+        .declare_queryable(keys.inbox(me))
+        .callback(move |query| requests_inbox.on_query(query))
+        .await
+        .map_err(Error::zenoh)?;
+    let schemas_of = attached.clone();
+    let schemas = session
+        .declare_queryable(keys.schemas(me))
+        .callback(move |query| inbox::answer_schemas(&schemas_of, query))
+        .await
+        .map_err(Error::zenoh)?;
+    let live = session
+        .liveliness()
+        .declare_token(keys.live(me, incarnation))
+        .await
+        .map_err(Error::zenoh)?;
+    // The view of the bus: every token, with history.
+    let token_keys = keys.clone();
+    let presence = session
+        .liveliness()
+        .declare_subscriber(keys.all_tokens())
+        .history(true)
+        .callback(move |sample| {
+            let present = sample.kind() == SampleKind::Put;
+            match token_keys.parse_token(sample.key_expr().as_str()) {
+                Some(token) => {
+                    let _ = tokens.send((token, present));
+                }
+                None => tracing::debug!(key = %sample.key_expr(), "zenoh: a foreign liveliness token; ignored"),
+            }
+        })
+        .await
+        .map_err(Error::zenoh)?;
+    Ok(Declarations {
+        _events: events,
+        _requests: requests,
+        _schemas: schemas,
+        _live: live,
+        _presence: presence,
+    })
+}
+
+/// The names with a live token on the bus (of `only` alone, if given), as the bus
+/// answers within `timeout`.
+async fn live_names(
+    session: &zenoh::Session,
+    keys: &Keys,
+    only: Option<&str>,
+    timeout: Duration,
+) -> Vec<String> {
+    let key = match only {
+        Some(name) => keys.live_any(name),
+        None => keys.all_tokens(),
+    };
+    let Ok(replies) = session.liveliness().get(key).timeout(timeout).await else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        if let Ok(sample) = reply.result() {
+            if let Some(Token::Live { name, .. }) = keys.parse_token(sample.key_expr().as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// A number that orders two incarnations of one name by when they joined.
+fn new_incarnation() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64);
+    // Two joins in one nanosecond still differ.
+    nanos ^ u64::from(std::process::id() & 0xff)
+}
+
+/// Applies the bus's tokens to the presence state machine, and its changes to the
+/// origins.
+async fn drive_presence(
+    inbox: Arc<Inbox>,
+    mut presence: Presence,
+    mut tokens: mpsc::UnboundedReceiver<(Token, bool)>,
+    leave: Arc<watch::Sender<bool>>,
+) {
+    while let Some((token, present)) = tokens.recv().await {
+        for change in presence.on_token(token, present) {
+            match change {
+                Change::Joined {
+                    name,
+                    incarnation,
+                    subscriptions,
+                } => {
+                    inbox
+                        .push_async(
+                            &name,
+                            Item::Joined {
+                                incarnation,
+                                subscriptions,
+                            },
+                        )
+                        .await
+                }
+                Change::Subscriptions {
+                    name,
+                    subscriptions,
+                } => {
+                    inbox
+                        .push_async(&name, Item::Subscriptions(subscriptions))
+                        .await
+                }
+                Change::Left { name } => {
+                    inbox
+                        .push_async(
+                            &name,
+                            Item::Left {
+                                reason: "it left the zenoh bus (its session closed or was lost)"
+                                    .into(),
+                            },
+                        )
+                        .await
+                }
+                Change::Yield { holder } => {
+                    tracing::error!(
+                        endpoint = %inbox.route.me,
+                        holder = format_args!("{holder:016x}"),
+                        "zenoh: another endpoint of this name joined the bus first; leaving the bus"
+                    );
+                    leave.send_replace(true);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a subscription token per subscription; on leaving, waits for the core to close
+/// the remotes, then undeclares everything and closes the session.
+async fn keep_tokens(
+    inbox: Arc<Inbox>,
+    declarations: Declarations,
+    mut subscriptions: watch::Receiver<Vec<Arc<EventSchema>>>,
+    mut leave: watch::Receiver<bool>,
+) {
+    let session = inbox.route.session.clone();
+    let mut tokens: HashMap<(String, Fingerprint), LivelinessToken> = HashMap::new();
+    subscriptions.mark_changed();
+    loop {
+        tokio::select! {
+            changed = subscriptions.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let wanted: Vec<(String, Fingerprint)> = subscriptions
+                    .borrow_and_update()
+                    .iter()
+                    .map(|schema| (schema.name().to_owned(), schema.fingerprint()))
+                    .collect();
+                tokens.retain(|key, _| wanted.contains(key));
+                for (name, fingerprint) in wanted {
+                    if tokens.contains_key(&(name.clone(), fingerprint)) {
+                        continue;
+                    }
+                    let key = inbox.route.keys.sub(&inbox.route.me, inbox.route.incarnation, &name, fingerprint);
+                    match session.liveliness().declare_token(key).await {
+                        Ok(token) => {
+                            tokens.insert((name, fingerprint), token);
+                        }
+                        Err(error) => tracing::error!(endpoint = %inbox.route.me, event = %name, %error, "zenoh: cannot announce a subscription"),
+                    }
+                }
+            }
+            changed = leave.changed() => {
+                if changed.is_err() || *leave.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    if inbox.attached.is_stopped() {
+        // The core drains and closes every remote: wait for that before leaving, so that
+        // what it accepted still goes out.
+        let deadline = tokio::time::Instant::now()
+            + inbox.attached.stall_timeout().saturating_mul(2)
+            + Duration::from_secs(1);
+        while inbox.open_links() > 0 {
+            let changed = inbox.links_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if inbox.open_links() == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
+        }
+    } else {
+        // Leaving the bus alone (the name was taken): every zenoh remote goes.
+        for origin in inbox.origins() {
+            let left = Item::Left {
+                reason: "this endpoint left the zenoh bus".into(),
+            };
+            inbox.push_async(&origin, left).await;
+        }
+    }
+    inbox.leaving.store(true, Ordering::Release);
+    drop(tokens);
+    drop(declarations);
+    inbox.close_all();
+    close(session).await;
+}
+
+/// Runs `work` on a thread of its own, outside any async runtime. zenoh's opening and
+/// closing block on its own runtime, which it refuses to do on a current-thread tokio
+/// runtime (a `#[tokio::main(flavor = "current_thread")]` program's, say).
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("zenoh-open-close".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .expect("a thread to open or close a zenoh session");
+    rx.await.expect("the zenoh open/close thread panicked")
+}
+
+async fn close(session: zenoh::Session) {
+    if let Err(error) = off_runtime(move || session.close().wait()).await {
+        tracing::debug!(%error, "zenoh: closing the session");
+    }
+}
+
+impl Drop for ZenohBackend {
+    fn drop(&mut self) {
+        self.leave.send_replace(true);
+    }
+}

@@ -1,0 +1,390 @@
+//! The Endpoint's semantics, one suite, two backends: every scenario below runs over the
+//! socket mesh (`sockets::`) and over zenoh through a router process (`zenoh::`), with
+//! the same steps and the same assertions. Endpoints are the test process's own and
+//! `bus-peer` child processes.
+
+mod support;
+
+use event_bus_tests::{Counter, Other, Ping};
+use event_core::{BroadcastConfig, ConnectionEvent, EndpointOptions, Error};
+use futures_util::StreamExt;
+use std::time::Duration;
+use support::backends::{Bus, Kind};
+use support::within;
+
+/// Runs each scenario once per backend, as `sockets::NAME` and `zenoh::NAME`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sockets {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Kind::Sockets).await
+                }
+            )*
+        }
+        mod zenoh {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Kind::Zenoh).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_broadcast_reaches_only_subscribers,
+    no_subscribers_and_to_endpoint,
+    requests_are_answered_once_and_drops_are_reported,
+    a_request_to_a_responder_that_dies_fails_promptly,
+    events_arrive_in_order_and_none_is_lost_under_back_pressure,
+    a_stalled_consumer_is_cut_off_and_the_others_keep_receiving,
+    a_stopped_endpoint_is_seen_to_leave,
+    events_from_several_processes_all_arrive,
+);
+
+fn counter(index: u64) -> Counter {
+    Counter {
+        index,
+        payload: vec![1; 16],
+    }
+}
+
+async fn a_broadcast_reaches_only_subscribers(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut alice = bus.peer("alice").await;
+    let mut bob = bus.peer("bob").await;
+    bus.connect(&driver, &["alice", "bob"]).await;
+    bus.peer_connect(&mut alice, "bob").await;
+
+    alice
+        .expect("subscribe counter", "subscribed counter")
+        .await;
+    bob.expect("subscribe other", "subscribed other").await;
+    within(
+        "alice's subscription",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    within(
+        "bob's subscription",
+        driver.wait_until_endpoint_subscribed_to::<Other>("bob"),
+    )
+    .await;
+    assert!(!driver.is_endpoint_subscribed_to::<Counter>("bob"));
+
+    for index in 0..200 {
+        driver.broadcast(counter(index)).await.unwrap();
+    }
+    alice.wait_count("counter", 200).await;
+    // Bob subscribes to Other only: not one Counter was sent to him.
+    let to_bob = driver
+        .connection_stats()
+        .into_iter()
+        .find(|stats| stats.remote == "bob")
+        .unwrap();
+    assert_eq!(to_bob.events_sent, 0);
+    assert_eq!(bob.stats("driver").await, (0, 0));
+    bob.expect("count counter", "count counter 0 true").await;
+
+    // From a child process, the other way round.
+    alice
+        .expect("wait-subscribed bob other", "seen bob other")
+        .await;
+    alice
+        .expect("broadcast other 50", "broadcast-done 50")
+        .await;
+    bob.wait_count("other", 50).await;
+    assert_eq!(alice.stats("bob").await.0, 50);
+    assert_eq!(bob.stats("alice").await.1, 50);
+}
+
+async fn no_subscribers_and_to_endpoint(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut alice = bus.peer("alice").await;
+    let mut bob = bus.peer("bob").await;
+    bus.connect(&driver, &["alice", "bob"]).await;
+
+    let error = driver.broadcast(counter(0)).await.unwrap_err();
+    assert!(matches!(error, Error::NoSubscribers { .. }), "{error}");
+    let error = driver.request(Ping { value: 1 }).await.unwrap_err();
+    assert!(matches!(error, Error::NoSubscribers { .. }), "{error}");
+    driver
+        .broadcast_with(
+            counter(0),
+            BroadcastConfig::default().require_subscriber(false),
+        )
+        .await
+        .expect("no subscriber is fine when not required");
+
+    alice
+        .expect("subscribe counter", "subscribed counter")
+        .await;
+    bob.expect("subscribe counter", "subscribed counter").await;
+    within(
+        "alice",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    within(
+        "bob",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("bob"),
+    )
+    .await;
+    for index in 0..10 {
+        driver
+            .broadcast_with(counter(index), BroadcastConfig::to_endpoint("alice"))
+            .await
+            .unwrap();
+    }
+    alice.wait_count("counter", 10).await;
+    bob.expect("count counter", "count counter 0 true").await;
+    let error = driver
+        .broadcast_with(counter(0), BroadcastConfig::to_endpoint("nobody"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NoSubscribers { .. }), "{error}");
+}
+
+async fn requests_are_answered_once_and_drops_are_reported(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut alice = bus.peer("alice").await;
+    let mut bob = bus.peer("bob").await;
+    bus.connect(&driver, &["alice", "bob"]).await;
+
+    // Bob drops every request: alone, that is NoResponse, promptly.
+    bob.expect("ignore", "serving-pings ignore").await;
+    within(
+        "bob's ping subscription",
+        driver.wait_until_endpoint_subscribed_to::<Ping>("bob"),
+    )
+    .await;
+    let error = within("a dropped request", driver.request(Ping { value: 1 }))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NoResponse { .. }), "{error}");
+
+    // With alice answering, the answer is hers, once per request.
+    alice.expect("respond", "serving-pings respond").await;
+    within(
+        "alice's ping subscription",
+        driver.wait_until_endpoint_subscribed_to::<Ping>("alice"),
+    )
+    .await;
+    for value in 0..20 {
+        let pong = within("an answer", driver.request(Ping { value }))
+            .await
+            .unwrap();
+        assert_eq!((pong.from.as_str(), pong.echo), ("alice", value));
+    }
+    // A child process asks the driver too.
+    let mut pings = driver.stream_requests::<Ping>();
+    let answering = tokio::spawn(async move {
+        while let Some(request) = pings.next().await {
+            let value = request.value;
+            let _ = request
+                .respond(event_bus_tests::Pong {
+                    from: "driver".into(),
+                    echo: value,
+                })
+                .await;
+        }
+    });
+    bob.expect("wait-subscribed driver ping", "seen driver ping")
+        .await;
+    let answer = bob.ask("request 7").await;
+    assert!(
+        answer == "response driver 7" || answer == "response alice 7",
+        "{answer}"
+    );
+    answering.abort();
+}
+
+async fn a_request_to_a_responder_that_dies_fails_promptly(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut alice = bus.peer("alice").await;
+    bus.connect(&driver, &["alice"]).await;
+    alice.expect("hold", "serving-pings hold").await;
+    within(
+        "alice's ping subscription",
+        driver.wait_until_endpoint_subscribed_to::<Ping>("alice"),
+    )
+    .await;
+
+    let requester = driver.clone();
+    let request = tokio::spawn(async move { requester.request(Ping { value: 3 }).await });
+    alice.expect_eventually("held", "held 1").await;
+    alice.kill().await;
+    let error = within("the request to fail", request)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::RemoteDisconnected { remote, .. } if remote == "alice"),
+        "{error}"
+    );
+    within(
+        "alice to be gone",
+        driver.wait_until_disconnected_from("alice"),
+    )
+    .await;
+}
+
+async fn events_arrive_in_order_and_none_is_lost_under_back_pressure(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus
+        .endpoint_with("driver", EndpointOptions::default().connection_buffer(4096))
+        .await;
+    let mut alice = bus
+        .peer_with("alice", |command| {
+            command.env("BUS_PEER_QUEUE", "8");
+        })
+        .await;
+    bus.connect(&driver, &["alice"]).await;
+    alice
+        .expect("subscribe counter", "subscribed counter")
+        .await;
+    within(
+        "alice",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    let sending = {
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            for index in 0..5000 {
+                driver.broadcast(counter(index)).await.unwrap();
+            }
+        })
+    };
+    alice.wait_count("counter", 5000).await;
+    within("the sender", sending).await.unwrap();
+    assert_eq!(alice.stats("driver").await.1, 5000);
+}
+
+async fn a_stalled_consumer_is_cut_off_and_the_others_keep_receiving(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus
+        .endpoint_with(
+            "driver",
+            EndpointOptions::default().stall_timeout(Duration::from_secs(5)),
+        )
+        .await;
+    let mut alice = bus
+        .peer_with("alice", |command| {
+            command
+                .env("BUS_PEER_QUEUE", "4")
+                .env("BUS_PEER_STALL_MS", "300");
+        })
+        .await;
+    let mut bob = bus.peer("bob").await;
+    bus.connect(&driver, &["alice", "bob"]).await;
+    alice.expect("stall counter", "stalled counter").await;
+    bob.expect("subscribe counter", "subscribed counter").await;
+    within(
+        "alice",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    within(
+        "bob",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("bob"),
+    )
+    .await;
+
+    for index in 0..500 {
+        driver
+            .broadcast(counter(index))
+            .await
+            .expect("bob still subscribes");
+    }
+    bob.wait_count("counter", 500).await;
+    alice
+        .expect_eventually("overflowed counter", "overflowed true")
+        .await;
+    support::eventually("alice's cut-off subscription to be withdrawn", || {
+        !driver.is_endpoint_subscribed_to::<Counter>("alice")
+    })
+    .await;
+}
+
+async fn a_stopped_endpoint_is_seen_to_leave(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut changes = driver.connection_events();
+    let mut alice = bus.peer("alice").await;
+    bus.connect(&driver, &["alice"]).await;
+    alice
+        .expect("subscribe counter", "subscribed counter")
+        .await;
+    within(
+        "alice",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    alice.expect("stop", "stopped").await;
+    within(
+        "alice to be gone",
+        driver.wait_until_disconnected_from("alice"),
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Ok(Some(change)) =
+        tokio::time::timeout(Duration::from_millis(1), changes.next()).await
+    {
+        seen.push(change);
+    }
+    assert!(
+        seen.iter().any(
+            |change| matches!(change, ConnectionEvent::Connected { remote } if remote == "alice")
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|change| matches!(change, ConnectionEvent::Disconnected { remote, .. } if remote == "alice")),
+        "{seen:?}"
+    );
+    let error = driver.broadcast(counter(0)).await.unwrap_err();
+    assert!(matches!(error, Error::NoSubscribers { .. }), "{error}");
+}
+
+async fn events_from_several_processes_all_arrive(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut stream = driver.stream::<Other>();
+    let mut senders = Vec::new();
+    for name in ["s1", "s2", "s3"] {
+        senders.push(bus.peer(name).await);
+    }
+    bus.connect(&driver, &["s1", "s2", "s3"]).await;
+    for sender in &mut senders {
+        sender
+            .expect("wait-subscribed driver other", "seen driver other")
+            .await;
+    }
+    for sender in &mut senders {
+        sender
+            .expect("broadcast other 300", "broadcast-done 300")
+            .await;
+    }
+    within("900 events", async {
+        for _ in 0..900 {
+            stream.next().await.expect("stream open");
+        }
+    })
+    .await;
+    for sender in &senders {
+        let stats = driver
+            .connection_stats()
+            .into_iter()
+            .find(|stats| stats.remote == sender.name)
+            .unwrap();
+        assert_eq!(stats.events_received, 300, "from {}", sender.name);
+    }
+}
