@@ -4,6 +4,8 @@
 //! prints `ready`, then
 //! answers one command per line on stdin:
 //!
+//! With `BUS_PEER_ZENOH` (and `BUS_PEER_BUS`), as `bus-peer`, it also joins that zenoh bus.
+//!
 //! ```text
 //! counts   -> counts FieldAdded=N Reordered=N Retyped=N VariantAdded=N Same=N
 //! send TO  -> sent FieldAdded=R Reordered=R Retyped=R VariantAdded=R Same=R
@@ -101,6 +103,14 @@ async fn main() {
     let bus = Endpoint::serve(ConnectionConfig::from_name(name, dir))
         .await
         .expect("serve");
+    // As bus-peer: `BUS_PEER_ZENOH` also joins that zenoh bus.
+    if let Ok(routers) = std::env::var("BUS_PEER_ZENOH") {
+        let bus_name = std::env::var("BUS_PEER_BUS").unwrap_or_else(|_| "default".into());
+        let config = event_zenoh::ZenohConfig::client(routers.split(',')).bus(bus_name);
+        event_zenoh::join(&bus, config)
+            .await
+            .expect("join the zenoh bus");
+    }
     let counts = [
         ("FieldAdded", count::<FieldAdded>(&bus)),
         ("Reordered", count::<Reordered>(&bus)),
