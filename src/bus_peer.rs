@@ -15,7 +15,7 @@
 //! broadcast EVENT N [TARGET]    -> broadcast-done N | error KIND MESSAGE
 //! request VALUE                 -> response FROM ECHO | error KIND MESSAGE
 //! wait-subscribed REMOTE EVENT  -> seen REMOTE EVENT
-//! stats REMOTE                  -> stats REMOTE SENT RECEIVED  (EVENT frames)
+//! stats REMOTE                  -> stats REMOTE SENT RECEIVED MISSED  (EVENT frames)
 //! stall counter                 -> stalled counter             (subscribe, never read)
 //! overflowed counter            -> overflowed BOOL             (was the stalled stream cut off)
 //! connect-path NAME PATH        -> connected NAME | error KIND MESSAGE
@@ -253,7 +253,10 @@ async fn run() {
             ["stats", remote] => {
                 let stats = bus.connection_stats();
                 match stats.iter().find(|s| s.remote == *remote) {
-                    Some(s) => format!("stats {remote} {} {}", s.events_sent, s.events_received),
+                    Some(s) => format!(
+                        "stats {remote} {} {} {}",
+                        s.events_sent, s.events_received, s.events_missed
+                    ),
                     None => format!("stats {remote} none"),
                 }
             }

@@ -5,6 +5,8 @@
 const EVENT: u8 = 1;
 /// A request's attachment: `[2][incarnation: u64 LE][request id: u64 LE]`.
 const REQUEST: u8 = 2;
+/// A heartbeat's attachment: `[3][incarnation: u64 LE][0: u64]`.
+const HEARTBEAT: u8 = 3;
 const LEN: usize = 17;
 
 /// The payload of the error reply that says "every recipient dropped it unanswered".
@@ -15,6 +17,7 @@ pub(crate) const DROPPED: &[u8] = b"dropped";
 pub(crate) enum Header {
     Event { incarnation: u64, seq: u64 },
     Request { incarnation: u64, request_id: u64 },
+    Heartbeat { incarnation: u64 },
 }
 
 impl Header {
@@ -25,6 +28,7 @@ impl Header {
                 incarnation,
                 request_id,
             } => (REQUEST, incarnation, request_id),
+            Header::Heartbeat { incarnation } => (HEARTBEAT, incarnation, 0),
         };
         let mut out = [0; LEN];
         out[0] = kind;
@@ -49,6 +53,7 @@ impl Header {
                 incarnation,
                 request_id: number,
             }),
+            HEARTBEAT if number == 0 => Some(Header::Heartbeat { incarnation }),
             _ => None,
         }
     }
@@ -61,11 +66,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn headers_round_trip(incarnation: u64, number: u64, request: bool) {
-            let header = if request {
-                Header::Request { incarnation, request_id: number }
-            } else {
-                Header::Event { incarnation, seq: number }
+        fn headers_round_trip(incarnation: u64, number: u64, kind in 0..3u8) {
+            let header = match kind {
+                0 => Header::Request { incarnation, request_id: number },
+                1 => Header::Event { incarnation, seq: number },
+                _ => Header::Heartbeat { incarnation },
             };
             prop_assert_eq!(Header::decode(&header.encode()), Some(header));
         }

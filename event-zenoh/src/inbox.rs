@@ -22,9 +22,11 @@
 //!
 //! A key that is not a well-formed inbox key, a missing or malformed attachment, a
 //! message larger than [`Attached::max_frame_size`]: dropped with a log line, before any
-//! queue. A body that does not decode is the core's to drop (and log). Sequence numbers
-//! that jump are reported as lost events ([`RemoteHandle::report_gap`]); a duplicate is
-//! dropped.
+//! queue. An event whose header names another incarnation than the sender's presence
+//! token: dropped. A body that does not decode is the core's to drop (and log). Sequence
+//! numbers that jump are reported as lost events ([`RemoteHandle::report_gap`]); one
+//! that goes back is logged and delivered (only a forger makes those, and dropping
+//! would let it suppress the real sender's events).
 
 use crate::header::Header;
 use crate::keys::Kind;
@@ -65,6 +67,11 @@ pub(crate) enum Item {
         request_id: u64,
         query: Query,
         body: ZBytes,
+    },
+    /// How many of each event the origin has sent (see [`crate::sequence`]).
+    Heartbeat {
+        incarnation: u64,
+        counts: Vec<(String, u64)>,
     },
     Joined {
         incarnation: u64,
@@ -112,10 +119,13 @@ impl Inbox {
     /// An event put on this endpoint's inbox (a zenoh callback).
     pub(crate) fn on_sample(self: &Arc<Self>, sample: Sample) {
         let key = sample.key_expr().as_str();
-        let Some((Kind::Event, name, origin)) = self.route.keys.parse_inbox(&self.route.me, key)
-        else {
-            tracing::warn!(endpoint = %self.route.me, key, "zenoh: a put on a key that is not an event for this endpoint; dropped");
-            return;
+        let (name, origin) = match self.route.keys.parse_inbox(&self.route.me, key) {
+            Some((Kind::Event, name, origin)) => (name, origin),
+            Some((Kind::Heartbeat, _, origin)) => return self.on_heartbeat(origin, &sample),
+            _ => {
+                tracing::warn!(endpoint = %self.route.me, key, "zenoh: a put on a key that is not an event for this endpoint; dropped");
+                return;
+            }
         };
         let header = sample
             .attachment()
@@ -138,6 +148,33 @@ impl Inbox {
             },
             false,
         );
+    }
+
+    fn on_heartbeat(self: &Arc<Self>, origin: String, sample: &Sample) {
+        let header = sample
+            .attachment()
+            .and_then(|attachment| Header::decode(&attachment.to_bytes()));
+        let Some(Header::Heartbeat { incarnation }) = header else {
+            tracing::warn!(endpoint = %self.route.me, remote = %origin, "zenoh: a heartbeat without a valid header; dropped");
+            return;
+        };
+        let payload = sample.payload().to_bytes();
+        if !self.fits("heartbeat", &origin, payload.len()) {
+            return;
+        }
+        match postcard::from_bytes::<Vec<(String, u64)>>(&payload) {
+            Ok(counts) => self.push(
+                &origin,
+                Item::Heartbeat {
+                    incarnation,
+                    counts,
+                },
+                false,
+            ),
+            Err(error) => {
+                tracing::warn!(endpoint = %self.route.me, remote = %origin, %error, "zenoh: an undecodable heartbeat; dropped")
+            }
+        }
     }
 
     /// A request queried on this endpoint's inbox (a zenoh callback).
@@ -357,7 +394,7 @@ impl Origin {
                     current.handle.disconnected(&reason);
                 }
             }
-            item @ (Item::Event { .. } | Item::Request { .. }) => {
+            item @ (Item::Event { .. } | Item::Request { .. } | Item::Heartbeat { .. }) => {
                 if self.current.is_some() {
                     self.deliver(item).await;
                 } else if self.held.len() < self.capacity {
@@ -442,12 +479,20 @@ impl Origin {
                 seq,
                 body,
             } => {
+                // The sender's incarnation is in its presence token: anything else is
+                // forged (or from a process of the same name that is gone).
+                if self.joined.as_ref().map(|(known, _)| *known) != Some(incarnation) {
+                    tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, "zenoh: an event from another incarnation of the sender (forged?); dropped");
+                    return;
+                }
                 match self.sequences.observe(incarnation, &name, seq) {
                     Observed::InOrder => {}
                     Observed::Gap { missed } => current.handle.report_gap(&name, missed),
+                    // Not dropped: only a forger (who knows the incarnation, and could be
+                    // stopped by access control) makes these, and dropping would let it
+                    // suppress the real sender's next events.
                     Observed::Stale => {
-                        tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, seq, "zenoh: a duplicate event; dropped");
-                        return;
+                        tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, seq, "zenoh: an event numbered out of sequence (forged?)");
                     }
                 }
                 let body = body.to_bytes();
@@ -468,6 +513,19 @@ impl Origin {
                     .handle
                     .deliver(&mut self.cache, &name, Some(request_id), &body)
                     .await;
+            }
+            Item::Heartbeat {
+                incarnation,
+                counts,
+            } => {
+                if self.joined.as_ref().map(|(known, _)| *known) != Some(incarnation) {
+                    return;
+                }
+                for (name, sent) in counts {
+                    if let Some(missed) = self.sequences.sync(incarnation, &name, sent) {
+                        current.handle.report_gap(&name, missed);
+                    }
+                }
             }
             _ => {}
         }

@@ -8,6 +8,7 @@
 //! | `evb/B/sub/<endpoint>/<incarnation>/<event>/<fingerprint>` | liveliness token: it subscribes to `event`, with that schema |
 //! | `evb/B/to/<dst>/ev/<event>/<origin>` | an event from `origin` to `dst` (a put) |
 //! | `evb/B/to/<dst>/rq/<event>/<origin>` | a request from `origin` to `dst` (a query) |
+//! | `evb/B/to/<dst>/hb/<origin>` | how many events of each name `origin` has sent `dst` (a put, when idle) |
 //! | `evb/B/schemas/<endpoint>` | queryable: the endpoint's published schemas |
 //!
 //! The origin is the last chunk of every key a sender writes, so that zenoh's access
@@ -155,6 +156,10 @@ impl Keys {
         )
     }
 
+    pub(crate) fn heartbeat_to(&self, dst: &str, origin: &str) -> String {
+        format!("{}/to/{}/hb/{}", self.root, escape(dst), escape(origin))
+    }
+
     /// What `me` subscribes to on zenoh: every event and request sent to it.
     pub(crate) fn inbox(&self, me: &str) -> String {
         format!("{}/to/{}/**", self.root, escape(me))
@@ -183,7 +188,8 @@ impl Keys {
         }
     }
 
-    /// A key under `me`'s inbox, parsed into what it is, the event and the origin.
+    /// A key under `me`'s inbox, parsed into what it is, the event (none for a
+    /// heartbeat) and the origin.
     pub(crate) fn parse_inbox(&self, me: &str, key: &str) -> Option<(Kind, String, String)> {
         let rest = key
             .strip_prefix(&self.root)?
@@ -191,15 +197,12 @@ impl Keys {
             .strip_prefix(escape(me).as_str())?
             .strip_prefix('/')?;
         let chunks: Vec<&str> = rest.split('/').collect();
-        let [kind, event, origin] = chunks.as_slice() else {
-            return None;
-        };
-        let kind = match *kind {
-            "ev" => Kind::Event,
-            "rq" => Kind::Request,
-            _ => return None,
-        };
-        Some((kind, unescape(event)?, unescape(origin)?))
+        match chunks.as_slice() {
+            ["ev", event, origin] => Some((Kind::Event, unescape(event)?, unescape(origin)?)),
+            ["rq", event, origin] => Some((Kind::Request, unescape(event)?, unescape(origin)?)),
+            ["hb", origin] => Some((Kind::Heartbeat, String::new(), unescape(origin)?)),
+            _ => None,
+        }
     }
 }
 
@@ -208,6 +211,7 @@ impl Keys {
 pub(crate) enum Kind {
     Event,
     Request,
+    Heartbeat,
 }
 
 fn parse_hex(chunk: &str) -> Option<u64> {
@@ -266,6 +270,10 @@ mod tests {
             prop_assert_eq!(
                 keys.parse_inbox(&name, &keys.request_to(&name, &event, &origin)),
                 Some((Kind::Request, event.clone(), origin.clone()))
+            );
+            prop_assert_eq!(
+                keys.parse_inbox(&name, &keys.heartbeat_to(&name, &origin)),
+                Some((Kind::Heartbeat, String::new(), origin.clone()))
             );
         }
     }

@@ -120,10 +120,14 @@ impl ZenohLink {
             handle: Mutex::new(None),
         });
         let (tx, rx) = flume::unbounded();
+        // What an earlier link numbered was written or lost: a heartbeat says so first.
+        let written = counters.counts();
         let writer = Writer {
             route: route.clone(),
             shared: shared.clone(),
             publishers: HashMap::new(),
+            dirty: !written.is_empty(),
+            written,
         };
         let spawned = std::thread::Builder::new()
             .name(format!("zenoh-writer-{remote}"))
@@ -168,7 +172,7 @@ impl ZenohLink {
                 name: event.name,
                 header: Header::Event {
                     incarnation: self.incarnation,
-                    seq: counters.take(event.name_id),
+                    seq: counters.take(event.name_id, event.name),
                 },
                 body: event.body.to_vec(),
             },
@@ -293,17 +297,43 @@ struct Writer {
     route: Route,
     shared: Arc<Shared>,
     publishers: HashMap<&'static str, zenoh::pubsub::Publisher<'static>>,
+    /// How many of each event were written (or, from an earlier link, numbered).
+    written: HashMap<&'static str, u64>,
+    /// Events were written since the last heartbeat.
+    dirty: bool,
 }
+
+/// How long a writer that wrote events stays idle before it sends a heartbeat.
+const HEARTBEAT_AFTER: Duration = Duration::from_secs(1);
 
 impl Writer {
     fn run(mut self, rx: flume::Receiver<Message>) {
-        while let Ok(message) = rx.recv() {
+        if self.dirty {
+            self.heartbeat();
+        }
+        loop {
+            let message = match rx.recv_timeout(HEARTBEAT_AFTER) {
+                Ok(message) => message,
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    if self.dirty && !self.shared.closed.load(Ordering::Acquire) {
+                        self.heartbeat();
+                    }
+                    continue;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+            };
             if self.shared.closed.load(Ordering::Acquire) {
                 break;
             }
             let len = message.len();
             match message {
-                Message::Event { name, header, body } => self.put(name, header, body),
+                Message::Event { name, header, body } => {
+                    if let Header::Event { seq, .. } = header {
+                        self.written.insert(name, seq + 1);
+                    }
+                    self.dirty = true;
+                    self.put(name, header, body)
+                }
                 Message::Request {
                     name,
                     header,
@@ -349,6 +379,34 @@ impl Writer {
             .wait()
         {
             tracing::error!(remote = %self.shared.remote, event = name, %error, "zenoh: put failed; event lost");
+        }
+    }
+
+    /// Tells the remote how many of each event were sent, so that it can tell a lost
+    /// last event (see [`crate::sequence`]).
+    fn heartbeat(&mut self) {
+        self.dirty = false;
+        let counts: Vec<(&str, u64)> = self.written.iter().map(|(name, n)| (*name, *n)).collect();
+        let Ok(body) = postcard::to_stdvec(&counts) else {
+            return;
+        };
+        let key = self
+            .route
+            .keys
+            .heartbeat_to(&self.shared.remote, &self.route.me);
+        let header = Header::Heartbeat {
+            incarnation: self.route.incarnation,
+        };
+        if let Err(error) = self
+            .route
+            .session
+            .put(key, body)
+            .attachment(header.encode().to_vec())
+            .congestion_control(CongestionControl::Block)
+            .priority(Priority::Data)
+            .wait()
+        {
+            tracing::debug!(remote = %self.shared.remote, %error, "zenoh: heartbeat not sent");
         }
     }
 

@@ -5,6 +5,11 @@
 //! receiver remembers the next number it expects per event; a larger one means events
 //! were lost on the way (a router died with them in its queues), and how many. The first
 //! number seen from an incarnation sets the baseline, so a newcomer reports no history.
+//!
+//! A lost *last* event has no successor to show the gap: so a sender that has sent events
+//! and then been idle for a second, and every new link to a remote (after a failover,
+//! the old link's queue is gone), sends a heartbeat with how many of each event it has
+//! numbered; the receiver reports what it did not get ([`Sequences::sync`]).
 
 use std::collections::HashMap;
 
@@ -19,7 +24,7 @@ pub(crate) enum Observed {
     InOrder,
     /// `missed` events were lost before this one: report, then deliver.
     Gap { missed: u64 },
-    /// Already seen (a duplicate): drop, so that each event arrives once.
+    /// Numbered below what was expected: not from the sender's own counter (forged).
     Stale,
 }
 
@@ -32,10 +37,7 @@ pub(crate) struct Sequences {
 
 impl Sequences {
     pub(crate) fn observe(&mut self, incarnation: u64, event: &str, seq: u64) -> Observed {
-        if self.incarnation != Some(incarnation) {
-            self.incarnation = Some(incarnation);
-            self.next.clear();
-        }
+        self.check_incarnation(incarnation);
         let Some(next) = self.next.get_mut(event) else {
             if self.next.len() < MAX_TRACKED {
                 self.next.insert(event.to_owned(), seq.wrapping_add(1));
@@ -55,19 +57,54 @@ impl Sequences {
     }
 }
 
+impl Sequences {
+    fn check_incarnation(&mut self, incarnation: u64) {
+        if self.incarnation != Some(incarnation) {
+            self.incarnation = Some(incarnation);
+            self.next.clear();
+        }
+    }
+
+    /// A heartbeat says the sender has numbered `sent` events named `event`: how many of
+    /// those never arrived (`None` for none, or for an event not seen before, whose
+    /// count becomes the baseline).
+    pub(crate) fn sync(&mut self, incarnation: u64, event: &str, sent: u64) -> Option<u64> {
+        self.check_incarnation(incarnation);
+        match self.next.get_mut(event) {
+            Some(next) if *next < sent => {
+                let missed = sent - *next;
+                *next = sent;
+                Some(missed)
+            }
+            Some(_) => None,
+            None => {
+                if self.next.len() < MAX_TRACKED {
+                    self.next.insert(event.to_owned(), sent);
+                }
+                None
+            }
+        }
+    }
+}
+
 /// The sender's counters for one remote, by event name id.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    next: HashMap<u32, u64>,
+    next: HashMap<u32, (&'static str, u64)>,
 }
 
 impl Counters {
-    /// The number of the next event `name_id` sent.
-    pub(crate) fn take(&mut self, name_id: u32) -> u64 {
-        let next = self.next.entry(name_id).or_insert(0);
-        let seq = *next;
-        *next += 1;
+    /// The number of the next event `name_id` (`name`) sent.
+    pub(crate) fn take(&mut self, name_id: u32, name: &'static str) -> u64 {
+        let next = self.next.entry(name_id).or_insert((name, 0));
+        let seq = next.1;
+        next.1 += 1;
         seq
+    }
+
+    /// How many of each event were numbered.
+    pub(crate) fn counts(&self) -> HashMap<&'static str, u64> {
+        self.next.values().copied().collect()
     }
 }
 
@@ -95,9 +132,22 @@ mod tests {
     #[test]
     fn counters_count_per_name() {
         let mut counters = Counters::default();
-        assert_eq!(counters.take(1), 0);
-        assert_eq!(counters.take(1), 1);
-        assert_eq!(counters.take(2), 0);
+        assert_eq!(counters.take(1, "a"), 0);
+        assert_eq!(counters.take(1, "a"), 1);
+        assert_eq!(counters.take(2, "b"), 0);
+        assert_eq!(counters.counts(), HashMap::from([("a", 2), ("b", 1)]));
+    }
+
+    #[test]
+    fn a_heartbeat_reveals_a_lost_tail() {
+        let mut seen = Sequences::default();
+        assert_eq!(seen.sync(7, "a", 4), None, "baseline");
+        seen.observe(7, "a", 4);
+        seen.observe(7, "a", 5);
+        assert_eq!(seen.sync(7, "a", 6), None, "all arrived");
+        assert_eq!(seen.sync(7, "a", 9), Some(3), "the last three were lost");
+        assert_eq!(seen.sync(7, "a", 9), None, "reported once");
+        assert_eq!(seen.observe(7, "a", 9), Observed::InOrder);
     }
 
     #[test]

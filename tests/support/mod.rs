@@ -88,6 +88,25 @@ impl CapturedLog {
         (captured, guard)
     }
 
+    /// Captures every thread's log (zenoh's callback threads included) for the rest of
+    /// the test binary's life; the same log for every caller.
+    pub fn global() -> CapturedLog {
+        static GLOBAL: std::sync::OnceLock<CapturedLog> = std::sync::OnceLock::new();
+        GLOBAL
+            .get_or_init(|| {
+                let captured = CapturedLog::default();
+                let writer = captured.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .finish();
+                tracing_subscriber::util::SubscriberInitExt::try_init(subscriber)
+                    .expect("no other global log in this test binary");
+                captured
+            })
+            .clone()
+    }
+
     /// Everything logged so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
