@@ -275,7 +275,9 @@ async fn a_router_dies_its_endpoints_fail_over_and_no_loss_is_silent() {
                 "{received} + {missed} > {accepted}"
             );
             if received + missed == accepted {
-                eprintln!("failover: {accepted} accepted, {received} received, {missed} reported lost");
+                eprintln!(
+                    "failover: {accepted} accepted, {received} received, {missed} reported lost"
+                );
                 return;
             }
             eprintln!("accounting: {received} received + {missed} missed of {accepted}");

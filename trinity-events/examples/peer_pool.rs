@@ -2,11 +2,13 @@
 //! others through the event bus.
 //!
 //! ```text
-//! cargo run --release -p trinity-events --example peer_pool [-- --seconds N]
+//! cargo run --release -p trinity-events --example peer_pool [-- --seconds N] [--zenoh [--router LOCATOR]]
 //! ```
 //!
 //! It starts three OS processes (this program, re-executed with `--role`), each an
-//! endpoint on its own Unix socket in a temporary directory:
+//! endpoint on its own Unix socket in a temporary directory (or, with `--zenoh`, on a
+//! zenoh bus through a router: the one at `--router`, or one it starts itself on a free
+//! 127.0.0.1 port):
 //!
 //! * `networking` runs a simulated peer pool (peers with real-looking enodes and client
 //!   versions join and leave) behind a `PeerPoolEventServer`, which answers the pool's
@@ -17,6 +19,9 @@
 //!
 //! Each prints timestamped lines of what flows, and a summary at the end; the directory
 //! and its sockets are removed when all have exited.
+//!
+//! One role alone, on a host of its own (the others on other hosts, all clients of the
+//! router at `LOCATOR`): `peer_pool --role networking --zenoh --router LOCATOR`.
 
 use event_core::{ConnectionConfig, Endpoint};
 use std::process::{Command, ExitCode, Stdio};
@@ -50,7 +55,14 @@ struct Args {
     seconds: u64,
     dir: Option<String>,
     epoch_ms: u128,
+    /// On a zenoh bus rather than sockets.
+    zenoh: bool,
+    /// The router's locator (with `--zenoh`); started by the coordinator when missing.
+    router: Option<String>,
 }
+
+/// The zenoh bus of the demo.
+const BUS: &str = "trinity-demo";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -58,6 +70,8 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         dir: None,
         epoch_ms: now_ms(),
+        zenoh: false,
+        router: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
@@ -67,13 +81,15 @@ fn parse_args() -> Result<Args, String> {
                 args.seconds = value()?.parse().map_err(|_| "--seconds takes a number")?
             }
             "--role" => args.role = Some(value()?),
+            "--zenoh" => args.zenoh = true,
+            "--router" => args.router = Some(value()?),
             "--dir" => args.dir = Some(value()?),
             "--epoch-ms" => {
                 args.epoch_ms = value()?.parse().map_err(|_| "--epoch-ms takes a number")?
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: peer_pool [--seconds N]"
+                    "unknown argument {other}; usage: peer_pool [--seconds N] [--zenoh [--router LOCATOR]]"
                 ))
             }
         }
@@ -96,8 +112,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.zenoh && args.role.is_some() && args.router.is_none() {
+        eprintln!("--role with --zenoh needs --router LOCATOR");
+        return ExitCode::from(2);
+    }
     match args.role.clone() {
         None => coordinate(&args),
+        Some(role) if role == "router" => {
+            let listen = args.router.clone().unwrap_or_default();
+            match event_zenoh::router::run_from_args(["--listen".to_owned(), listen]) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("router: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(role) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -110,12 +140,16 @@ fn main() -> ExitCode {
                 role: role.clone(),
                 epoch_ms: args.epoch_ms,
             };
-            let dir = args.dir.clone().unwrap_or_default();
+            let place = Place {
+                dir: args.dir.clone().unwrap_or_default(),
+                router: args.zenoh.then(|| args.router.clone().unwrap_or_default()),
+            };
+            let dir = &place;
             let result = runtime.block_on(async {
                 match role.as_str() {
-                    "networking" => networking(&log, &dir, args.seconds).await,
-                    "sync" => sync(&log, &dir, args.seconds).await,
-                    "admin" => admin(&log, &dir, args.seconds).await,
+                    "networking" => networking(&log, dir, args.seconds).await,
+                    "sync" => sync(&log, dir, args.seconds).await,
+                    "admin" => admin(&log, dir, args.seconds).await,
                     other => Err(format!("unknown role {other}")),
                 }
             });
@@ -142,20 +176,46 @@ fn coordinate(args: &Args) -> ExitCode {
     let Ok(program) = std::env::current_exe() else {
         return ExitCode::FAILURE;
     };
-    println!(
-        "peer-pool demo: 3 processes, {} s, sockets in {} (removed at the end)\n",
-        args.seconds,
-        dir.path().display()
-    );
+    // Over zenoh, a router of our own unless one was given.
+    let mut router_process = None;
+    let router = match (&args.router, args.zenoh) {
+        (Some(router), true) => Some(router.clone()),
+        (None, true) => match start_router(&program) {
+            Ok((locator, child)) => {
+                router_process = Some(child);
+                Some(locator)
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    match &router {
+        Some(router) => println!(
+            "peer-pool demo: 3 processes, {} s, on the zenoh bus `{BUS}` through the router at {router}\n",
+            args.seconds
+        ),
+        None => println!(
+            "peer-pool demo: 3 processes, {} s, sockets in {} (removed at the end)\n",
+            args.seconds,
+            dir.path().display()
+        ),
+    }
     let mut children = Vec::new();
     for role in ROLES {
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        command
             .args(["--role", role, "--seconds", &args.seconds.to_string()])
             .args(["--epoch-ms", &args.epoch_ms.to_string()])
             .arg("--dir")
             .arg(dir.path())
-            .stdin(Stdio::null())
-            .spawn();
+            .stdin(Stdio::null());
+        if let Some(router) = &router {
+            command.args(["--zenoh", "--router", router]);
+        }
+        let child = command.spawn();
         match child {
             Ok(child) => children.push((role, child)),
             Err(error) => {
@@ -183,6 +243,10 @@ fn coordinate(args: &Args) -> ExitCode {
             eprintln!("{role} did not finish cleanly ({status:?})");
             failed = true;
         }
+    }
+    if let Some(mut router) = router_process {
+        let _ = router.kill();
+        let _ = router.wait();
     }
     let leftovers = std::fs::read_dir(dir.path())
         .map(|entries| entries.count())
@@ -300,13 +364,53 @@ impl PeerPool for SimulatedPool {
     }
 }
 
-async fn serve(name: &str, dir: &str) -> Result<Endpoint, String> {
-    Endpoint::serve(ConnectionConfig::from_name(name, dir))
-        .await
-        .map_err(|error| error.to_string())
+/// Where the processes meet: a socket directory, or a zenoh router.
+struct Place {
+    dir: String,
+    router: Option<String>,
 }
 
-async fn networking(log: &Log, dir: &str, seconds: u64) -> Result<(), String> {
+/// Starts `program --role router` on a free 127.0.0.1 port; its locator once it listens.
+fn start_router(program: &std::path::Path) -> Result<(String, std::process::Child), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|error| format!("no free port for the router: {error}"))?
+        .port();
+    let locator = format!("tcp/127.0.0.1:{port}");
+    let mut child = Command::new(program)
+        .args(["--role", "router", "--router", &locator])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot start the router: {error}"))?;
+    let stdout = child.stdout.take().ok_or("no router output")?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .map_err(|error| format!("the router: {error}"))?;
+    if !line.contains("listening") {
+        let _ = child.kill();
+        return Err(format!("the router did not start: {line}"));
+    }
+    Ok((locator, child))
+}
+
+async fn serve(name: &str, place: &Place) -> Result<Endpoint, String> {
+    match &place.router {
+        None => Endpoint::serve(ConnectionConfig::from_name(name, &place.dir))
+            .await
+            .map_err(|error| error.to_string()),
+        Some(router) => {
+            let bus = Endpoint::new(name).map_err(|error| error.to_string())?;
+            let config = event_zenoh::ZenohConfig::client([router.clone()]).bus(BUS);
+            event_zenoh::join(&bus, config)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(bus)
+        }
+    }
+}
+
+async fn networking(log: &Log, dir: &Place, seconds: u64) -> Result<(), String> {
     let bus = serve("networking", dir).await?;
     let (commands, mut requests) = tokio::sync::mpsc::unbounded_channel();
     let pool = Arc::new(SimulatedPool {
@@ -440,11 +544,21 @@ impl Latencies {
     }
 }
 
-async fn join(log: &Log, name: &str, dir: &str, others: &[&str]) -> Result<Endpoint, String> {
-    let bus = serve(name, dir).await?;
+async fn join(log: &Log, name: &str, place: &Place, others: &[&str]) -> Result<Endpoint, String> {
+    let bus = serve(name, place).await?;
+    if place.router.is_some() {
+        // On the bus, the others are connected as soon as they are there.
+        for other in others {
+            tokio::time::timeout(Duration::from_secs(20), bus.wait_until_connected_to(other))
+                .await
+                .map_err(|_| format!("{other} did not appear on the bus"))?;
+        }
+        log.line(&format!("on the zenoh bus with {}", others.join(", ")));
+        return Ok(bus);
+    }
     let configs: Vec<ConnectionConfig> = others
         .iter()
-        .map(|other| ConnectionConfig::from_name(other, dir))
+        .map(|other| ConnectionConfig::from_name(other, &place.dir))
         .collect();
     bus.connect_to_endpoints(&configs)
         .await
@@ -453,7 +567,7 @@ async fn join(log: &Log, name: &str, dir: &str, others: &[&str]) -> Result<Endpo
     Ok(bus)
 }
 
-async fn sync(log: &Log, dir: &str, seconds: u64) -> Result<(), String> {
+async fn sync(log: &Log, dir: &Place, seconds: u64) -> Result<(), String> {
     let bus = join(log, "sync", dir, &["networking"]).await?;
     let proxy = ProxyPeerPool::start_targeting(bus.clone(), "networking")
         .await
@@ -498,7 +612,7 @@ async fn sync(log: &Log, dir: &str, seconds: u64) -> Result<(), String> {
     Ok(())
 }
 
-async fn admin(log: &Log, dir: &str, seconds: u64) -> Result<(), String> {
+async fn admin(log: &Log, dir: &Place, seconds: u64) -> Result<(), String> {
     let bus = join(log, "admin", dir, &["networking", "sync"]).await?;
     let proxy = ProxyPeerPool::start_targeting(bus.clone(), "networking")
         .await
