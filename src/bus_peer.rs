@@ -22,6 +22,9 @@
 //! pool-serve                    -> pool-serving                (a PeerPoolEventServer)
 //! pool-join SEED                -> pool-joined SESSION-ID      (a peer joins the pool)
 //! pool-count                    -> pool-count N
+//! proxy TARGET                  -> proxying TARGET             (a ProxyPeerPool of TARGET's pool)
+//! proxy-known                   -> proxy-known N               (peers the proxy has heard of)
+//! proxy-count                   -> peer-count N | error KIND MESSAGE   (asks the pool)
 //! stop                          -> stopped (then exits)
 //! ```
 //!
@@ -110,6 +113,7 @@ async fn run() {
     let mut stalled: Option<EventStream<Counter>> = None;
     let pool = Arc::new(SimplePool::default());
     let mut _pool_server: Option<PeerPoolEventServer<SimplePool>> = None;
+    let mut proxy: Option<trinity_events::ProxyPeerPool> = None;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -195,6 +199,26 @@ async fn run() {
                 format!("pool-joined {}", peer.session.id())
             }
             ["pool-count"] => format!("pool-count {}", pool.peer_count()),
+            ["proxy", target] => {
+                match trinity_events::ProxyPeerPool::start_targeting(bus.clone(), *target).await {
+                    Ok(started) => {
+                        proxy = Some(started);
+                        format!("proxying {target}")
+                    }
+                    Err(error) => format!("error Proxy {error}"),
+                }
+            }
+            ["proxy-known"] => format!(
+                "proxy-known {}",
+                proxy.as_ref().map_or(0, |proxy| proxy.known_peers().len())
+            ),
+            ["proxy-count"] => match &proxy {
+                Some(proxy) => match proxy.peer_count().await {
+                    Ok(count) => format!("peer-count {count}"),
+                    Err(error) => format!("error Proxy {error}"),
+                },
+                None => "error Usage no proxy".to_string(),
+            },
             ["connect-path", remote, path] => {
                 let config = ConnectionConfig {
                     name: remote.to_string(),

@@ -88,6 +88,16 @@ impl PeerProcess {
             .unwrap_or_else(|| panic!("bus-peer {name} exited"))
     }
 
+    /// Sends a command without waiting for its answer (read it later with
+    /// [`line`](Self::line)).
+    pub async fn send(&mut self, command: &str) {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .expect("write to bus-peer");
+        self.stdin.flush().await.expect("flush");
+    }
+
     /// Sends a command and returns its one-line answer.
     pub async fn ask(&mut self, command: &str) -> String {
         self.stdin

@@ -1,4 +1,4 @@
-//! The event bus across hosts: the same [`Endpoint`](event_core::Endpoint), the same
+//! The event bus across hosts: the same [`event_core::Endpoint`], the same
 //! events and the same compile-time guarantees, carried by [zenoh](https://zenoh.io)
 //! (an existing distributed engine, not a broker of our own).
 //!
@@ -69,28 +69,44 @@
 //! as itself:
 //!
 //! ```json5
+//! // In the router's configuration (`event-zenoh-router --config router.json5`). A
+//! // sketch of the rules for zenoh 1.10's access control (not exercised by this
+//! // crate's tests): check the field names against your zenoh version.
 //! access_control: {
 //!   enabled: true,
 //!   default_permission: "deny",
 //!   rules: [
-//!     { id: "as-itself", permission: "allow", flows: ["egress", "ingress"],
-//!       messages: ["put", "query", "reply", "declare_subscriber", "declare_queryable",
-//!                  "liveliness_token", "declare_liveliness_subscriber", "liveliness_query"],
-//!       key_exprs: ["evb/trinity/to/*/*/*/networking", "evb/trinity/to/networking/**",
-//!                   "evb/trinity/live/networking/*", "evb/trinity/sub/networking/**",
-//!                   "evb/trinity/schemas/**", "evb/trinity/**"] },
+//!     // What networking may send into the bus: only as itself.
+//!     { id: "speak-as-networking", permission: "allow", flows: ["ingress"],
+//!       messages: ["put", "query"],
+//!       key_exprs: ["evb/trinity/to/*/*/*/networking", "evb/trinity/to/*/hb/networking",
+//!                   "evb/trinity/schemas/*"] },
+//!     { id: "declare-as-networking", permission: "allow", flows: ["ingress"],
+//!       messages: ["declare_subscriber", "declare_queryable", "reply", "liveliness_token"],
+//!       key_exprs: ["evb/trinity/to/networking/**", "evb/trinity/schemas/networking",
+//!                   "evb/trinity/live/networking/*", "evb/trinity/sub/networking/**"] },
+//!     { id: "watch-the-bus", permission: "allow", flows: ["ingress", "egress"],
+//!       messages: ["declare_liveliness_subscriber", "liveliness_query", "liveliness_token"],
+//!       key_exprs: ["evb/trinity/**"] },
+//!     // What the router may deliver to it.
+//!     { id: "hear-everything", permission: "allow", flows: ["egress"],
+//!       messages: ["put", "query", "reply"], key_exprs: ["evb/trinity/**"] },
 //!   ],
 //!   subjects: [{ id: "networking", usernames: ["networking"] }],
-//!   policies: [{ rules: ["as-itself"], subjects: ["networking"] }],
+//!   policies: [{ subjects: ["networking"],
+//!                rules: ["speak-as-networking", "declare-as-networking", "watch-the-bus",
+//!                        "hear-everything"] }],
 //! }
 //! ```
 //!
 //! # Key layout
 //!
-//! See [`keys`](crate#key-layout): under `evb/<bus>/`, `live/<endpoint>/<incarnation>` and
+//! Under `evb/<bus>/`, `live/<endpoint>/<incarnation>` and
 //! `sub/<endpoint>/<incarnation>/<event>/<fingerprint>` are liveliness tokens,
 //! `to/<dst>/ev/<event>/<origin>` carries events, `to/<dst>/rq/<event>/<origin>`
-//! requests (queries), and `schemas/<endpoint>` answers with the endpoint's schemas.
+//! requests (queries), `to/<dst>/hb/<origin>` heartbeats (how many of each event the
+//! origin sent, so that a lost last event is noticed), and `schemas/<endpoint>` answers
+//! with the endpoint's schemas.
 //! Names are escaped into one key chunk each (`%XX` for a reserved byte).
 
 #![deny(missing_docs)]
