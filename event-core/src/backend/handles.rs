@@ -1,7 +1,7 @@
 //! The handles a backend drives the core through: [`Attached`] for the endpoint, and a
 //! [`RemoteHandle`] for each remote it reported.
 
-use super::link::RemoteLink;
+use super::link::{Backend, RemoteLink};
 use crate::bus::remotes::Remote;
 pub use crate::bus::topics::TopicCache;
 use crate::bus::Bus;
@@ -81,7 +81,7 @@ impl Attached {
 
     /// Takes `backend` off the endpoint (it failed to start, say): the core no longer
     /// tells it anything. Its remotes are not touched.
-    pub fn detach(&self, backend: &Arc<dyn super::Backend>) {
+    pub fn detach(&self, backend: &Arc<dyn Backend>) {
         self.bus.detach(backend);
     }
 
