@@ -205,7 +205,11 @@ impl ZenohConfig {
     /// The zenoh configuration this amounts to, for an endpoint whose subscribers may
     /// stall for `stall_timeout` (zenoh must not close a congested link before the bus
     /// cuts such a subscriber off).
-    pub(crate) fn to_zenoh(&self, stall_timeout: Duration) -> Result<zenoh::Config, Error> {
+    pub(crate) fn to_zenoh(
+        &self,
+        stall_timeout: Duration,
+        max_frame_size: usize,
+    ) -> Result<zenoh::Config, Error> {
         let mut config = self.base.clone().unwrap_or_default();
         let mut set = |key: &str, value: String| {
             config
@@ -252,6 +256,14 @@ impl ZenohConfig {
         set(
             "transport/link/tx/queue/congestion_control/block/wait_before_close",
             block_us.to_string(),
+        )?;
+        // zenoh reassembles a fragmented message before anyone sees it: bound that by the
+        // largest message the endpoint accepts (with room for the key and attachment), not
+        // zenoh's default of 1 GiB.
+        let max_message = max_frame_size.saturating_add(64 * 1024);
+        set(
+            "transport/link/rx/max_message_size",
+            max_message.to_string(),
         )?;
         if let Some(tls) = &self.tls {
             let path = |path: &PathBuf| json_string(&path.to_string_lossy());
@@ -305,7 +317,7 @@ mod tests {
     #[test]
     fn a_client_without_routers_is_refused() {
         let error = ZenohConfig::client(Vec::<String>::new())
-            .to_zenoh(Duration::from_secs(1))
+            .to_zenoh(Duration::from_secs(1), 1 << 20)
             .unwrap_err();
         assert!(error.to_string().contains("at least one router"), "{error}");
     }
@@ -313,7 +325,7 @@ mod tests {
     #[test]
     fn a_bad_locator_is_a_clear_error() {
         let error = ZenohConfig::client(["not a locator"])
-            .to_zenoh(Duration::from_secs(1))
+            .to_zenoh(Duration::from_secs(1), 1 << 20)
             .unwrap_err();
         assert!(error.to_string().contains("connect/endpoints"), "{error}");
     }
@@ -323,7 +335,7 @@ mod tests {
         let config = ZenohConfig::peer()
             .listen(["tcp/127.0.0.1:7450"])
             .user_password("u", "p\"w")
-            .to_zenoh(Duration::from_secs(10))
+            .to_zenoh(Duration::from_secs(10), 1 << 20)
             .unwrap();
         let get = |key: &str| config.get_json(key).unwrap();
         assert_eq!(get("mode"), "\"peer\"");

@@ -85,9 +85,12 @@
 //!       messages: ["declare_subscriber", "declare_queryable", "reply", "liveliness_token"],
 //!       key_exprs: ["evb/trinity/to/networking/**", "evb/trinity/schemas/networking",
 //!                   "evb/trinity/live/networking/*", "evb/trinity/sub/networking/**"] },
+//!     // Watching the bus, but declaring presence only under its own name (above).
 //!     { id: "watch-the-bus", permission: "allow", flows: ["ingress", "egress"],
-//!       messages: ["declare_liveliness_subscriber", "liveliness_query", "liveliness_token"],
+//!       messages: ["declare_liveliness_subscriber", "liveliness_query"],
 //!       key_exprs: ["evb/trinity/**"] },
+//!     { id: "see-presence", permission: "allow", flows: ["egress"],
+//!       messages: ["liveliness_token"], key_exprs: ["evb/trinity/**"] },
 //!     // What the router may deliver to it.
 //!     { id: "hear-everything", permission: "allow", flows: ["egress"],
 //!       messages: ["put", "query", "reply"], key_exprs: ["evb/trinity/**"] },
@@ -95,7 +98,7 @@
 //!   subjects: [{ id: "networking", usernames: ["networking"] }],
 //!   policies: [{ subjects: ["networking"],
 //!                rules: ["speak-as-networking", "declare-as-networking", "watch-the-bus",
-//!                        "hear-everything"] }],
+//!                        "see-presence", "hear-everything"] }],
 //! }
 //! ```
 //!

@@ -19,7 +19,10 @@
 //! ([`RemoteHandle::request_lost`]), so it never hangs.
 //!
 //! Answers to the remote's requests go back on its query, at once, from the responding
-//! task (`InteractiveHigh` priority): they never wait behind events.
+//! task: they never wait in this link's queue. They travel with the query's QoS (data
+//! priority, blocking congestion control), so on a congested link an answer can wait
+//! behind events in zenoh's own queues, and `respond` can block its caller until there is
+//! room (a known limit).
 
 use crate::header::{Header, DROPPED};
 use crate::keys::Keys;
@@ -130,7 +133,9 @@ impl ZenohLink {
             written,
         };
         let spawned = std::thread::Builder::new()
-            .name(format!("zenoh-writer-{remote}"))
+            // Not the remote's name: it comes off the bus and may hold anything (a NUL
+            // in a thread name panics).
+            .name("zenoh-writer".into())
             .spawn(move || writer.run(rx));
         if let Err(error) = spawned {
             tracing::error!(remote, %error, "cannot start a zenoh writer thread");

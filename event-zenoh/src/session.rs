@@ -103,7 +103,7 @@ async fn open_and_declare(
         move |error: Error| error.into_core(&me, context)
     };
     let zenoh_config = config
-        .to_zenoh(attached.stall_timeout())
+        .to_zenoh(attached.stall_timeout(), attached.max_frame_size())
         .map_err(fail("configuring zenoh"))?;
     let session = off_runtime(move || zenoh::open(zenoh_config).wait())
         .await
