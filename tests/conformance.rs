@@ -42,6 +42,7 @@ on_both_backends!(
     events_arrive_in_order_and_none_is_lost_under_back_pressure,
     a_stalled_consumer_is_cut_off_and_the_others_keep_receiving,
     a_stopped_endpoint_is_seen_to_leave,
+    what_was_broadcast_before_stop_all_arrives,
     events_from_several_processes_all_arrive,
 );
 
@@ -352,6 +353,39 @@ async fn a_stopped_endpoint_is_seen_to_leave(kind: Kind) {
     );
     let error = driver.broadcast(counter(0)).await.unwrap_err();
     assert!(matches!(error, Error::NoSubscribers { .. }), "{error}");
+}
+
+async fn what_was_broadcast_before_stop_all_arrives(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    // A slow consumer with a small queue: most of alice's events are still on their way
+    // (in buffers, held back) when she stops.
+    let driver = bus
+        .endpoint_with("driver", EndpointOptions::default().queue_capacity(4))
+        .await;
+    let mut stream = driver.stream::<Counter>();
+    let mut alice = bus.peer("alice").await;
+    bus.connect(&driver, &["alice"]).await;
+    alice
+        .expect("wait-subscribed driver counter", "seen driver counter")
+        .await;
+    alice
+        .expect("broadcast counter 400", "broadcast-done 400")
+        .await;
+    alice.send("stop").await;
+    within("all 400, in order", async {
+        for index in 0..400 {
+            assert_eq!(stream.next().await.expect("stream open").index, index);
+            // The consumer's own pace, not a wait for anything.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert_eq!(alice.line().await, "stopped");
+    within(
+        "alice to be gone",
+        driver.wait_until_disconnected_from("alice"),
+    )
+    .await;
 }
 
 async fn events_from_several_processes_all_arrive(kind: Kind) {

@@ -70,6 +70,170 @@ async fn a_name_on_the_bus_is_unique_and_its_holder_carries_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_returns_with_the_endpoints_already_there_and_their_subscriptions() {
+    let bus = Bus::new(Kind::Zenoh).await;
+    let mut alice = bus.peer("alice").await;
+    alice
+        .expect("subscribe counter", "subscribed counter")
+        .await;
+    alice.expect("subscribe other", "subscribed other").await;
+    alice.expect("respond", "serving-pings respond").await;
+    let first = bus.endpoint("first").await;
+    within(
+        "alice's last subscription",
+        first.wait_until_endpoint_subscribed_to::<Ping>("alice"),
+    )
+    .await;
+    for round in 0..5 {
+        let newcomer = bus.endpoint(&format!("newcomer{round}")).await;
+        // No wait: join itself waited.
+        assert!(newcomer.is_connected_to("alice"), "round {round}");
+        assert!(
+            newcomer.is_endpoint_subscribed_to::<Counter>("alice"),
+            "round {round}"
+        );
+        assert!(
+            newcomer.is_endpoint_subscribed_to::<event_bus_tests::Other>("alice"),
+            "round {round}"
+        );
+        assert!(
+            newcomer.is_endpoint_subscribed_to::<Ping>("alice"),
+            "round {round}"
+        );
+        newcomer
+            .broadcast(counter(0))
+            .await
+            .expect("alice subscribes");
+        newcomer.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_the_core_gave_up_while_still_on_the_bus_is_connected_again() {
+    let bus = Bus::new(Kind::Zenoh).await;
+    let driver = bus
+        .endpoint_with(
+            "driver",
+            EndpointOptions::default()
+                .stall_timeout(Duration::from_millis(200))
+                .connection_buffer(8 * 1024),
+        )
+        .await;
+    let mut changes = driver.connection_events();
+    // Alice stops reading for long (her own cut-off is far away): the driver gives her up
+    // as stalled, though her tokens say she is still on the bus.
+    let mut alice = bus
+        .peer_with("alice", |command| {
+            command
+                .env("BUS_PEER_QUEUE", "4")
+                .env("BUS_PEER_STALL_MS", "30000");
+        })
+        .await;
+    bus.connect(&driver, &["alice"]).await;
+    alice.expect("stall counter", "stalled counter").await;
+    within(
+        "alice",
+        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
+    )
+    .await;
+    let stalled = within("the driver to give alice up", async {
+        let mut index = 0;
+        loop {
+            let sent = driver
+                .broadcast(Counter {
+                    index,
+                    payload: vec![0; 1024],
+                })
+                .await;
+            index += 1;
+            if let Err(error) = sent {
+                return error;
+            }
+        }
+    })
+    .await;
+    assert!(matches!(stalled, Error::Stalled { .. }), "{stalled}");
+    within("alice to be connected again", async {
+        let mut disconnected = false;
+        while let Some(change) = changes.next().await {
+            match change {
+                event_core::ConnectionEvent::Disconnected { remote, reason }
+                    if remote == "alice" =>
+                {
+                    assert!(reason.contains("stalled"), "{reason}");
+                    disconnected = true;
+                }
+                event_core::ConnectionEvent::Connected { remote }
+                    if remote == "alice" && disconnected =>
+                {
+                    return;
+                }
+                _ => {}
+            }
+        }
+        panic!("the connection events ended");
+    })
+    .await;
+    assert!(driver.is_connected_to("alice"));
+}
+
+/// zenoh panics when a session is closed on a current-thread runtime (its close blocks
+/// on its own runtime). `bus-peer` runs one: stopping and returning from main (which
+/// drops the endpoint's tasks, and the session with them, with the runtime), or
+/// returning without `stop`, must never close the session there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_thread_programs_stop_and_exit_without_a_panic() {
+    let bus = Bus::new(Kind::Zenoh).await;
+    let driver = bus.endpoint("driver").await;
+    let mut children = Vec::new();
+    for index in 0..10 {
+        let name = format!("p{index}");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bus-peer"))
+            .args([&name, bus.dir().to_str().unwrap()])
+            .env("BUS_PEER_ZENOH", bus.locator())
+            .env("BUS_PEER_BUS", &bus.name)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        children.push((name, child, stdin));
+    }
+    for (index, (name, _, stdin)) in children.iter_mut().enumerate() {
+        within(name, driver.wait_until_connected_to(name)).await;
+        // Half stop first; half just return from main.
+        let commands: &[u8] = if index % 2 == 0 {
+            b"subscribe counter\nstop\n"
+        } else {
+            b"subscribe counter\n"
+        };
+        tokio::io::AsyncWriteExt::write_all(stdin, commands)
+            .await
+            .unwrap();
+    }
+    for (name, child, stdin) in children {
+        drop(stdin);
+        let output = within(&format!("{name} to exit"), child.wait_with_output())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{name}: {:?}: {stderr}",
+            output.status
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        within(
+            &format!("{name} to be gone"),
+            driver.wait_until_disconnected_from(&name),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_session_on_the_bus_keys_disturbs_nothing() {
     // zenoh's callbacks log from its own threads: capture for the whole process.
     let log = CapturedLog::global();

@@ -1,22 +1,29 @@
 //! The receiving side: what zenoh delivers to this endpoint, handed to the core one
 //! origin at a time, in order.
 //!
-//! # One queue per origin
+//! # One task per origin
 //!
-//! Everything about one remote endpoint goes through one bounded queue and one task (an
-//! [`Origin`]): its events and requests as zenoh delivers them, and its arrival,
-//! subscription changes and departure as its liveliness tokens say. One queue, so that
-//! the order is the order zenoh saw: an event sent before a departure is delivered
-//! before the remote is disconnected, and an event that arrives before its sender's
-//! presence token is held until the token comes (or [`UNANNOUNCED_WAIT`] passes, then it
-//! is dropped with a log line: a forged origin).
+//! Everything about one remote endpoint goes to one task (an [`Origin`]), in two lanes:
+//! its events, requests, heartbeats and flushes as zenoh delivers them (the *data* lane,
+//! bounded), and its arrival, subscription changes and departure as its liveliness
+//! tokens say (the *control* lane, unbounded: presence never waits behind a full data
+//! lane). A departure first delivers what the data lane holds, so an event sent before
+//! it is delivered before the remote is disconnected; a stopping sender's flush (see
+//! [`crate::link`]) makes sure everything it sent is delivered before its tokens go. An
+//! event that arrives before its sender's presence token is held until the token comes
+//! (or [`UNANNOUNCED_WAIT`] passes, then it is dropped with a log line: a forged origin).
+//! The task of an origin that left lives on for [`FORGET_AFTER`] (its sequence numbers
+//! show what a failover lost), then ends.
 //!
 //! # Back-pressure
 //!
 //! The task delivers with [`RemoteHandle::deliver`], which waits for room in the local
 //! subscribers' queues (and cuts off one that stalls). While it waits its queue fills,
 //! and then the zenoh callback that feeds it blocks: zenoh stops reading that link, and
-//! TCP and the routers push back to the sender. Nothing is dropped to make room.
+//! TCP and the routers push back to the sender. Nothing is dropped to make room. The
+//! cost, zenoh's: in client mode everything from the router shares one link, so while one
+//! local subscriber is slow (up to the stall timeout, when it is cut off) the other
+//! remotes' events and answers wait too.
 //!
 //! # Bad input
 //!
@@ -30,16 +37,16 @@
 
 use crate::header::Header;
 use crate::keys::Kind;
-use crate::link::{Route, ZenohLink};
+use crate::link::{Handover, Route, ZenohLink};
 use crate::presence::Subscriptions;
-use crate::sequence::{Counters, Observed, Sequences};
+use crate::sequence::{Observed, Sequences};
 use event_core::backend::{Attached, RemoteHandle, TopicCache};
 use event_core::schema::EventSchema;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use zenoh::bytes::ZBytes;
 use zenoh::query::Query;
 use zenoh::sample::Sample;
@@ -54,7 +61,7 @@ const MAX_UNANNOUNCED: usize = 64;
 /// The largest schema list accepted from a remote.
 const MAX_SCHEMAS_BYTES: usize = 4 * 1024 * 1024;
 
-/// What goes through an origin's queue.
+/// What zenoh delivered from an origin: its data lane, bounded.
 pub(crate) enum Item {
     Event {
         name: String,
@@ -73,6 +80,15 @@ pub(crate) enum Item {
         incarnation: u64,
         counts: Vec<(String, u64)>,
     },
+    /// The origin is stopping: dropping this query, once everything before it was
+    /// delivered, tells it so.
+    Flush(Query),
+}
+
+/// What the origin's presence tokens said, and retries: its control lane, unbounded (it
+/// is rare), so that the presence of every origin moves on even while one origin's data
+/// lane is full.
+pub(crate) enum Control {
     Joined {
         incarnation: u64,
         subscriptions: Subscriptions,
@@ -81,8 +97,16 @@ pub(crate) enum Item {
     Left {
         reason: String,
     },
-    /// Try to add the remote again (another backend held its name).
+    /// Try to add the remote again (another backend held its name, or the core gave it
+    /// up while its tokens stayed).
     Retry,
+}
+
+/// The two lanes of one origin, with the id of its task.
+struct Lanes {
+    id: u64,
+    data: flume::Sender<Item>,
+    control: mpsc::UnboundedSender<Control>,
 }
 
 /// What the callbacks, the origins and the backend's tasks share.
@@ -90,15 +114,14 @@ pub(crate) struct Inbox {
     pub route: Route,
     pub attached: Attached,
     pub runtime: tokio::runtime::Handle,
-    /// Each origin's queue, with the id of its task.
-    origins: Mutex<HashMap<String, (u64, flume::Sender<Item>)>>,
+    origins: Mutex<HashMap<String, Lanes>>,
     next_id: AtomicU64,
     unannounced: AtomicUsize,
     /// Links the core accepted and has not closed.
     open_links: AtomicUsize,
     pub links_changed: Notify,
     /// Set when this endpoint leaves the bus: nothing new is taken.
-    pub leaving: AtomicBool,
+    leaving: AtomicBool,
 }
 
 impl Inbox {
@@ -146,7 +169,6 @@ impl Inbox {
                 seq,
                 body,
             },
-            false,
         );
     }
 
@@ -169,7 +191,6 @@ impl Inbox {
                     incarnation,
                     counts,
                 },
-                false,
             ),
             Err(error) => {
                 tracing::warn!(endpoint = %self.route.me, remote = %origin, %error, "zenoh: an undecodable heartbeat; dropped")
@@ -177,13 +198,16 @@ impl Inbox {
         }
     }
 
-    /// A request queried on this endpoint's inbox (a zenoh callback).
+    /// A request (or a flush) queried on this endpoint's inbox (a zenoh callback).
     pub(crate) fn on_query(self: &Arc<Self>, query: Query) {
         let key = query.key_expr().as_str().to_owned();
-        let Some((Kind::Request, name, origin)) = self.route.keys.parse_inbox(&self.route.me, &key)
-        else {
-            tracing::warn!(endpoint = %self.route.me, key, "zenoh: a query on a key that is not a request for this endpoint; dropped");
-            return;
+        let (name, origin) = match self.route.keys.parse_inbox(&self.route.me, &key) {
+            Some((Kind::Request, name, origin)) => (name, origin),
+            Some((Kind::Flush, _, origin)) => return self.push(&origin, Item::Flush(query)),
+            _ => {
+                tracing::warn!(endpoint = %self.route.me, key, "zenoh: a query on a key that is not a request for this endpoint; dropped");
+                return;
+            }
         };
         let header = query
             .attachment()
@@ -204,7 +228,6 @@ impl Inbox {
                 query,
                 body,
             },
-            false,
         );
     }
 
@@ -217,42 +240,61 @@ impl Inbox {
         true
     }
 
-    /// Queues `item` for `origin`, waiting for room (this blocks a zenoh callback: that is
-    /// the back-pressure). `announced` for what the origin's presence tokens said.
-    pub(crate) fn push(self: &Arc<Self>, origin: &str, item: Item, announced: bool) {
-        if let Some(tx) = self.origin(origin, announced) {
-            let _ = tx.send(item);
+    /// Queues what zenoh delivered from `origin`, waiting for room (this blocks a zenoh
+    /// callback: that is the back-pressure).
+    fn push(self: &Arc<Self>, origin: &str, item: Item) {
+        if let Some(lanes) = self.lanes(origin, false) {
+            let _ = lanes.send(item);
         }
     }
 
-    /// [`push`](Self::push) for an async caller.
-    pub(crate) async fn push_async(self: &Arc<Self>, origin: &str, item: Item) {
-        if let Some(tx) = self.origin(origin, true) {
-            let _ = tx.send_async(item).await;
+    /// Tells `origin`'s task what its tokens said (never waits).
+    pub(crate) fn tell(self: &Arc<Self>, origin: &str, control: Control) {
+        if let Some(lanes) = self.control_lane(origin) {
+            let _ = lanes.send(control);
         }
     }
 
-    /// Every origin with a queue.
+    /// Every origin with a task.
     pub(crate) fn origins(&self) -> Vec<String> {
         lock(&self.origins).keys().cloned().collect()
     }
 
-    /// Lets every origin task end (once its queue is empty).
+    /// Takes nothing new, and lets every origin task end (once its lanes are empty).
     pub(crate) fn close_all(&self) {
-        lock(&self.origins).clear();
+        let mut origins = lock(&self.origins);
+        self.leaving.store(true, Ordering::Release);
+        origins.clear();
     }
 
     pub(crate) fn open_links(&self) -> usize {
         self.open_links.load(Ordering::Acquire)
     }
 
-    fn origin(self: &Arc<Self>, origin: &str, announced: bool) -> Option<flume::Sender<Item>> {
+    fn control_lane(self: &Arc<Self>, origin: &str) -> Option<mpsc::UnboundedSender<Control>> {
+        self.with_lanes(origin, true, |lanes| lanes.control.clone())
+    }
+
+    fn lanes(self: &Arc<Self>, origin: &str, announced: bool) -> Option<flume::Sender<Item>> {
+        self.with_lanes(origin, announced, |lanes| lanes.data.clone())
+    }
+
+    /// The lanes of `origin`, with a task started for it if it has none. `announced` for
+    /// what its presence tokens said: an origin nobody announced gets a task only while
+    /// fewer than [`MAX_UNANNOUNCED`] such wait.
+    fn with_lanes<T>(
+        self: &Arc<Self>,
+        origin: &str,
+        announced: bool,
+        lane: impl FnOnce(&Lanes) -> T,
+    ) -> Option<T> {
+        let mut origins = lock(&self.origins);
+        // Under the lock that `close_all` takes: no task starts after it.
         if self.leaving.load(Ordering::Acquire) || origin == self.route.me {
             return None;
         }
-        let mut origins = lock(&self.origins);
-        if let Some((_, tx)) = origins.get(origin) {
-            return Some(tx.clone());
+        if let Some(lanes) = origins.get(origin) {
+            return Some(lane(lanes));
         }
         if !announced {
             if self.unannounced.load(Ordering::Acquire) >= MAX_UNANNOUNCED {
@@ -262,35 +304,64 @@ impl Inbox {
             self.unannounced.fetch_add(1, Ordering::AcqRel);
         }
         let capacity = self.attached.queue_capacity().clamp(16, 1024);
-        let (tx, rx) = flume::bounded(capacity);
+        let (data, data_rx) = flume::bounded(capacity);
+        let (control, control_rx) = mpsc::unbounded_channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        origins.insert(origin.to_owned(), (id, tx.clone()));
+        let lanes = Lanes { id, data, control };
+        let picked = lane(&lanes);
+        origins.insert(origin.to_owned(), lanes);
         let task = Origin {
             inbox: self.clone(),
             id,
             name: origin.to_owned(),
-            rx,
+            data: data_rx,
+            control: control_rx,
             current: None,
             held: VecDeque::new(),
             capacity,
-            counters: Counters::default(),
+            handover: Handover::default(),
             sequences: Sequences::default(),
             cache: TopicCache::default(),
             joined: None,
-            announced,
+            unannounced: !announced,
         };
         self.runtime.spawn(task.run());
-        Some(tx)
+        Some(picked)
     }
 
-    /// Removes the queue of origin task `id` (not a newer one of the same name).
+    /// Removes the lanes of origin task `id` (not a newer one of the same name).
     fn forget(&self, origin: &str, id: u64) {
         let mut origins = lock(&self.origins);
-        if origins.get(origin).is_some_and(|(queue, _)| *queue == id) {
+        if origins.get(origin).is_some_and(|lanes| lanes.id == id) {
             origins.remove(origin);
         }
     }
+
+    /// The core closed an accepted link: count it, and if the origin is still on the bus
+    /// (the core gave it up, as a stalled remote), try it again after a pause. Called
+    /// under core locks: queues, never waits.
+    fn link_closed(self: &Arc<Self>, origin: &str) {
+        self.open_links.fetch_sub(1, Ordering::AcqRel);
+        self.links_changed.notify_waiters();
+        if self.attached.is_stopped() || self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        let inbox = self.clone();
+        let origin = origin.to_owned();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(RETRY_AFTER).await;
+            inbox.tell(&origin, Control::Retry);
+        });
+    }
 }
+
+/// How long after the core gave a remote up (or another backend let it go) it is tried
+/// again, if its tokens say it is still on the bus.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long the task of an origin that left the bus lives on (keeping its sequence
+/// numbers, for a failover's return) before it is forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
 
 /// The remote as the core knows it now.
 struct Current {
@@ -303,48 +374,49 @@ struct Origin {
     inbox: Arc<Inbox>,
     id: u64,
     name: String,
-    rx: flume::Receiver<Item>,
+    data: flume::Receiver<Item>,
+    control: mpsc::UnboundedReceiver<Control>,
     current: Option<Current>,
     /// Events and requests that came while the remote was not (yet) known.
     held: VecDeque<Item>,
     capacity: usize,
-    /// The numbering of what this endpoint sends it, across links.
-    counters: Counters,
+    /// The numbering of what this endpoint sends it, from one link to the next.
+    handover: Handover,
     sequences: Sequences,
     cache: TopicCache,
     /// What its tokens last said: its incarnation and subscriptions.
     joined: Option<(u64, Subscriptions)>,
-    announced: bool,
+    /// Counted among the origins nobody announced.
+    unannounced: bool,
+}
+
+/// What the task of an origin waits for next.
+enum Next {
+    Data(Item),
+    Control(Control),
+    /// Nothing came for a while.
+    Idle,
+    /// The inbox let the origin go.
+    End,
 }
 
 impl Origin {
     async fn run(mut self) {
         loop {
-            let waiting = self.current.is_none() && !self.held.is_empty();
-            let item = if waiting || !self.announced {
-                match tokio::time::timeout(UNANNOUNCED_WAIT, self.rx.recv_async()).await {
-                    Ok(Ok(item)) => item,
-                    Ok(Err(_)) => break,
-                    Err(_elapsed) => {
-                        self.drop_held();
-                        if !self.announced {
-                            self.inbox.forget(&self.name, self.id);
-                            break;
-                        }
-                        continue;
+            match self.next().await {
+                Next::Control(control) => self.on_control(control).await,
+                Next::Data(item) => self.on_data(item).await,
+                Next::Idle => {
+                    self.drop_held();
+                    if self.joined.is_none() && self.current.is_none() {
+                        self.inbox.forget(&self.name, self.id);
+                        break;
                     }
                 }
-            } else {
-                match self.rx.recv_async().await {
-                    Ok(item) => item,
-                    Err(_) => break,
-                }
-            };
-            self.handle(item).await;
+                Next::End => break,
+            }
         }
-        if !self.announced {
-            self.inbox.unannounced.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.stop_counting_unannounced();
         if let Some(current) = self.current.take() {
             current
                 .handle
@@ -352,33 +424,53 @@ impl Origin {
         }
     }
 
-    async fn handle(&mut self, item: Item) {
+    async fn next(&mut self) -> Next {
+        // Held messages and an unknown origin wait briefly; a departed one longer.
+        let idle = if !self.held.is_empty() || self.joined.is_none() && self.unannounced {
+            Some(UNANNOUNCED_WAIT)
+        } else if self.joined.is_none() && self.current.is_none() {
+            Some(FORGET_AFTER)
+        } else {
+            None
+        };
+        let next = async {
+            tokio::select! {
+                biased;
+                control = self.control.recv() => control.map_or(Next::End, Next::Control),
+                item = self.data.recv_async() => item.map_or(Next::End, Next::Data),
+            }
+        };
+        match idle {
+            Some(idle) => tokio::time::timeout(idle, next).await.unwrap_or(Next::Idle),
+            None => next.await,
+        }
+    }
+
+    fn stop_counting_unannounced(&mut self) {
+        if std::mem::take(&mut self.unannounced) {
+            self.inbox.unannounced.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    async fn on_control(&mut self, control: Control) {
         self.check_current();
-        match item {
-            Item::Joined {
+        match control {
+            Control::Joined {
                 incarnation,
                 subscriptions,
             } => {
-                if !self.announced {
-                    self.announced = true;
-                    self.inbox.unannounced.fetch_sub(1, Ordering::AcqRel);
-                }
+                self.stop_counting_unannounced();
                 self.joined = Some((incarnation, subscriptions));
                 self.join();
-                while let Some(item) = self.held.pop_front() {
-                    if self.current.is_none() {
-                        self.held.push_front(item);
-                        break;
-                    }
-                    self.deliver(item).await;
-                }
+                self.deliver_held().await;
             }
-            Item::Retry => {
+            Control::Retry => {
                 if self.current.is_none() && self.joined.is_some() {
                     self.join();
+                    self.deliver_held().await;
                 }
             }
-            Item::Subscriptions(subscriptions) => {
+            Control::Subscriptions(subscriptions) => {
                 if let Some((_, known)) = &mut self.joined {
                     known.clone_from(&subscriptions);
                 }
@@ -387,22 +479,37 @@ impl Origin {
                     self.fetch_schemas(current.handle.clone());
                 }
             }
-            Item::Left { reason } => {
+            Control::Left { reason } => {
+                // What zenoh delivered before the departure goes first.
+                while let Ok(item) = self.data.try_recv() {
+                    self.on_data(item).await;
+                }
                 self.joined = None;
                 if let Some(current) = self.current.take() {
-                    self.counters = current.link.take_counters();
+                    self.handover = current.link.handover();
                     current.handle.disconnected(&reason);
                 }
             }
-            item @ (Item::Event { .. } | Item::Request { .. } | Item::Heartbeat { .. }) => {
-                if self.current.is_some() {
-                    self.deliver(item).await;
-                } else if self.held.len() < self.capacity {
-                    self.held.push_back(item);
-                } else {
-                    tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, "zenoh: too much from a sender that is not connected; dropped");
-                }
-            }
+        }
+    }
+
+    async fn on_data(&mut self, item: Item) {
+        self.check_current();
+        if self.current.is_some() {
+            self.deliver(item).await;
+        } else if self.held.len() < self.capacity {
+            self.held.push_back(item);
+        } else {
+            tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, "zenoh: too much from a sender that is not connected; dropped");
+        }
+    }
+
+    async fn deliver_held(&mut self) {
+        while self.current.is_some() {
+            let Some(item) = self.held.pop_front() else {
+                break;
+            };
+            self.deliver(item).await;
         }
     }
 
@@ -414,7 +521,7 @@ impl Origin {
             .is_some_and(|current| !current.handle.is_connected())
         {
             if let Some(current) = self.current.take() {
-                self.counters = current.link.take_counters();
+                self.handover = current.link.handover();
             }
         }
     }
@@ -424,19 +531,17 @@ impl Origin {
             return;
         };
         if let Some(current) = self.current.take() {
-            self.counters = current.link.take_counters();
+            self.handover = current.link.handover();
             current.handle.disconnected("it joined the bus again");
         }
         let inbox = self.inbox.clone();
-        let on_close = Arc::new(move || {
-            inbox.open_links.fetch_sub(1, Ordering::AcqRel);
-            inbox.links_changed.notify_waiters();
-        });
+        let name = self.name.clone();
+        let on_close = Arc::new(move || inbox.link_closed(&name));
         let link = ZenohLink::new(
             self.inbox.route.clone(),
             &self.name,
             &self.inbox.attached,
-            std::mem::take(&mut self.counters),
+            std::mem::take(&mut self.handover),
             on_close,
         );
         let added =
@@ -445,25 +550,28 @@ impl Origin {
                 .add_remote(&self.name, subscriptions.clone(), link.clone(), |_| Ok(()));
         match added {
             Ok(handle) => {
+                // Counted before the link can close (and uncount itself).
                 self.inbox.open_links.fetch_add(1, Ordering::AcqRel);
-                link.accepted(handle.clone());
+                if !link.accepted(handle.clone()) {
+                    self.inbox.open_links.fetch_sub(1, Ordering::AcqRel);
+                    self.handover = link.handover();
+                    return;
+                }
                 self.fetch_schemas(handle.clone());
                 self.current = Some(Current { handle, link });
             }
             Err(error) => {
-                self.counters = link.take_counters();
+                self.handover = link.handover();
                 tracing::info!(endpoint = %self.inbox.route.me, remote = %self.name, %error, "zenoh: not connected through zenoh");
                 // Connected another way (sockets), say: try again once that is gone.
                 let inbox = self.inbox.clone();
                 let name = self.name.clone();
-                if inbox.attached.is_connected_to(&name) {
-                    self.inbox.runtime.spawn(async move {
-                        inbox.attached.wait_until_disconnected(&name).await;
-                        if !inbox.attached.is_stopped() {
-                            inbox.push_async(&name, Item::Retry).await;
-                        }
-                    });
-                }
+                self.inbox.runtime.spawn(async move {
+                    inbox.attached.wait_until_disconnected(&name).await;
+                    if !inbox.attached.is_stopped() {
+                        inbox.tell(&name, Control::Retry);
+                    }
+                });
             }
         }
     }
@@ -527,7 +635,8 @@ impl Origin {
                     }
                 }
             }
-            _ => {}
+            // Everything before it was delivered: dropping it finalizes it.
+            Item::Flush(query) => drop(query),
         }
     }
 

@@ -8,6 +8,7 @@
 //! | `evb/B/sub/<endpoint>/<incarnation>/<event>/<fingerprint>` | liveliness token: it subscribes to `event`, with that schema |
 //! | `evb/B/to/<dst>/ev/<event>/<origin>` | an event from `origin` to `dst` (a put) |
 //! | `evb/B/to/<dst>/rq/<event>/<origin>` | a request from `origin` to `dst` (a query) |
+//! | `evb/B/to/<dst>/fl/<origin>` | a flush from a stopping `origin` (a query, finalized once `dst` took all before it) |
 //! | `evb/B/to/<dst>/hb/<origin>` | how many events of each name `origin` has sent `dst` (a put, when idle) |
 //! | `evb/B/schemas/<endpoint>` | queryable: the endpoint's published schemas |
 //!
@@ -115,6 +116,16 @@ impl Keys {
         format!("{}/live/{}/{incarnation:016x}", self.root, escape(name))
     }
 
+    /// Every presence token of the bus, and every subscription token (as two key
+    /// expressions with a fixed number of chunks: a liveliness query with `**` was seen to
+    /// return only the querier's own tokens).
+    pub(crate) fn every_token(&self) -> [String; 2] {
+        [
+            format!("{}/live/*/*", self.root),
+            format!("{}/sub/*/*/*/*", self.root),
+        ]
+    }
+
     /// Every incarnation of `name`.
     pub(crate) fn live_any(&self, name: &str) -> String {
         format!("{}/live/{}/*", self.root, escape(name))
@@ -160,6 +171,10 @@ impl Keys {
         format!("{}/to/{}/hb/{}", self.root, escape(dst), escape(origin))
     }
 
+    pub(crate) fn flush_to(&self, dst: &str, origin: &str) -> String {
+        format!("{}/to/{}/fl/{}", self.root, escape(dst), escape(origin))
+    }
+
     /// What `me` subscribes to on zenoh: every event and request sent to it.
     pub(crate) fn inbox(&self, me: &str) -> String {
         format!("{}/to/{}/**", self.root, escape(me))
@@ -201,6 +216,7 @@ impl Keys {
             ["ev", event, origin] => Some((Kind::Event, unescape(event)?, unescape(origin)?)),
             ["rq", event, origin] => Some((Kind::Request, unescape(event)?, unescape(origin)?)),
             ["hb", origin] => Some((Kind::Heartbeat, String::new(), unescape(origin)?)),
+            ["fl", origin] => Some((Kind::Flush, String::new(), unescape(origin)?)),
             _ => None,
         }
     }
@@ -212,6 +228,7 @@ pub(crate) enum Kind {
     Event,
     Request,
     Heartbeat,
+    Flush,
 }
 
 fn parse_hex(chunk: &str) -> Option<u64> {
@@ -274,6 +291,10 @@ mod tests {
             prop_assert_eq!(
                 keys.parse_inbox(&name, &keys.heartbeat_to(&name, &origin)),
                 Some((Kind::Heartbeat, String::new(), origin.clone()))
+            );
+            prop_assert_eq!(
+                keys.parse_inbox(&name, &keys.flush_to(&name, &origin)),
+                Some((Kind::Flush, String::new(), origin.clone()))
             );
         }
     }

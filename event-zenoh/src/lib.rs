@@ -120,6 +120,7 @@ mod header;
 mod inbox;
 mod keys;
 mod link;
+mod off_runtime;
 mod presence;
 pub mod router;
 mod sequence;

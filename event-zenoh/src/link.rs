@@ -12,6 +12,19 @@
 //! twice the stall timeout. A zenoh put blocks its caller when the link is congested,
 //! which is why the writer is a thread and not a task on the caller's runtime.
 //!
+//! The writer starts when the core has accepted the remote ([`ZenohLink::accepted`]):
+//! nothing is written for a remote the core refused, and every request it writes has a
+//! remote handle to report its fate through. A link made after a failover
+//! ([`Handover`]) goes on numbering where the old one stopped, and its writer waits for the
+//! old writer to finish its last put before it writes, so the remote never sees the two
+//! out of order.
+//!
+//! [`finish`](RemoteLink::finish) queues a *flush*: a query to the remote's inbox, behind
+//! everything queued. The remote finalizes it when its core has taken everything before
+//! it, so [`drained`](RemoteLink::drained) means delivered, not merely handed to zenoh:
+//! `stop()` leaves the bus only after that (zenoh sends the tokens' undeclarations at
+//! control priority, ahead of data, so leaving any earlier could overtake the last events).
+//!
 //! Requests are zenoh queries, sent by the same thread in the same order. zenoh
 //! *finalizes* a query when the queryable answers and drops it, drops it unanswered, or
 //! is lost (its session closed, its router died): the reply callback is then dropped, and
@@ -26,6 +39,7 @@
 
 use crate::header::{Header, DROPPED};
 use crate::keys::Keys;
+use crate::off_runtime::SharedSession;
 use crate::sequence::Counters;
 use event_core::backend::{Attached, BoxFuture, Outgoing, Refused, RemoteHandle, RemoteLink};
 use std::collections::HashMap;
@@ -50,12 +64,15 @@ enum Message {
         request_id: u64,
         body: Vec<u8>,
     },
+    /// The endpoint is stopping: confirm that the remote took everything before this.
+    Flush,
 }
 
 impl Message {
     fn len(&self) -> usize {
         match self {
             Message::Event { body, .. } | Message::Request { body, .. } => body.len(),
+            Message::Flush => 0,
         }
     }
 }
@@ -75,40 +92,55 @@ struct Shared {
     closed: AtomicBool,
     /// The remote's requests not yet answered, by its request id.
     queries: Mutex<HashMap<u64, Query>>,
-    /// Set once the core accepted the remote; the reply callbacks report through it.
+    /// Set once the core accepted the remote, taken when the link closes.
     handle: Mutex<Option<RemoteHandle>>,
 }
 
 /// Where a link writes, and with what settings.
 #[derive(Clone)]
 pub(crate) struct Route {
-    pub session: zenoh::Session,
+    pub session: Arc<SharedSession>,
     pub keys: Keys,
     /// This endpoint.
     pub me: String,
     pub incarnation: u64,
     pub request_timeout: Duration,
+    /// How long a flush (see the module docs) may take.
+    pub flush_timeout: Duration,
+}
+
+/// What a link to a remote hands the next link to the same remote.
+#[derive(Default)]
+pub(crate) struct Handover {
+    counters: Counters,
+    /// Disconnected once the old link's writer has finished.
+    previous_writer: Option<flume::Receiver<()>>,
 }
 
 /// The [`RemoteLink`] of one remote on zenoh.
 pub(crate) struct ZenohLink {
     shared: Arc<Shared>,
     /// Numbers events per name and queues them, under one lock, so that the order of
-    /// numbers is the order of the queue.
-    queue: Mutex<(Counters, flume::Sender<Message>)>,
+    /// numbers is the order of the queue. The sender goes when the link closes, which
+    /// wakes the writer.
+    queue: Mutex<(Counters, Option<flume::Sender<Message>>)>,
+    /// The writer, until [`accepted`](Self::accepted) starts it.
+    writer: Mutex<Option<(Writer, flume::Receiver<Message>)>>,
+    /// Disconnected when this link's writer finishes (for the next link's [`Handover`]).
+    writer_done: flume::Receiver<()>,
     incarnation: u64,
-    /// Tells the backend when the link is closed (it waits for all before leaving).
+    /// Tells the backend when an accepted link is closed (it waits for all before leaving).
     on_close: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl ZenohLink {
-    /// A link to `remote`, with its writer thread; `counters` go on from an earlier link to
-    /// the same remote (after a failover) so that the remote sees no false gap.
+    /// A link to `remote`, going on from an earlier link to it (after a failover) so that
+    /// the remote sees no false gap. Its writer starts once the core accepts it.
     pub(crate) fn new(
         route: Route,
         remote: &str,
         attached: &Attached,
-        counters: Counters,
+        handover: Handover,
         on_close: Arc<dyn Fn() + Send + Sync>,
     ) -> Arc<ZenohLink> {
         let shared = Arc::new(Shared {
@@ -123,14 +155,42 @@ impl ZenohLink {
             handle: Mutex::new(None),
         });
         let (tx, rx) = flume::unbounded();
+        let (done, writer_done) = flume::bounded(1);
         // What an earlier link numbered was written or lost: a heartbeat says so first.
-        let written = counters.counts();
+        let written = handover.counters.counts();
         let writer = Writer {
             route: route.clone(),
             shared: shared.clone(),
             publishers: HashMap::new(),
             dirty: !written.is_empty(),
             written,
+            previous: handover.previous_writer,
+            _done: done,
+        };
+        let incarnation = route.incarnation;
+        Arc::new(ZenohLink {
+            shared,
+            queue: Mutex::new((handover.counters, Some(tx))),
+            writer: Mutex::new(Some((writer, rx))),
+            writer_done,
+            incarnation,
+            on_close,
+        })
+    }
+
+    /// The core accepted the remote as `handle`: starts the writer. `false` if the link
+    /// was closed first (the core gave the remote up at once), or no thread could be
+    /// started (then the link is closed).
+    pub(crate) fn accepted(&self, handle: RemoteHandle) -> bool {
+        {
+            let mut slot = lock(&self.shared.handle);
+            if self.shared.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            *slot = Some(handle.clone());
+        }
+        let Some((writer, rx)) = lock(&self.writer).take() else {
+            return true;
         };
         let spawned = std::thread::Builder::new()
             // Not the remote's name: it comes off the bus and may hold anything (a NUL
@@ -138,33 +198,28 @@ impl ZenohLink {
             .name("zenoh-writer".into())
             .spawn(move || writer.run(rx));
         if let Err(error) = spawned {
-            tracing::error!(remote, %error, "cannot start a zenoh writer thread");
-            shared.closed.store(true, Ordering::Release);
+            tracing::error!(remote = %self.shared.remote, %error, "zenoh: cannot start a writer thread");
+            handle.disconnected("no writer thread could be started");
         }
-        Arc::new(ZenohLink {
-            shared,
-            queue: Mutex::new((counters, tx)),
-            incarnation: route.incarnation,
-            on_close,
-        })
+        true
     }
 
-    /// The core accepted the remote: reply callbacks report through `handle` from now on.
-    pub(crate) fn accepted(&self, handle: RemoteHandle) {
-        *lock(&self.shared.handle) = Some(handle);
-    }
-
-    /// The counters to hand the next link to this remote.
-    pub(crate) fn take_counters(&self) -> Counters {
-        std::mem::take(&mut lock(&self.queue).0)
+    /// What the next link to this remote goes on from.
+    pub(crate) fn handover(&self) -> Handover {
+        Handover {
+            counters: std::mem::take(&mut lock(&self.queue).0),
+            previous_writer: Some(self.writer_done.clone()),
+        }
     }
 
     /// A request from the remote, to be answered through [`RemoteLink::respond`].
     pub(crate) fn hold_query(&self, request_id: u64, query: Query) {
+        let mut queries = lock(&self.shared.queries);
+        // Checked under the lock that `close` clears: a query is never kept after that.
         if self.shared.closed.load(Ordering::Acquire) {
             return; // dropped: zenoh finalizes it, the requester is told
         }
-        lock(&self.shared.queries).insert(request_id, query);
+        queries.insert(request_id, query);
     }
 
     fn is_refusing(&self) -> bool {
@@ -206,6 +261,9 @@ impl RemoteLink for ZenohLink {
             return Err(Refused::Full);
         }
         let (counters, tx) = &mut *queue;
+        let Some(tx) = tx else {
+            return Err(Refused::Closed);
+        };
         let message = self.message(counters, event);
         self.shared
             .queued
@@ -264,7 +322,15 @@ impl RemoteLink for ZenohLink {
     }
 
     fn finish(&self) {
-        self.shared.finished.store(true, Ordering::Release);
+        let queue = lock(&self.queue);
+        if !self.shared.finished.swap(true, Ordering::AcqRel) {
+            if let Some(tx) = &queue.1 {
+                self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                if tx.send(Message::Flush).is_err() {
+                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
         self.shared.progress.notify_waiters();
     }
 
@@ -285,15 +351,16 @@ impl RemoteLink for ZenohLink {
     }
 
     fn close(&self) {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        self.shared.closed.store(true, Ordering::Release);
+        // The writer sees the flag, and wakes when its queue's sender goes.
+        lock(&self.queue).1.take();
         // Unanswered requests of the remote: dropping them finalizes them.
         lock(&self.shared.queries).clear();
-        lock(&self.shared.handle).take();
-        // The writer sees the flag and stops; the queue's sender goes with the link.
+        let was_accepted = lock(&self.shared.handle).take().is_some();
         self.shared.progress.notify_waiters();
-        (self.on_close)();
+        if was_accepted {
+            (self.on_close)();
+        }
     }
 }
 
@@ -306,13 +373,24 @@ struct Writer {
     written: HashMap<&'static str, u64>,
     /// Events were written since the last heartbeat.
     dirty: bool,
+    /// The writer of the link this one replaces: wait for it to finish first.
+    previous: Option<flume::Receiver<()>>,
+    /// Dropped when this writer finishes (see [`Handover`]).
+    _done: flume::Sender<()>,
 }
+
+/// How long a new writer waits for the one it replaces to finish its last put.
+const HANDOVER_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a writer that wrote events stays idle before it sends a heartbeat.
 const HEARTBEAT_AFTER: Duration = Duration::from_secs(1);
 
 impl Writer {
     fn run(mut self, rx: flume::Receiver<Message>) {
+        if let Some(previous) = self.previous.take() {
+            // Disconnected (never a message) once the old writer is gone.
+            let _ = previous.recv_timeout(HANDOVER_WAIT);
+        }
         if self.dirty {
             self.heartbeat();
         }
@@ -345,6 +423,11 @@ impl Writer {
                     request_id,
                     body,
                 } => self.query(name, header, request_id, body),
+                // The flush counts as in flight until the remote finalizes it.
+                Message::Flush => {
+                    self.flush();
+                    continue;
+                }
             }
             self.shared.queued.fetch_sub(len, Ordering::AcqRel);
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -415,13 +498,47 @@ impl Writer {
         }
     }
 
+    /// Sends the flush query; [`FlushGuard`] counts it done when zenoh finalizes it.
+    fn flush(&mut self) {
+        let key = self
+            .route
+            .keys
+            .flush_to(&self.shared.remote, &self.route.me);
+        let guard = FlushGuard {
+            shared: self.shared.clone(),
+        };
+        let header = Header::Heartbeat {
+            incarnation: self.route.incarnation,
+        };
+        let sent = self
+            .route
+            .session
+            .get(key)
+            .attachment(header.encode().to_vec())
+            .target(QueryTarget::All)
+            .consolidation(ConsolidationMode::None)
+            .timeout(self.route.flush_timeout)
+            .callback(move |_| {
+                let _ = &guard;
+            })
+            .wait();
+        if let Err(error) = sent {
+            tracing::debug!(remote = %self.shared.remote, %error, "zenoh: flush not sent");
+        }
+    }
+
     fn query(&mut self, name: &'static str, header: Header, request_id: u64, body: Vec<u8>) {
+        // The writer runs only once the link was accepted, so there is a handle (unless
+        // it closed meanwhile: then the core already failed the remote's requests).
+        let Some(handle) = lock(&self.shared.handle).clone() else {
+            return;
+        };
         let key = self
             .route
             .keys
             .request_to(&self.shared.remote, name, &self.route.me);
         let tracker = ReplyTracker {
-            shared: self.shared.clone(),
+            handle,
             request_id,
             settled: AtomicBool::new(false),
         };
@@ -442,31 +559,37 @@ impl Writer {
     }
 }
 
-/// Follows one query's replies; when zenoh finalizes the query it drops this, and a
-/// request that got neither an answer nor a drop notice is reported lost.
-///
-/// The remote's handle is looked up when a reply comes, not when the query is sent: the
-/// core may route a request to a remote in the instant between accepting it and the link
-/// being told so. Once the link is closed there is no handle, and nothing to report: the
-/// core failed the remote's requests when it removed it.
-struct ReplyTracker {
+/// Counts a flush done when zenoh drops its callback (the query is finalized).
+struct FlushGuard {
     shared: Arc<Shared>,
+}
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        // Saturating: a writer that ended has already counted everything done.
+        let _ = self
+            .shared
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.shared.progress.notify_waiters();
+    }
+}
+
+/// Follows one query's replies; when zenoh finalizes the query it drops this, and a
+/// request that got neither an answer nor a drop notice is reported lost (after the
+/// remote was removed, that report is ignored by the core).
+struct ReplyTracker {
+    handle: RemoteHandle,
     request_id: u64,
     settled: AtomicBool,
 }
 
 impl ReplyTracker {
-    fn handle(&self) -> Option<RemoteHandle> {
-        lock(&self.shared.handle).clone()
-    }
-
     fn on_reply(&self, reply: Reply) {
         if self.settled.load(Ordering::Acquire) {
             return;
         }
-        let Some(handle) = self.handle() else {
-            return;
-        };
+        let handle = &self.handle;
         match reply.result() {
             Ok(sample) => {
                 let name = sample
@@ -503,9 +626,7 @@ impl ReplyTracker {
 impl Drop for ReplyTracker {
     fn drop(&mut self) {
         if !self.settled.load(Ordering::Acquire) {
-            if let Some(handle) = self.handle() {
-                handle.request_lost(self.request_id);
-            }
+            self.handle.request_lost(self.request_id);
         }
     }
 }

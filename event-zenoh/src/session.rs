@@ -23,15 +23,15 @@
 
 use crate::config::ZenohConfig;
 use crate::error::Error;
-use crate::inbox::{self, Inbox, Item};
+use crate::inbox::{self, Control, Inbox};
 use crate::keys::{Keys, Token};
 use crate::link::Route;
+use crate::off_runtime::{off_runtime, SharedSession};
 use crate::presence::{Change, Presence};
 use event_core::backend::{self, Attached, Backend};
 use event_core::schema::{EventSchema, Fingerprint};
 use event_core::Endpoint;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -108,10 +108,13 @@ async fn open_and_declare(
     let session = off_runtime(move || zenoh::open(zenoh_config).wait())
         .await
         .map_err(|error| fail("opening the zenoh session")(Error::zenoh(error)))?;
+    let session = Arc::new(SharedSession::new(session));
     let keys = Keys::new(&config.bus);
-    let taken = live_names(&session, &keys, Some(&me), config.connect_timeout).await;
+    let taken = live_tokens(&session, &keys, Some(&me), config.connect_timeout)
+        .await
+        .map_err(fail("asking the bus who holds this name"))?;
     if !taken.is_empty() {
-        close(session).await;
+        session.close().await;
         return Err(event_core::Error::ConnectionAttemptRejected {
             endpoint: me.clone(),
             remote: me.clone(),
@@ -128,6 +131,7 @@ async fn open_and_declare(
         me: me.clone(),
         incarnation,
         request_timeout: config.request_timeout,
+        flush_timeout: attached.stall_timeout().saturating_mul(2),
     };
     let inbox = Arc::new(Inbox::new(
         route,
@@ -158,12 +162,34 @@ async fn open_and_declare(
         subscriptions_rx,
         leave_rx,
     ));
-    // Return with the endpoints already there connected.
-    for name in live_names(&session, &keys, None, config.connect_timeout).await {
-        if name != me {
-            let _ =
-                tokio::time::timeout(config.connect_timeout, attached.wait_until_connected(&name))
-                    .await;
+    // Return with the endpoints already there connected, with their subscriptions (all
+    // waited for against one deadline).
+    if let Ok(tokens) = live_tokens(&session, &keys, None, config.connect_timeout).await {
+        let everyone = async {
+            for token in tokens {
+                match token {
+                    Token::Live { name, .. } if name != me => {
+                        attached.wait_until_connected(&name).await;
+                    }
+                    Token::Sub {
+                        name,
+                        event,
+                        fingerprint,
+                        ..
+                    } if name != me => {
+                        attached
+                            .wait_until_remote_subscribes(&name, &event, fingerprint)
+                            .await;
+                    }
+                    _ => {}
+                }
+            }
+        };
+        if tokio::time::timeout(config.connect_timeout, everyone)
+            .await
+            .is_err()
+        {
+            tracing::warn!(endpoint = %me, "zenoh: joined, but not every endpoint on the bus is connected yet");
         }
     }
     Ok(())
@@ -236,30 +262,35 @@ async fn declare(
     })
 }
 
-/// The names with a live token on the bus (of `only` alone, if given), as the bus
-/// answers within `timeout`.
-async fn live_names(
+/// The tokens on the bus (the live tokens of `only` alone, if given), as the bus answers
+/// within `timeout`.
+async fn live_tokens(
     session: &zenoh::Session,
     keys: &Keys,
     only: Option<&str>,
     timeout: Duration,
-) -> Vec<String> {
-    let key = match only {
-        Some(name) => keys.live_any(name),
-        None => keys.all_tokens(),
+) -> Result<Vec<Token>, Error> {
+    let key_exprs = match only {
+        Some(name) => vec![keys.live_any(name)],
+        None => keys.every_token().to_vec(),
     };
-    let Ok(replies) = session.liveliness().get(key).timeout(timeout).await else {
-        return Vec::new();
-    };
-    let mut names = Vec::new();
-    while let Ok(reply) = replies.recv_async().await {
-        if let Ok(sample) = reply.result() {
-            if let Some(Token::Live { name, .. }) = keys.parse_token(sample.key_expr().as_str()) {
-                names.push(name);
+    let mut tokens = Vec::new();
+    for key in key_exprs {
+        let replies = session
+            .liveliness()
+            .get(key)
+            .timeout(timeout)
+            .await
+            .map_err(Error::zenoh)?;
+        while let Ok(reply) = replies.recv_async().await {
+            if let Ok(sample) = reply.result() {
+                tokens.extend(keys.parse_token(sample.key_expr().as_str()));
             }
         }
     }
-    names
+    // Live tokens first: a remote is connected before its subscriptions are waited for.
+    tokens.sort_by_key(|token| !matches!(token, Token::Live { .. }));
+    Ok(tokens)
 }
 
 /// A number that orders two incarnations of one name by when they joined.
@@ -286,36 +317,23 @@ async fn drive_presence(
                     name,
                     incarnation,
                     subscriptions,
-                } => {
-                    inbox
-                        .push_async(
-                            &name,
-                            Item::Joined {
-                                incarnation,
-                                subscriptions,
-                            },
-                        )
-                        .await
-                }
+                } => inbox.tell(
+                    &name,
+                    Control::Joined {
+                        incarnation,
+                        subscriptions,
+                    },
+                ),
                 Change::Subscriptions {
                     name,
                     subscriptions,
-                } => {
-                    inbox
-                        .push_async(&name, Item::Subscriptions(subscriptions))
-                        .await
-                }
-                Change::Left { name } => {
-                    inbox
-                        .push_async(
-                            &name,
-                            Item::Left {
-                                reason: "it left the zenoh bus (its session closed or was lost)"
-                                    .into(),
-                            },
-                        )
-                        .await
-                }
+                } => inbox.tell(&name, Control::Subscriptions(subscriptions)),
+                Change::Left { name } => inbox.tell(
+                    &name,
+                    Control::Left {
+                        reason: "it left the zenoh bus (its session closed or was lost)".into(),
+                    },
+                ),
                 Change::Yield { holder } => {
                     tracing::error!(
                         endpoint = %inbox.route.me,
@@ -393,37 +411,16 @@ async fn keep_tokens(
     } else {
         // Leaving the bus alone (the name was taken): every zenoh remote goes.
         for origin in inbox.origins() {
-            let left = Item::Left {
+            let left = Control::Left {
                 reason: "this endpoint left the zenoh bus".into(),
             };
-            inbox.push_async(&origin, left).await;
+            inbox.tell(&origin, left);
         }
     }
-    inbox.leaving.store(true, Ordering::Release);
     drop(tokens);
     drop(declarations);
     inbox.close_all();
-    close(session).await;
-}
-
-/// Runs `work` on a thread of its own, outside any async runtime. zenoh's opening and
-/// closing block on its own runtime, which it refuses to do on a current-thread tokio
-/// runtime (a `#[tokio::main(flavor = "current_thread")]` program's, say).
-async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("zenoh-open-close".into())
-        .spawn(move || {
-            let _ = tx.send(work());
-        })
-        .expect("a thread to open or close a zenoh session");
-    rx.await.expect("the zenoh open/close thread panicked")
-}
-
-async fn close(session: zenoh::Session) {
-    if let Err(error) = off_runtime(move || session.close().wait()).await {
-        tracing::debug!(%error, "zenoh: closing the session");
-    }
+    session.close().await;
 }
 
 impl Drop for ZenohBackend {

@@ -42,6 +42,23 @@ impl Attached {
         self.bus.wait_until(|bus| bus.remotes.contains(name)).await;
     }
 
+    /// Resolves once the remote `name` is connected and subscribes to `event` with this
+    /// fingerprint (through any backend), or the endpoint stops.
+    pub async fn wait_until_remote_subscribes(
+        &self,
+        name: &str,
+        event: &str,
+        fingerprint: Fingerprint,
+    ) {
+        self.bus
+            .wait_until(|bus| {
+                bus.remotes
+                    .get(name)
+                    .is_some_and(|remote| remote.is_subscribed(event, fingerprint))
+            })
+            .await;
+    }
+
     /// Resolves once no remote of this name is connected (through any backend) or the
     /// endpoint stops.
     pub async fn wait_until_disconnected(&self, name: &str) {
