@@ -99,13 +99,9 @@ async fn run() {
             std::process::exit(1);
         }
     };
-    if let Ok(routers) = std::env::var("BUS_PEER_ZENOH") {
-        let bus_name = std::env::var("BUS_PEER_BUS").unwrap_or_else(|_| "default".into());
-        let config = event_zenoh::ZenohConfig::client(routers.split(',')).bus(bus_name);
-        if let Err(error) = event_zenoh::join(&bus, config).await {
-            println!("error {} {error}", error_kind(&error));
-            std::process::exit(1);
-        }
+    if let Err(error) = crate::join_zenoh_from_env(&bus).await {
+        println!("error {} {error}", error_kind(&error));
+        std::process::exit(1);
     }
     println!("ready");
     let mut subscriptions: HashMap<String, (JoinHandle<()>, Arc<Tally>)> = HashMap::new();

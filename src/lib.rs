@@ -44,6 +44,18 @@ pub struct Ping {
     pub value: u64,
 }
 
+/// Joins the zenoh bus that `BUS_PEER_ZENOH` (routers, comma-separated) and `BUS_PEER_BUS`
+/// (default `default`) name, if they do: how the test programs (`bus-peer`,
+/// `schema-peer`) are put on zenoh instead of (or beside) sockets.
+pub async fn join_zenoh_from_env(bus: &event_core::Endpoint) -> Result<(), event_core::Error> {
+    let Ok(routers) = std::env::var("BUS_PEER_ZENOH") else {
+        return Ok(());
+    };
+    let bus_name = std::env::var("BUS_PEER_BUS").unwrap_or_else(|_| "default".into());
+    let config = event_zenoh::ZenohConfig::client(routers.split(',')).bus(bus_name);
+    event_zenoh::join(bus, config).await
+}
+
 /// The variant name of an error, for the line protocol of `bus-peer`.
 pub fn error_kind(error: &event_core::Error) -> &'static str {
     use event_core::Error::*;

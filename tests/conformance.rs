@@ -10,7 +10,7 @@ use event_core::{BroadcastConfig, ConnectionEvent, EndpointOptions, Error};
 use futures_util::StreamExt;
 use std::time::Duration;
 use support::backends::{Bus, Kind};
-use support::within;
+use support::{subscribe_remote, within};
 
 /// Runs each scenario once per backend, as `sockets::NAME` and `zenoh::NAME`.
 macro_rules! on_both_backends {
@@ -61,20 +61,8 @@ async fn a_broadcast_reaches_only_subscribers(kind: Kind) {
     bus.connect(&driver, &["alice", "bob"]).await;
     bus.peer_connect(&mut alice, "bob").await;
 
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    bob.expect("subscribe other", "subscribed other").await;
-    within(
-        "alice's subscription",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
-    within(
-        "bob's subscription",
-        driver.wait_until_endpoint_subscribed_to::<Other>("bob"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
+    subscribe_remote::<Other>(&driver, &mut bob, "other").await;
     assert!(!driver.is_endpoint_subscribed_to::<Counter>("bob"));
 
     for index in 0..200 {
@@ -122,20 +110,8 @@ async fn no_subscribers_and_to_endpoint(kind: Kind) {
         .await
         .expect("no subscriber is fine when not required");
 
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    bob.expect("subscribe counter", "subscribed counter").await;
-    within(
-        "alice",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
-    within(
-        "bob",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("bob"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
+    subscribe_remote::<Counter>(&driver, &mut bob, "counter").await;
     for index in 0..10 {
         driver
             .broadcast_with(counter(index), BroadcastConfig::to_endpoint("alice"))
@@ -248,14 +224,7 @@ async fn events_arrive_in_order_and_none_is_lost_under_back_pressure(kind: Kind)
         })
         .await;
     bus.connect(&driver, &["alice"]).await;
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "alice",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
     let sending = {
         let driver = driver.clone();
         tokio::spawn(async move {
@@ -287,15 +256,10 @@ async fn a_stalled_consumer_is_cut_off_and_the_others_keep_receiving(kind: Kind)
     let mut bob = bus.peer("bob").await;
     bus.connect(&driver, &["alice", "bob"]).await;
     alice.expect("stall counter", "stalled counter").await;
-    bob.expect("subscribe counter", "subscribed counter").await;
+    subscribe_remote::<Counter>(&driver, &mut bob, "counter").await;
     within(
         "alice",
         driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
-    within(
-        "bob",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("bob"),
     )
     .await;
 
@@ -321,14 +285,7 @@ async fn a_stopped_endpoint_is_seen_to_leave(kind: Kind) {
     let mut changes = driver.connection_events();
     let mut alice = bus.peer("alice").await;
     bus.connect(&driver, &["alice"]).await;
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
-    within(
-        "alice",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
-    )
-    .await;
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
     alice.expect("stop", "stopped").await;
     within(
         "alice to be gone",

@@ -9,7 +9,7 @@ use event_core::{BroadcastConfig, ConnectionConfig, Endpoint, EndpointOptions, E
 use futures_util::StreamExt;
 use std::time::Duration;
 use support::backends::{Bus, Kind, RouterProcess};
-use support::{eventually, within, CapturedLog, PeerProcess};
+use support::{eventually, subscribe_remote, within, CapturedLog, PeerProcess};
 
 fn counter(index: u64) -> Counter {
     Counter {
@@ -369,18 +369,11 @@ async fn a_router_dies_its_endpoints_fail_over_and_no_loss_is_silent() {
         .await
         .unwrap();
     within("alice", driver.wait_until_connected_to("alice")).await;
-    alice
-        .expect("subscribe counter", "subscribed counter")
-        .await;
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
     alice.expect("hold", "serving-pings hold").await;
     within(
         "alice's pings",
         driver.wait_until_endpoint_subscribed_to::<Ping>("alice"),
-    )
-    .await;
-    within(
-        "alice's counters",
-        driver.wait_until_endpoint_subscribed_to::<Counter>("alice"),
     )
     .await;
 

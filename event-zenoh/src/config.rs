@@ -211,14 +211,7 @@ impl ZenohConfig {
         max_frame_size: usize,
     ) -> Result<zenoh::Config, Error> {
         let mut config = self.base.clone().unwrap_or_default();
-        let mut set = |key: &str, value: String| {
-            config
-                .insert_json5(key, &value)
-                .map_err(|error| Error::Config {
-                    key: key.to_owned(),
-                    reason: error.to_string(),
-                })
-        };
+        let mut set = |key: &str, value: String| insert(&mut config, key, &value);
         let mode = match self.mode {
             Mode::Client => "client",
             Mode::Peer => "peer",
@@ -289,6 +282,16 @@ impl ZenohConfig {
     }
 }
 
+/// Sets `key` of `config` to the JSON5 `value`, naming the key when zenoh refuses it.
+pub(crate) fn insert(config: &mut zenoh::Config, key: &str, value: &str) -> Result<(), Error> {
+    config
+        .insert_json5(key, value)
+        .map_err(|error| Error::Config {
+            key: key.to_owned(),
+            reason: error.to_string(),
+        })
+}
+
 /// `text` as a JSON string literal.
 pub(crate) fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -305,7 +308,8 @@ pub(crate) fn json_string(text: &str) -> String {
     out
 }
 
-fn json_list(items: &[String]) -> String {
+/// `items` as a JSON list of strings.
+pub(crate) fn json_list(items: &[String]) -> String {
     let items: Vec<String> = items.iter().map(|item| json_string(item)).collect();
     format!("[{}]", items.join(","))
 }

@@ -150,9 +150,7 @@ impl Inbox {
                 return;
             }
         };
-        let header = sample
-            .attachment()
-            .and_then(|attachment| Header::decode(&attachment.to_bytes()));
+        let header = header_of(sample.attachment());
         let Some(Header::Event { incarnation, seq }) = header else {
             tracing::warn!(endpoint = %self.route.me, key, "zenoh: an event without a valid header; dropped");
             return;
@@ -173,9 +171,7 @@ impl Inbox {
     }
 
     fn on_heartbeat(self: &Arc<Self>, origin: String, sample: &Sample) {
-        let header = sample
-            .attachment()
-            .and_then(|attachment| Header::decode(&attachment.to_bytes()));
+        let header = header_of(sample.attachment());
         let Some(Header::Heartbeat { incarnation }) = header else {
             tracing::warn!(endpoint = %self.route.me, remote = %origin, "zenoh: a heartbeat without a valid header; dropped");
             return;
@@ -209,9 +205,7 @@ impl Inbox {
                 return;
             }
         };
-        let header = query
-            .attachment()
-            .and_then(|attachment| Header::decode(&attachment.to_bytes()));
+        let header = header_of(query.attachment());
         let Some(Header::Request { request_id, .. }) = header else {
             tracing::warn!(endpoint = %self.route.me, key, "zenoh: a request without a valid header; dropped");
             return;
@@ -698,6 +692,11 @@ pub(crate) fn answer_schemas(attached: &Attached, query: Query) {
         }
         Err(error) => tracing::error!(%error, "zenoh: cannot encode schemas"),
     }
+}
+
+/// The header in a message's attachment, if it has a well-formed one.
+fn header_of(attachment: Option<&ZBytes>) -> Option<Header> {
+    attachment.and_then(|attachment| Header::decode(&attachment.to_bytes()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

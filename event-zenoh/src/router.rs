@@ -6,7 +6,7 @@
 //! the bus's own stall handling (a subscriber cut off after the stall timeout, a frozen
 //! remote given up after twice that) acts first.
 
-use crate::config::json_string;
+use crate::config::{insert, json_list, json_string};
 use crate::error::Error;
 use std::time::Duration;
 
@@ -62,24 +62,13 @@ impl Router {
     /// The zenoh configuration this amounts to.
     pub fn to_zenoh(&self) -> Result<zenoh::Config, Error> {
         let mut config = self.base.clone().unwrap_or_default();
-        let mut set = |key: &str, value: String| {
-            config
-                .insert_json5(key, &value)
-                .map_err(|error| Error::Config {
-                    key: key.to_owned(),
-                    reason: error.to_string(),
-                })
-        };
-        let list = |items: &[String]| {
-            let quoted: Vec<String> = items.iter().map(|item| json_string(item)).collect();
-            format!("[{}]", quoted.join(","))
-        };
+        let mut set = |key: &str, value: String| insert(&mut config, key, &value);
         set("mode", json_string("router"))?;
         if !self.listen.is_empty() {
-            set("listen/endpoints", list(&self.listen))?;
+            set("listen/endpoints", json_list(&self.listen))?;
         }
         if !self.connect.is_empty() {
-            set("connect/endpoints", list(&self.connect))?;
+            set("connect/endpoints", json_list(&self.connect))?;
         }
         set("scouting/multicast/enabled", "false".into())?;
         set(

@@ -104,13 +104,9 @@ async fn main() {
         .await
         .expect("serve");
     // As bus-peer: `BUS_PEER_ZENOH` also joins that zenoh bus.
-    if let Ok(routers) = std::env::var("BUS_PEER_ZENOH") {
-        let bus_name = std::env::var("BUS_PEER_BUS").unwrap_or_else(|_| "default".into());
-        let config = event_zenoh::ZenohConfig::client(routers.split(',')).bus(bus_name);
-        event_zenoh::join(&bus, config)
-            .await
-            .expect("join the zenoh bus");
-    }
+    event_bus_tests::join_zenoh_from_env(&bus)
+        .await
+        .expect("join the zenoh bus");
     let counts = [
         ("FieldAdded", count::<FieldAdded>(&bus)),
         ("Reordered", count::<Reordered>(&bus)),

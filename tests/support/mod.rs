@@ -79,13 +79,17 @@ impl CapturedLog {
     /// Starts capturing; the log goes back to what it was when the guard drops.
     pub fn start() -> (CapturedLog, impl Drop) {
         let captured = CapturedLog::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
+        let guard = tracing_subscriber::util::SubscriberInitExt::set_default(captured.subscriber());
+        (captured, guard)
+    }
+
+    /// A `tracing` subscriber that writes into this log.
+    fn subscriber(&self) -> impl tracing_subscriber::util::SubscriberInitExt {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
-            .finish();
-        let guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
-        (captured, guard)
+            .finish()
     }
 
     /// Captures every thread's log (zenoh's callback threads included) for the rest of
@@ -95,12 +99,7 @@ impl CapturedLog {
         GLOBAL
             .get_or_init(|| {
                 let captured = CapturedLog::default();
-                let writer = captured.clone();
-                let subscriber = tracing_subscriber::fmt()
-                    .with_writer(move || writer.clone())
-                    .with_ansi(false)
-                    .finish();
-                tracing_subscriber::util::SubscriberInitExt::try_init(subscriber)
+                tracing_subscriber::util::SubscriberInitExt::try_init(captured.subscriber())
                     .expect("no other global log in this test binary");
                 captured
             })
