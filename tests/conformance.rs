@@ -43,6 +43,7 @@ on_both_backends!(
     a_stalled_consumer_is_cut_off_and_the_others_keep_receiving,
     a_stopped_endpoint_is_seen_to_leave,
     what_was_broadcast_before_stop_all_arrives,
+    an_event_larger_than_its_receiver_takes_is_refused_by_the_sender,
     events_from_several_processes_all_arrive,
 );
 
@@ -343,6 +344,36 @@ async fn what_was_broadcast_before_stop_all_arrives(kind: Kind) {
         driver.wait_until_disconnected_from("alice"),
     )
     .await;
+}
+
+async fn an_event_larger_than_its_receiver_takes_is_refused_by_the_sender(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let small = bus
+        .endpoint_with("small", EndpointOptions::default().max_frame_size(1024))
+        .await;
+    let mut stream = small.stream::<Counter>();
+    let sender = bus.endpoint("sender").await;
+    bus.connect(&sender, &["small"]).await;
+    within(
+        "small's subscription",
+        sender.wait_until_endpoint_subscribed_to::<Counter>("small"),
+    )
+    .await;
+    let big = Counter {
+        index: 0,
+        payload: vec![0; 4096],
+    };
+    let error = sender.broadcast(big).await.unwrap_err();
+    assert!(matches!(error, Error::FrameTooLarge { .. }), "{error}");
+    // What fits still goes.
+    sender.broadcast(counter(1)).await.unwrap();
+    assert_eq!(
+        within("the small event", stream.next())
+            .await
+            .unwrap()
+            .index,
+        1
+    );
 }
 
 async fn events_from_several_processes_all_arrive(kind: Kind) {

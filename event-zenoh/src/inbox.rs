@@ -91,6 +91,8 @@ pub(crate) enum Item {
 pub(crate) enum Control {
     Joined {
         incarnation: u64,
+        /// The largest message body it accepts.
+        max_frame: u64,
         subscriptions: Subscriptions,
     },
     Subscriptions(Subscriptions),
@@ -317,6 +319,7 @@ impl Inbox {
             sequences: Sequences::default(),
             cache: TopicCache::default(),
             joined: None,
+            max_frame: 0,
             unannounced: !announced,
         };
         self.runtime.spawn(task.run());
@@ -380,6 +383,8 @@ struct Origin {
     cache: TopicCache,
     /// What its tokens last said: its incarnation and subscriptions.
     joined: Option<(u64, Subscriptions)>,
+    /// The largest message body it accepts, as its presence token says.
+    max_frame: u64,
     /// Counted among the origins nobody announced.
     unannounced: bool,
 }
@@ -451,9 +456,11 @@ impl Origin {
         match control {
             Control::Joined {
                 incarnation,
+                max_frame,
                 subscriptions,
             } => {
                 self.stop_counting_unannounced();
+                self.max_frame = max_frame;
                 self.joined = Some((incarnation, subscriptions));
                 self.join();
                 self.deliver_held().await;
@@ -536,6 +543,7 @@ impl Origin {
             &self.name,
             &self.inbox.attached,
             std::mem::take(&mut self.handover),
+            usize::try_from(self.max_frame).ok().filter(|max| *max > 0),
             on_close,
         );
         let added =

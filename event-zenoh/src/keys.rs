@@ -4,7 +4,7 @@
 //!
 //! | key | what |
 //! |---|---|
-//! | `evb/B/live/<endpoint>/<incarnation>` | liveliness token: the endpoint is on the bus |
+//! | `evb/B/live/<endpoint>/<incarnation>/<max frame>` | liveliness token: the endpoint is on the bus, and the largest message it accepts |
 //! | `evb/B/sub/<endpoint>/<incarnation>/<event>/<fingerprint>` | liveliness token: it subscribes to `event`, with that schema |
 //! | `evb/B/to/<dst>/ev/<event>/<origin>` | an event from `origin` to `dst` (a put) |
 //! | `evb/B/to/<dst>/rq/<event>/<origin>` | a request from `origin` to `dst` (a query) |
@@ -83,7 +83,12 @@ pub(crate) fn unescape(chunk: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Token {
     /// Endpoint `name` (this incarnation of it) is on the bus.
-    Live { name: String, incarnation: u64 },
+    Live {
+        name: String,
+        incarnation: u64,
+        /// The largest message body it accepts (its `max_frame_size`).
+        max_frame: u64,
+    },
     /// That incarnation subscribes to `event` with this schema fingerprint.
     Sub {
         name: String,
@@ -112,8 +117,12 @@ impl Keys {
         format!("{}/**", self.root)
     }
 
-    pub(crate) fn live(&self, name: &str, incarnation: u64) -> String {
-        format!("{}/live/{}/{incarnation:016x}", self.root, escape(name))
+    pub(crate) fn live(&self, name: &str, incarnation: u64, max_frame: u64) -> String {
+        format!(
+            "{}/live/{}/{incarnation:016x}/{max_frame:016x}",
+            self.root,
+            escape(name)
+        )
     }
 
     /// Every presence token of the bus, and every subscription token (as two key
@@ -121,14 +130,14 @@ impl Keys {
     /// return only the querier's own tokens).
     pub(crate) fn every_token(&self) -> [String; 2] {
         [
-            format!("{}/live/*/*", self.root),
+            format!("{}/live/*/*/*", self.root),
             format!("{}/sub/*/*/*/*", self.root),
         ]
     }
 
     /// Every incarnation of `name`.
     pub(crate) fn live_any(&self, name: &str) -> String {
-        format!("{}/live/{}/*", self.root, escape(name))
+        format!("{}/live/{}/*/*", self.root, escape(name))
     }
 
     pub(crate) fn sub(
@@ -189,9 +198,10 @@ impl Keys {
         let rest = key.strip_prefix(&self.root)?.strip_prefix('/')?;
         let chunks: Vec<&str> = rest.split('/').collect();
         match chunks.as_slice() {
-            ["live", name, incarnation] => Some(Token::Live {
+            ["live", name, incarnation, max_frame] => Some(Token::Live {
                 name: unescape(name)?,
                 incarnation: parse_hex(incarnation)?,
+                max_frame: parse_hex(max_frame)?,
             }),
             ["sub", name, incarnation, event, fingerprint] => Some(Token::Sub {
                 name: unescape(name)?,
@@ -264,12 +274,12 @@ mod tests {
         #[test]
         fn tokens_and_inbox_keys_parse_back(
             bus in "\\PC{1,12}", name in "\\PC{1,12}", event in "\\PC{1,20}", origin in "\\PC{1,12}",
-            incarnation: u64, fingerprint: u64,
+            incarnation: u64, fingerprint: u64, max_frame: u64,
         ) {
             let keys = Keys::new(&bus);
             prop_assert_eq!(
-                keys.parse_token(&keys.live(&name, incarnation)),
-                Some(Token::Live { name: name.clone(), incarnation })
+                keys.parse_token(&keys.live(&name, incarnation, max_frame)),
+                Some(Token::Live { name: name.clone(), incarnation, max_frame })
             );
             prop_assert_eq!(
                 keys.parse_token(&keys.sub(&name, incarnation, &event, Fingerprint(fingerprint))),
@@ -316,6 +326,7 @@ mod tests {
         for key in [
             "evb/b/live/me",
             "evb/b/live/me/12",
+            "evb/b/live/me/0000000000000001",
             "evb/b/sub/me/0000000000000001/E",
             "evb/b/other/me/0000000000000001",
         ] {

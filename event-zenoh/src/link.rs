@@ -129,6 +129,8 @@ pub(crate) struct ZenohLink {
     /// Disconnected when this link's writer finishes (for the next link's [`Handover`]).
     writer_done: flume::Receiver<()>,
     incarnation: u64,
+    /// The largest body the remote accepts (from its presence token).
+    frame_limit: Option<usize>,
     /// Tells the backend when an accepted link is closed (it waits for all before leaving).
     on_close: Arc<dyn Fn() + Send + Sync>,
 }
@@ -141,6 +143,7 @@ impl ZenohLink {
         remote: &str,
         attached: &Attached,
         handover: Handover,
+        frame_limit: Option<usize>,
         on_close: Arc<dyn Fn() + Send + Sync>,
     ) -> Arc<ZenohLink> {
         let shared = Arc::new(Shared {
@@ -163,6 +166,7 @@ impl ZenohLink {
             shared: shared.clone(),
             publishers: HashMap::new(),
             dirty: !written.is_empty(),
+            last_heartbeat: std::time::Instant::now(),
             written,
             previous: handover.previous_writer,
             _done: done,
@@ -174,6 +178,7 @@ impl ZenohLink {
             writer: Mutex::new(Some((writer, rx))),
             writer_done,
             incarnation,
+            frame_limit,
             on_close,
         })
     }
@@ -250,6 +255,10 @@ impl ZenohLink {
 }
 
 impl RemoteLink for ZenohLink {
+    fn frame_limit(&self) -> Option<usize> {
+        self.frame_limit
+    }
+
     fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
         if self.is_refusing() {
             return Err(Refused::Closed);
@@ -373,6 +382,7 @@ struct Writer {
     written: HashMap<&'static str, u64>,
     /// Events were written since the last heartbeat.
     dirty: bool,
+    last_heartbeat: std::time::Instant,
     /// The writer of the link this one replaces: wait for it to finish first.
     previous: Option<flume::Receiver<()>>,
     /// Dropped when this writer finishes (see [`Handover`]).
@@ -384,6 +394,10 @@ const HANDOVER_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a writer that wrote events stays idle before it sends a heartbeat.
 const HEARTBEAT_AFTER: Duration = Duration::from_secs(1);
+
+/// How often an idle writer that has written events says so again: a heartbeat lost
+/// with the events it counts (a router dying with both) is made up for.
+const HEARTBEAT_AGAIN: Duration = Duration::from_secs(10);
 
 impl Writer {
     fn run(mut self, rx: flume::Receiver<Message>) {
@@ -398,7 +412,9 @@ impl Writer {
             let message = match rx.recv_timeout(HEARTBEAT_AFTER) {
                 Ok(message) => message,
                 Err(flume::RecvTimeoutError::Timeout) => {
-                    if self.dirty && !self.shared.closed.load(Ordering::Acquire) {
+                    let again = !self.written.is_empty()
+                        && self.last_heartbeat.elapsed() >= HEARTBEAT_AGAIN;
+                    if (self.dirty || again) && !self.shared.closed.load(Ordering::Acquire) {
                         self.heartbeat();
                     }
                     continue;
@@ -474,6 +490,7 @@ impl Writer {
     /// last event (see [`crate::sequence`]).
     fn heartbeat(&mut self) {
         self.dirty = false;
+        self.last_heartbeat = std::time::Instant::now();
         let counts: Vec<(&str, u64)> = self.written.iter().map(|(name, n)| (*name, *n)).collect();
         let Ok(body) = postcard::to_stdvec(&counts) else {
             return;

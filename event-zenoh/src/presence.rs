@@ -2,7 +2,7 @@
 //! state machine (tokens in, changes out; no I/O), driven by the session's liveliness
 //! subscriber.
 //!
-//! Every endpoint declares `live/<name>/<incarnation>` once it can receive, and
+//! Every endpoint declares `live/<name>/<incarnation>/<max frame>` once it can receive, and
 //! `sub/<name>/<incarnation>/<event>/<fingerprint>` for each event it subscribes to. zenoh
 //! removes the tokens of a session that closes, crashes or loses its lease, so a
 //! departure is seen without a protocol of our own. Tokens may arrive in any order (a
@@ -30,6 +30,8 @@ pub(crate) enum Change {
     Joined {
         name: String,
         incarnation: u64,
+        /// The largest message body it accepts.
+        max_frame: u64,
         subscriptions: Subscriptions,
     },
     /// Its subscriptions are now these.
@@ -46,6 +48,7 @@ pub(crate) enum Change {
 #[derive(Debug, Default)]
 struct Incarnation {
     live: bool,
+    max_frame: u64,
     subscriptions: Subscriptions,
 }
 
@@ -77,8 +80,14 @@ impl Presence {
         };
         let incarnations = self.tokens.entry(name.clone()).or_default();
         match token {
-            Token::Live { incarnation, .. } => {
-                incarnations.entry(incarnation).or_default().live = present;
+            Token::Live {
+                incarnation,
+                max_frame,
+                ..
+            } => {
+                let record = incarnations.entry(incarnation).or_default();
+                record.live = present;
+                record.max_frame = max_frame;
             }
             Token::Sub {
                 incarnation,
@@ -124,19 +133,18 @@ impl Presence {
     }
 
     /// The earliest live incarnation of `name`: the holder of the name.
-    fn holder(&self, name: &str) -> Option<(u64, &Subscriptions)> {
+    fn holder(&self, name: &str) -> Option<(u64, &Incarnation)> {
         self.tokens
             .get(name)?
             .iter()
-            .find_map(|(incarnation, record)| {
-                record.live.then_some((*incarnation, &record.subscriptions))
-            })
+            .find_map(|(incarnation, record)| record.live.then_some((*incarnation, record)))
     }
 
     fn report(&mut self, name: &str) -> Vec<Change> {
+        let max_frame = self.holder(name).map_or(0, |(_, record)| record.max_frame);
         let now = self
             .holder(name)
-            .map(|(incarnation, subscriptions)| (incarnation, subscriptions.clone()));
+            .map(|(incarnation, record)| (incarnation, record.subscriptions.clone()));
         let before = self.reported.get(name);
         let changes = match (before, &now) {
             (None, None) => Vec::new(),
@@ -144,6 +152,7 @@ impl Presence {
             (None, Some((incarnation, subscriptions))) => vec![Change::Joined {
                 name: name.into(),
                 incarnation: *incarnation,
+                max_frame,
                 subscriptions: subscriptions.clone(),
             }],
             (Some((was, old)), Some((incarnation, subscriptions))) => {
@@ -153,6 +162,7 @@ impl Presence {
                         Change::Joined {
                             name: name.into(),
                             incarnation: *incarnation,
+                            max_frame,
                             subscriptions: subscriptions.clone(),
                         },
                     ]
@@ -188,6 +198,7 @@ mod tests {
         Token::Live {
             name: name.into(),
             incarnation,
+            max_frame: 1024,
         }
     }
 
@@ -215,6 +226,7 @@ mod tests {
             vec![Change::Joined {
                 name: "a".into(),
                 incarnation: 1,
+                max_frame: 1024,
                 subscriptions: subs(&[])
             }]
         );
@@ -247,6 +259,7 @@ mod tests {
             vec![Change::Joined {
                 name: "a".into(),
                 incarnation: 1,
+                max_frame: 1024,
                 subscriptions: subs(&[("E", 9)])
             }]
         );
@@ -269,6 +282,7 @@ mod tests {
                 Change::Joined {
                     name: "a".into(),
                     incarnation: 2,
+                    max_frame: 1024,
                     subscriptions: subs(&[])
                 }
             ]
@@ -312,6 +326,7 @@ mod tests {
             vec![Change::Joined {
                 name: "a".into(),
                 incarnation: 1,
+                max_frame: 1024,
                 subscriptions: subs(&[("E", 9)])
             }]
         );

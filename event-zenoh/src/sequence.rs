@@ -7,9 +7,10 @@
 //! number seen from an incarnation sets the baseline, so a newcomer reports no history.
 //!
 //! A lost *last* event has no successor to show the gap: so a sender that has sent events
-//! and then been idle for a second, and every new link to a remote (after a failover,
-//! the old link's queue is gone), sends a heartbeat with how many of each event it has
-//! numbered; the receiver reports what it did not get ([`Sequences::sync`]).
+//! and then been idle for a second (and every ten seconds after that, in case the
+//! heartbeat was lost too), and every new link to a remote (after a failover, the old
+//! link's queue is gone), sends a heartbeat with how many of each event it has numbered;
+//! the receiver reports what it did not get ([`Sequences::sync`]).
 
 use std::collections::HashMap;
 

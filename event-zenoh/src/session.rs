@@ -233,7 +233,7 @@ async fn declare(
         .map_err(Error::zenoh)?;
     let live = session
         .liveliness()
-        .declare_token(keys.live(me, incarnation))
+        .declare_token(keys.live(me, incarnation, attached.max_frame_size() as u64))
         .await
         .map_err(Error::zenoh)?;
     // The view of the bus: every token, with history.
@@ -316,11 +316,13 @@ async fn drive_presence(
                 Change::Joined {
                     name,
                     incarnation,
+                    max_frame,
                     subscriptions,
                 } => inbox.tell(
                     &name,
                     Control::Joined {
                         incarnation,
+                        max_frame,
                         subscriptions,
                     },
                 ),
