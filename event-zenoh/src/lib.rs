@@ -21,8 +21,11 @@
 //! * **Connected means on the bus.** After [`join`], every other endpoint on the bus
 //!   counts as connected, with its subscriptions (`is_connected_to`,
 //!   `wait_until_*_subscribed_to`, `connected_endpoints_and_subscriptions`), and `join`
-//!   returns once those already there are connected. Once a
+//!   returns once those already there are connected, with their subscriptions. Once a
 //!   `wait_until_endpoint_subscribed_to` has returned, a broadcast reaches that subscriber.
+//!   Each subscription is a token of its own: when a remote subscribes to several events
+//!   at once, they are seen one by one, in any order (over sockets, as one set), so wait
+//!   for the subscription you rely on, not for another one subscribed after it.
 //! * **Subscription-aware routing.** An event is sent only to the endpoints that
 //!   subscribe to it with the same schema; each message is addressed to its destination
 //!   (the key says who), so no other endpoint is sent its bytes.
