@@ -14,6 +14,8 @@
 //! held                          -> held N                      (pings held so far)
 //! broadcast EVENT N [TARGET]    -> broadcast-done N | error KIND MESSAGE
 //! request VALUE                 -> response FROM ECHO | error KIND MESSAGE
+//! subscribe-then-request VALUE  -> response FROM ECHO | error KIND MESSAGE
+//!                                  (subscribes to counter, then asks at once)
 //! wait-subscribed REMOTE EVENT  -> seen REMOTE EVENT
 //! stats REMOTE                  -> stats REMOTE SENT RECEIVED MISSED  (EVENT frames)
 //! stall counter                 -> stalled counter             (subscribe, never read)
@@ -249,6 +251,16 @@ async fn run() {
                 }
                 match result {
                     Ok(()) => format!("broadcast-done {n}"),
+                    Err(error) => format!("error {} {error}", error_kind(&error)),
+                }
+            }
+            ["subscribe-then-request", value] => {
+                let tally = Arc::new(Tally::default());
+                let task = spawn_counter(bus.stream::<Counter>(), tally.clone(), |c| c.index);
+                subscriptions.insert("counter".to_string(), (task, tally));
+                let value = value.parse().unwrap_or(0);
+                match bus.request(Ping { value }).await {
+                    Ok(pong) => format!("response {} {}", pong.from, pong.echo),
                     Err(error) => format!("error {} {error}", error_kind(&error)),
                 }
             }

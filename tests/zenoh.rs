@@ -109,6 +109,54 @@ async fn join_returns_with_the_endpoints_already_there_and_their_subscriptions()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_is_known_before_anything_sent_after_it() {
+    let bus = Bus::new(Kind::Zenoh).await;
+    let driver = bus.endpoint("driver").await;
+    // When a request comes, does the driver already know of the subscriptions its sender
+    // made before asking? (A proxy subscribes to a pool's events, then asks for a
+    // snapshot: an event between the two would be lost otherwise.)
+    let mut pings = driver.stream_requests::<Ping>();
+    let answering = {
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            let mut unknown = Vec::new();
+            while let Some(request) = pings.next().await {
+                let value = request.value;
+                if !driver.is_endpoint_subscribed_to::<Counter>(&format!("p{value}")) {
+                    unknown.push(value);
+                }
+                let _ = request
+                    .respond(event_bus_tests::Pong {
+                        from: "driver".into(),
+                        echo: value,
+                    })
+                    .await;
+                if value == 9 {
+                    break;
+                }
+            }
+            unknown
+        })
+    };
+    for value in 0..10 {
+        let mut peer = bus.peer(&format!("p{value}")).await;
+        peer.expect("wait-subscribed driver ping", "seen driver ping")
+            .await;
+        peer.expect("subscribe counter", "subscribed counter").await;
+        peer.expect(
+            &format!("request {value}"),
+            &format!("response driver {value}"),
+        )
+        .await;
+    }
+    let unknown = within("the answers", answering).await.unwrap();
+    assert!(
+        unknown.is_empty(),
+        "requests that came before their sender's subscription: {unknown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_the_core_gave_up_while_still_on_the_bus_is_connected_again() {
     let bus = Bus::new(Kind::Zenoh).await;
     let driver = bus

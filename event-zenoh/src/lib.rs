@@ -117,6 +117,7 @@
 
 #![deny(missing_docs)]
 
+mod announced;
 mod config;
 mod error;
 mod header;

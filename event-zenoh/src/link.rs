@@ -37,6 +37,7 @@
 //! behind events in zenoh's own queues, and `respond` can block its caller until there is
 //! room (a known limit).
 
+use crate::announced::Announced;
 use crate::header::{Header, DROPPED};
 use crate::keys::Keys;
 use crate::off_runtime::SharedSession;
@@ -107,6 +108,9 @@ pub(crate) struct Route {
     pub request_timeout: Duration,
     /// How long a flush (see the module docs) may take.
     pub flush_timeout: Duration,
+    /// This endpoint's subscription tokens: declared before anything is written after
+    /// the change that made them (see [`crate::announced`]).
+    pub announced: Arc<Announced>,
 }
 
 /// What a link to a remote hands the next link to the same remote.
@@ -389,6 +393,9 @@ struct Writer {
     _done: flume::Sender<()>,
 }
 
+/// How long a writer waits for this endpoint's subscription tokens before it writes.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a new writer waits for the one it replaces to finish its last put.
 const HANDOVER_WAIT: Duration = Duration::from_secs(60);
 
@@ -423,6 +430,9 @@ impl Writer {
             };
             if self.shared.closed.load(Ordering::Acquire) {
                 break;
+            }
+            if !self.route.announced.wait(ANNOUNCE_WAIT) {
+                tracing::warn!(remote = %self.shared.remote, "zenoh: subscription tokens not declared in time; writing on");
             }
             let len = message.len();
             match message {

@@ -21,6 +21,7 @@
 //! and close every remote, then undeclares the tokens (the others see the endpoint leave
 //! at once) and closes the session.
 
+use crate::announced::Announced;
 use crate::config::ZenohConfig;
 use crate::error::Error;
 use crate::inbox::{self, Control, Inbox};
@@ -41,18 +42,30 @@ use zenoh::Wait;
 
 /// The backend the core holds: it only passes the endpoint's changes to the tasks.
 struct ZenohBackend {
-    subscriptions: watch::Sender<Vec<Arc<EventSchema>>>,
+    /// Each change with its number (see [`crate::announced`]).
+    subscriptions: watch::Sender<(u64, Vec<Arc<EventSchema>>)>,
+    announced: Arc<Announced>,
     leave: Arc<watch::Sender<bool>>,
 }
 
 impl Backend for ZenohBackend {
     fn subscriptions_changed(&self, subscribed: &[Arc<EventSchema>]) {
-        self.subscriptions.send_replace(subscribed.to_vec());
+        let generation = self.announced.want();
+        self.subscriptions
+            .send_replace((generation, subscribed.to_vec()));
     }
 
     fn stop(&self) {
         self.leave.send_replace(true);
     }
+}
+
+/// What the backend the core holds shares with the tasks `join` starts.
+struct Lanes {
+    leave: Arc<watch::Sender<bool>>,
+    leave_rx: watch::Receiver<bool>,
+    subscriptions: watch::Receiver<(u64, Vec<Arc<EventSchema>>)>,
+    announced: Arc<Announced>,
 }
 
 /// Puts `endpoint` on the zenoh bus of `config`; see the crate docs.
@@ -75,15 +88,23 @@ pub(crate) async fn join(
     if endpoint.is_stopped() {
         return Err(event_core::Error::Stopped { endpoint: me });
     }
-    let (subscriptions, subscriptions_rx) = watch::channel(Vec::new());
+    let (subscriptions, subscriptions_rx) = watch::channel((0, Vec::new()));
+    let announced = Arc::new(Announced::default());
     let (leave, leave_rx) = watch::channel(false);
     let leave = Arc::new(leave);
     let backend: Arc<dyn Backend> = Arc::new(ZenohBackend {
         subscriptions,
+        announced: announced.clone(),
         leave: leave.clone(),
     });
     let attached = backend::attach(endpoint, backend.clone())?;
-    let joined = open_and_declare(&attached, &config, leave, leave_rx, subscriptions_rx).await;
+    let lanes = Lanes {
+        leave,
+        leave_rx,
+        subscriptions: subscriptions_rx,
+        announced,
+    };
+    let joined = open_and_declare(&attached, &config, lanes).await;
     if joined.is_err() {
         attached.detach(&backend);
     }
@@ -93,10 +114,14 @@ pub(crate) async fn join(
 async fn open_and_declare(
     attached: &Attached,
     config: &ZenohConfig,
-    leave: Arc<watch::Sender<bool>>,
-    leave_rx: watch::Receiver<bool>,
-    subscriptions_rx: watch::Receiver<Vec<Arc<EventSchema>>>,
+    lanes: Lanes,
 ) -> Result<(), event_core::Error> {
+    let Lanes {
+        leave,
+        leave_rx,
+        subscriptions: subscriptions_rx,
+        announced,
+    } = lanes;
     let me = attached.endpoint_name().to_owned();
     let fail = |context: &'static str| {
         let me = me.clone();
@@ -132,6 +157,7 @@ async fn open_and_declare(
         incarnation,
         request_timeout: config.request_timeout,
         flush_timeout: attached.stall_timeout().saturating_mul(2),
+        announced,
     };
     let inbox = Arc::new(Inbox::new(
         route,
@@ -355,7 +381,7 @@ async fn drive_presence(
 async fn keep_tokens(
     inbox: Arc<Inbox>,
     declarations: Declarations,
-    mut subscriptions: watch::Receiver<Vec<Arc<EventSchema>>>,
+    mut subscriptions: watch::Receiver<(u64, Vec<Arc<EventSchema>>)>,
     mut leave: watch::Receiver<bool>,
 ) {
     let session = inbox.route.session.clone();
@@ -367,11 +393,15 @@ async fn keep_tokens(
                 if changed.is_err() {
                     break;
                 }
-                let wanted: Vec<(String, Fingerprint)> = subscriptions
-                    .borrow_and_update()
-                    .iter()
-                    .map(|schema| (schema.name().to_owned(), schema.fingerprint()))
-                    .collect();
+                let (generation, wanted): (u64, Vec<(String, Fingerprint)>) = {
+                    let change = subscriptions.borrow_and_update();
+                    let wanted = change
+                        .1
+                        .iter()
+                        .map(|schema| (schema.name().to_owned(), schema.fingerprint()))
+                        .collect();
+                    (change.0, wanted)
+                };
                 tokens.retain(|key, _| wanted.contains(key));
                 for (name, fingerprint) in wanted {
                     if tokens.contains_key(&(name.clone(), fingerprint)) {
@@ -385,6 +415,7 @@ async fn keep_tokens(
                         Err(error) => tracing::error!(endpoint = %inbox.route.me, event = %name, %error, "zenoh: cannot announce a subscription"),
                     }
                 }
+                inbox.route.announced.declared(generation);
             }
             changed = leave.changed() => {
                 if changed.is_err() || *leave.borrow() {
@@ -419,6 +450,7 @@ async fn keep_tokens(
             inbox.tell(&origin, left);
         }
     }
+    inbox.route.announced.release();
     drop(tokens);
     drop(declarations);
     inbox.close_all();
