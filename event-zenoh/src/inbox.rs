@@ -239,16 +239,23 @@ impl Inbox {
     /// Queues what zenoh delivered from `origin`, waiting for room (this blocks a zenoh
     /// callback: that is the back-pressure).
     fn push(self: &Arc<Self>, origin: &str, item: Item) {
-        if let Some(lanes) = self.lanes(origin, false) {
-            let _ = lanes.send(item);
+        // Queued under the lock that a task takes to forget an idle origin, so nothing is
+        // queued to a task that is going; only when the lane is full (so not idle) does
+        // the wait happen outside it.
+        let full = self.with_lanes(origin, false, |lanes| match lanes.data.try_send(item) {
+            Ok(()) | Err(flume::TrySendError::Disconnected(_)) => None,
+            Err(flume::TrySendError::Full(item)) => Some((lanes.data.clone(), item)),
+        });
+        if let Some(Some((lane, item))) = full {
+            let _ = lane.send(item);
         }
     }
 
     /// Tells `origin`'s task what its tokens said (never waits).
     pub(crate) fn tell(self: &Arc<Self>, origin: &str, control: Control) {
-        if let Some(lanes) = self.control_lane(origin) {
-            let _ = lanes.send(control);
-        }
+        self.with_lanes(origin, true, |lanes| {
+            let _ = lanes.control.send(control);
+        });
     }
 
     /// Every origin with a task.
@@ -256,7 +263,8 @@ impl Inbox {
         lock(&self.origins).keys().cloned().collect()
     }
 
-    /// Takes nothing new, and lets every origin task end (once its lanes are empty).
+    /// Takes nothing new, and lets every origin task end (what its lanes still hold is
+    /// dropped).
     pub(crate) fn close_all(&self) {
         let mut origins = lock(&self.origins);
         self.leaving.store(true, Ordering::Release);
@@ -267,15 +275,8 @@ impl Inbox {
         self.open_links.load(Ordering::Acquire)
     }
 
-    fn control_lane(self: &Arc<Self>, origin: &str) -> Option<mpsc::UnboundedSender<Control>> {
-        self.with_lanes(origin, true, |lanes| lanes.control.clone())
-    }
-
-    fn lanes(self: &Arc<Self>, origin: &str, announced: bool) -> Option<flume::Sender<Item>> {
-        self.with_lanes(origin, announced, |lanes| lanes.data.clone())
-    }
-
-    /// The lanes of `origin`, with a task started for it if it has none. `announced` for
+    /// Runs `lane` on the lanes of `origin` (under the origins lock), with a task started
+    /// for it if it has none. `announced` for
     /// what its presence tokens said: an origin nobody announced gets a task only while
     /// fewer than [`MAX_UNANNOUNCED`] such wait.
     fn with_lanes<T>(
@@ -306,6 +307,7 @@ impl Inbox {
         let lanes = Lanes { id, data, control };
         let picked = lane(&lanes);
         origins.insert(origin.to_owned(), lanes);
+        let retry_after = RETRY_AFTER;
         let task = Origin {
             inbox: self.clone(),
             id,
@@ -321,40 +323,53 @@ impl Inbox {
             joined: None,
             max_frame: 0,
             unannounced: !announced,
+            retry_after,
         };
         self.runtime.spawn(task.run());
         Some(picked)
     }
 
-    /// Removes the lanes of origin task `id` (not a newer one of the same name).
-    fn forget(&self, origin: &str, id: u64) {
+    /// Removes the lanes of origin task `id` (not a newer one of the same name), unless
+    /// something was queued for it meanwhile; `true` if removed.
+    fn forget(&self, origin: &str, id: u64, queued: impl FnOnce() -> bool) -> bool {
         let mut origins = lock(&self.origins);
-        if origins.get(origin).is_some_and(|lanes| lanes.id == id) {
-            origins.remove(origin);
+        if origins.get(origin).is_none_or(|lanes| lanes.id != id) {
+            return true;
         }
+        if queued() {
+            return false;
+        }
+        origins.remove(origin);
+        true
     }
 
     /// The core closed an accepted link: count it, and if the origin is still on the bus
     /// (the core gave it up, as a stalled remote), try it again after a pause. Called
     /// under core locks: queues, never waits.
-    fn link_closed(self: &Arc<Self>, origin: &str) {
-        self.open_links.fetch_sub(1, Ordering::AcqRel);
-        self.links_changed.notify_waiters();
+    fn link_closed(self: &Arc<Self>, origin: &str, retry_after: Duration) {
+        self.link_gone();
         if self.attached.is_stopped() || self.leaving.load(Ordering::Acquire) {
             return;
         }
         let inbox = self.clone();
         let origin = origin.to_owned();
         self.runtime.spawn(async move {
-            tokio::time::sleep(RETRY_AFTER).await;
+            tokio::time::sleep(retry_after).await;
             inbox.tell(&origin, Control::Retry);
         });
     }
+
+    fn link_gone(&self) {
+        self.open_links.fetch_sub(1, Ordering::AcqRel);
+        self.links_changed.notify_waiters();
+    }
 }
 
-/// How long after the core gave a remote up (or another backend let it go) it is tried
-/// again, if its tokens say it is still on the bus.
+/// How long after the core gave a remote up it is tried again, if its tokens say it is
+/// still on the bus: doubled for each try that ends the same way, up to
+/// [`RETRY_AFTER_MAX`], and back to this when its tokens change.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
 
 /// How long the task of an origin that left the bus lives on (keeping its sequence
 /// numbers, for a failover's return) before it is forgotten.
@@ -387,13 +402,17 @@ struct Origin {
     max_frame: u64,
     /// Counted among the origins nobody announced.
     unannounced: bool,
+    /// How long to wait before trying again if the core gives the remote up.
+    retry_after: Duration,
 }
 
 /// What the task of an origin waits for next.
 enum Next {
     Data(Item),
     Control(Control),
-    /// Nothing came for a while.
+    /// Held messages waited long enough for their sender.
+    HeldTooLong,
+    /// Nothing came for a while from an origin that is not (or no longer) on the bus.
     Idle,
     /// The inbox let the origin go.
     End,
@@ -405,10 +424,14 @@ impl Origin {
             match self.next().await {
                 Next::Control(control) => self.on_control(control).await,
                 Next::Data(item) => self.on_data(item).await,
+                Next::HeldTooLong => self.drop_held(),
                 Next::Idle => {
                     self.drop_held();
-                    if self.joined.is_none() && self.current.is_none() {
-                        self.inbox.forget(&self.name, self.id);
+                    let (control, data) = (&self.control, &self.data);
+                    let forgotten = self.inbox.forget(&self.name, self.id, || {
+                        !control.is_empty() || !data.is_empty()
+                    });
+                    if forgotten {
                         break;
                     }
                 }
@@ -425,10 +448,13 @@ impl Origin {
 
     async fn next(&mut self) -> Next {
         // Held messages and an unknown origin wait briefly; a departed one longer.
-        let idle = if !self.held.is_empty() || self.joined.is_none() && self.unannounced {
-            Some(UNANNOUNCED_WAIT)
-        } else if self.joined.is_none() && self.current.is_none() {
-            Some(FORGET_AFTER)
+        let away = self.joined.is_none() && self.current.is_none();
+        let idle = if self.unannounced && self.joined.is_none() {
+            Some((UNANNOUNCED_WAIT, Next::Idle))
+        } else if !self.held.is_empty() {
+            Some((UNANNOUNCED_WAIT, Next::HeldTooLong))
+        } else if away {
+            Some((FORGET_AFTER, Next::Idle))
         } else {
             None
         };
@@ -440,7 +466,7 @@ impl Origin {
             }
         };
         match idle {
-            Some(idle) => tokio::time::timeout(idle, next).await.unwrap_or(Next::Idle),
+            Some((after, idle)) => tokio::time::timeout(after, next).await.unwrap_or(idle),
             None => next.await,
         }
     }
@@ -461,12 +487,14 @@ impl Origin {
             } => {
                 self.stop_counting_unannounced();
                 self.max_frame = max_frame;
+                self.retry_after = RETRY_AFTER;
                 self.joined = Some((incarnation, subscriptions));
                 self.join();
                 self.deliver_held().await;
             }
             Control::Retry => {
                 if self.current.is_none() && self.joined.is_some() {
+                    self.retry_after = (self.retry_after * 2).min(RETRY_AFTER_MAX);
                     self.join();
                     self.deliver_held().await;
                 }
@@ -481,14 +509,17 @@ impl Origin {
                 }
             }
             Control::Left { reason } => {
-                // What zenoh delivered before the departure goes first.
-                while let Ok(item) = self.data.try_recv() {
+                // What zenoh delivered before the departure goes first (only that: not
+                // what keeps coming).
+                for _ in 0..self.data.len() {
+                    let Ok(item) = self.data.try_recv() else {
+                        break;
+                    };
                     self.on_data(item).await;
                 }
                 self.joined = None;
                 if let Some(current) = self.current.take() {
-                    self.handover = current.link.handover();
-                    current.handle.disconnected(&reason);
+                    self.leave(current, &reason);
                 }
             }
         }
@@ -514,6 +545,13 @@ impl Origin {
         }
     }
 
+    /// Disconnects the remote (which closes its link, so that nothing more is numbered on
+    /// it), then keeps what the next link goes on from.
+    fn leave(&mut self, current: Current, reason: &str) {
+        current.handle.disconnected(reason);
+        self.handover = current.link.handover();
+    }
+
     /// The core may have given the remote up on its own (it stalled): start afresh.
     fn check_current(&mut self) {
         if self
@@ -528,16 +566,16 @@ impl Origin {
     }
 
     fn join(&mut self) {
-        let Some((_, subscriptions)) = &self.joined else {
+        let Some((_, subscriptions)) = self.joined.clone() else {
             return;
         };
         if let Some(current) = self.current.take() {
-            self.handover = current.link.handover();
-            current.handle.disconnected("it joined the bus again");
+            self.leave(current, "it joined the bus again");
         }
         let inbox = self.inbox.clone();
         let name = self.name.clone();
-        let on_close = Arc::new(move || inbox.link_closed(&name));
+        let retry_after = self.retry_after;
+        let on_close = Arc::new(move || inbox.link_closed(&name, retry_after));
         let link = ZenohLink::new(
             self.inbox.route.clone(),
             &self.name,
@@ -546,16 +584,16 @@ impl Origin {
             usize::try_from(self.max_frame).ok().filter(|max| *max > 0),
             on_close,
         );
-        let added =
-            self.inbox
-                .attached
-                .add_remote(&self.name, subscriptions.clone(), link.clone(), |_| Ok(()));
+        let added = self
+            .inbox
+            .attached
+            .add_remote(&self.name, subscriptions, link.clone(), |_| Ok(()));
         match added {
             Ok(handle) => {
                 // Counted before the link can close (and uncount itself).
                 self.inbox.open_links.fetch_add(1, Ordering::AcqRel);
                 if !link.accepted(handle.clone()) {
-                    self.inbox.open_links.fetch_sub(1, Ordering::AcqRel);
+                    self.inbox.link_gone();
                     self.handover = link.handover();
                     return;
                 }
@@ -565,15 +603,18 @@ impl Origin {
             Err(error) => {
                 self.handover = link.handover();
                 tracing::info!(endpoint = %self.inbox.route.me, remote = %self.name, %error, "zenoh: not connected through zenoh");
-                // Connected another way (sockets), say: try again once that is gone.
-                let inbox = self.inbox.clone();
-                let name = self.name.clone();
-                self.inbox.runtime.spawn(async move {
-                    inbox.attached.wait_until_disconnected(&name).await;
-                    if !inbox.attached.is_stopped() {
-                        inbox.tell(&name, Control::Retry);
-                    }
-                });
+                // Connected another way (sockets): try again once that is gone. Any other
+                // refusal (an invalid name, say) stands until the tokens change.
+                if self.inbox.attached.is_connected_to(&self.name) {
+                    let inbox = self.inbox.clone();
+                    let name = self.name.clone();
+                    self.inbox.runtime.spawn(async move {
+                        inbox.attached.wait_until_disconnected(&name).await;
+                        if !inbox.attached.is_stopped() {
+                            inbox.tell(&name, Control::Retry);
+                        }
+                    });
+                }
             }
         }
     }

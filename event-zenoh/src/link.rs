@@ -215,9 +215,14 @@ impl ZenohLink {
 
     /// What the next link to this remote goes on from.
     pub(crate) fn handover(&self) -> Handover {
+        // A writer that never started wrote nothing: the next one waits for the one before.
+        let previous_writer = match lock(&self.writer).as_mut() {
+            Some((writer, _)) => writer.previous.take(),
+            None => Some(self.writer_done.clone()),
+        };
         Handover {
             counters: std::mem::take(&mut lock(&self.queue).0),
-            previous_writer: Some(self.writer_done.clone()),
+            previous_writer,
         }
     }
 
@@ -264,10 +269,11 @@ impl RemoteLink for ZenohLink {
     }
 
     fn try_send(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
+        let mut queue = lock(&self.queue);
+        // Under the lock `finish` queues the flush under: nothing is queued behind it.
         if self.is_refusing() {
             return Err(Refused::Closed);
         }
-        let mut queue = lock(&self.queue);
         let queued = self.shared.queued.load(Ordering::Acquire);
         // A message larger than the budget is taken when nothing else waits.
         if queued > 0 && queued + event.body.len() > self.shared.budget {
@@ -367,8 +373,17 @@ impl RemoteLink for ZenohLink {
         self.shared.closed.store(true, Ordering::Release);
         // The writer sees the flag, and wakes when its queue's sender goes.
         lock(&self.queue).1.take();
-        // Unanswered requests of the remote: dropping them finalizes them.
-        lock(&self.shared.queries).clear();
+        // Unanswered requests of the remote: dropping them finalizes them, which sends on
+        // zenoh and may wait under congestion, so not here, under the core's locks.
+        let queries = std::mem::take(&mut *lock(&self.shared.queries));
+        if !queries.is_empty() {
+            let dropped = std::thread::Builder::new()
+                .name("zenoh-finalize".into())
+                .spawn(move || drop(queries));
+            if let Err(error) = dropped {
+                tracing::error!(remote = %self.shared.remote, %error, "zenoh: no thread to finalize requests on");
+            }
+        }
         let was_accepted = lock(&self.shared.handle).take().is_some();
         self.shared.progress.notify_waiters();
         if was_accepted {
@@ -410,7 +425,9 @@ impl Writer {
     fn run(mut self, rx: flume::Receiver<Message>) {
         if let Some(previous) = self.previous.take() {
             // Disconnected (never a message) once the old writer is gone.
-            let _ = previous.recv_timeout(HANDOVER_WAIT);
+            if let Err(flume::RecvTimeoutError::Timeout) = previous.recv_timeout(HANDOVER_WAIT) {
+                tracing::warn!(remote = %self.shared.remote, "zenoh: the previous writer to this remote is still stuck; writing on (order with its last event is not kept)");
+            }
         }
         if self.dirty {
             self.heartbeat();
@@ -527,6 +544,10 @@ impl Writer {
 
     /// Sends the flush query; [`FlushGuard`] counts it done when zenoh finalizes it.
     fn flush(&mut self) {
+        // The counts first: a lost last event is reported even when nothing follows.
+        if self.dirty {
+            self.heartbeat();
+        }
         let key = self
             .route
             .keys

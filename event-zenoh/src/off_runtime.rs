@@ -53,12 +53,31 @@ impl Deref for SharedSession {
 impl Drop for SharedSession {
     fn drop(&mut self) {
         if let Some(session) = self.0.take() {
-            let dropped = std::thread::Builder::new()
-                .name("zenoh-close".into())
-                .spawn(move || drop(session));
-            if let Err(error) = dropped {
-                tracing::error!(%error, "zenoh: no thread to close the session on");
+            if let Err(flume::SendError(session)) = closer().send(session) {
+                // No thread to close it on: leaked rather than closed here, where zenoh
+                // would panic (the process's end closes its sockets).
+                tracing::error!("zenoh: no thread to close a session on; left open");
+                std::mem::forget(session);
             }
         }
     }
+}
+
+/// The thread that drops sessions, started on first use.
+fn closer() -> &'static flume::Sender<zenoh::Session> {
+    static CLOSER: std::sync::OnceLock<flume::Sender<zenoh::Session>> = std::sync::OnceLock::new();
+    CLOSER.get_or_init(|| {
+        let (tx, rx) = flume::unbounded::<zenoh::Session>();
+        let started = std::thread::Builder::new()
+            .name("zenoh-close".into())
+            .spawn(move || {
+                for session in rx.iter() {
+                    drop(session);
+                }
+            });
+        if let Err(error) = started {
+            tracing::error!(%error, "zenoh: cannot start the thread that closes sessions");
+        }
+        tx
+    })
 }

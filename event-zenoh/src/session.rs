@@ -190,7 +190,11 @@ async fn open_and_declare(
     ));
     // Return with the endpoints already there connected, with their subscriptions (all
     // waited for against one deadline).
-    if let Ok(tokens) = live_tokens(&session, &keys, None, config.connect_timeout).await {
+    let tokens = live_tokens(&session, &keys, None, config.connect_timeout).await;
+    if let Err(error) = &tokens {
+        tracing::warn!(endpoint = %me, %error, "zenoh: joined, but could not ask who is on the bus");
+    }
+    if let Ok(tokens) = tokens {
         let everyone = async {
             for token in tokens {
                 match token {
@@ -424,6 +428,9 @@ async fn keep_tokens(
             }
         }
     }
+    // No more tokens are declared: writers must not wait for them (the core's last
+    // subscription changes, as it stops, would hold every flush back).
+    inbox.route.announced.release();
     if inbox.attached.is_stopped() {
         // The core drains and closes every remote: wait for that before leaving, so that
         // what it accepted still goes out.
@@ -450,7 +457,6 @@ async fn keep_tokens(
             inbox.tell(&origin, left);
         }
     }
-    inbox.route.announced.release();
     drop(tokens);
     drop(declarations);
     inbox.close_all();
