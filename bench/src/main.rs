@@ -107,6 +107,7 @@ mod harness;
 mod roles;
 mod scenarios;
 mod sys;
+mod zenoh_roles;
 
 use std::process::ExitCode;
 

@@ -15,6 +15,10 @@
 //! | `pingpong-server` / `pingpong-client` | `uds-pingpong`: one length-prefixed frame each way |
 //! | `local-broadcast` / `tokio-broadcast` | in-process fan-out to `subscribers` tasks |
 //! | `stall-consumer` / `stall-driver` | `stalled-consumer`: a subscriber that never reads |
+//!
+//! With `--zenoh LOCATOR`, `bus-consumer`, `bus-driver`, `responder` and `requester`
+//! join the zenoh bus `bench` through that router instead of serving and connecting
+//! sockets; the zenoh-only roles are in [`crate::zenoh_roles`].
 
 use crate::events::{perf_event, Checker, PerfEvent, PerfRequest, PerfResponse, FILL};
 use crate::sys::{cpu_ns, now_ns, rss_kib};
@@ -32,14 +36,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The longest any setup step of a child may take (connecting, waiting for a
 /// subscription) before it reports an error instead of hanging.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Capacity of every queue on the consumer side: the bus's default stream capacity, and
 /// the same for the baselines' mpsc and broadcast channels.
-const QUEUE: usize = 4096;
+pub(crate) const QUEUE: usize = 4096;
 /// Write and read buffers of the baselines: the size of the bus's connection buffers.
 const IO_BUFFER: usize = 64 * 1024;
 
@@ -63,14 +67,14 @@ impl RoleArgs {
         Ok(RoleArgs(map))
     }
 
-    fn get(&self, key: &str) -> Result<&str, Error> {
+    pub(crate) fn get(&self, key: &str) -> Result<&str, Error> {
         self.0
             .get(key)
             .map(String::as_str)
             .ok_or_else(|| format!("missing --{key}").into())
     }
 
-    fn num<T: FromStr>(&self, key: &str) -> Result<T, Error> {
+    pub(crate) fn num<T: FromStr>(&self, key: &str) -> Result<T, Error> {
         self.get(key)?
             .parse()
             .map_err(|_| format!("--{key}: not a number").into())
@@ -80,7 +84,7 @@ impl RoleArgs {
         Ok(PathBuf::from(self.get("dir")?))
     }
 
-    fn names(&self, key: &str) -> Result<Vec<String>, Error> {
+    pub(crate) fn names(&self, key: &str) -> Result<Vec<String>, Error> {
         Ok(self.get(key)?.split(',').map(str::to_owned).collect())
     }
 
@@ -109,9 +113,18 @@ pub fn main(role: &str, args: &[String]) -> ExitCode {
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        // zenoh refuses to block on a current-thread runtime: its roles, and the bus's
+        // roles on zenoh, get one worker thread.
+        let runtime = if crate::zenoh_roles::is_zenoh_role(role) || args.0.contains_key("zenoh") {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        };
         runtime.block_on(run(role, &args))
     });
     match result {
@@ -139,6 +152,9 @@ async fn run(role: &str, args: &RoleArgs) -> Result<(), Error> {
         "tokio-broadcast" => tokio_broadcast(args).await,
         "stall-consumer" => stall_consumer(args, commands).await,
         "stall-driver" => stall_driver(args, commands).await,
+        zenoh if crate::zenoh_roles::is_zenoh_role(zenoh) => {
+            crate::zenoh_roles::run(zenoh, args, commands).await
+        }
         other => Err(format!("unknown role `{other}`").into()),
     }
 }
@@ -146,8 +162,43 @@ async fn run(role: &str, args: &RoleArgs) -> Result<(), Error> {
 // ---------------------------------------------------------------------------------------
 // Plumbing
 
+/// The endpoint `name` of a bus role: served on sockets in `--dir`, or joined to the
+/// zenoh bus through `--zenoh`.
+async fn endpoint(args: &RoleArgs, name: &str, serve: bool) -> Result<Endpoint, Error> {
+    let options = args.options()?;
+    if let Ok(locator) = args.get("zenoh") {
+        let bus = Endpoint::with_options(name, options)?;
+        event_zenoh::join(&bus, crate::zenoh_roles::client_config(locator)).await?;
+        return Ok(bus);
+    }
+    if serve {
+        let config = ConnectionConfig::from_name(name, args.dir()?);
+        return Ok(Endpoint::serve_with(config, options).await?);
+    }
+    Ok(Endpoint::with_options(name, options)?)
+}
+
+/// Connects `bus` to the endpoints `names`: dials their sockets, or (on zenoh) waits
+/// until they are on the bus.
+async fn connect(args: &RoleArgs, bus: &Endpoint, names: &[String]) -> Result<(), Error> {
+    if args.get("zenoh").is_ok() {
+        return within("every endpoint on the bus", async {
+            for name in names {
+                bus.wait_until_connected_to(name).await;
+            }
+        })
+        .await;
+    }
+    let dir = args.dir()?;
+    let configs: Vec<ConnectionConfig> = names
+        .iter()
+        .map(|name| ConnectionConfig::from_name(name, &dir))
+        .collect();
+    Ok(bus.connect_to_endpoints(&configs).await?)
+}
+
 /// Prints one JSON line on stdout (line-buffered, so the orchestrator sees it at once).
-fn emit(value: Value) {
+pub(crate) fn emit(value: Value) {
     println!("{value}");
 }
 
@@ -167,7 +218,7 @@ fn commands() -> mpsc::UnboundedReceiver<String> {
 }
 
 /// Waits for the command `expected`; end of input or another command is an error.
-async fn command(
+pub(crate) async fn command(
     commands: &mut mpsc::UnboundedReceiver<String>,
     expected: &str,
 ) -> Result<(), Error> {
@@ -179,12 +230,12 @@ async fn command(
 }
 
 /// Waits until stdin is closed: the orchestrator's signal to exit.
-async fn until_closed(commands: &mut mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn until_closed(commands: &mut mpsc::UnboundedReceiver<String>) {
     while commands.recv().await.is_some() {}
 }
 
 /// `future`, or an error naming `what` after [`SETUP_TIMEOUT`].
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> Result<T, Error> {
+pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> Result<T, Error> {
     tokio::time::timeout(SETUP_TIMEOUT, future)
         .await
         .map_err(|_| format!("timed out after {SETUP_TIMEOUT:?} waiting for {what}").into())
@@ -211,7 +262,12 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
     sorted[(sorted.len() * percent / 100).min(sorted.len() - 1)]
 }
 
-fn latency_report(mut latencies: Vec<u64>, elapsed_ns: u64, cpu_ns: u64, ok: bool) -> Value {
+pub(crate) fn latency_report(
+    mut latencies: Vec<u64>,
+    elapsed_ns: u64,
+    cpu_ns: u64,
+    ok: bool,
+) -> Value {
     latencies.sort_unstable();
     json!({
         "kind": "done",
@@ -234,8 +290,7 @@ async fn bus_consumer(
     let name = args.get("name")?;
     let events: u64 = args.num("events")?;
     let mut checker = Checker::new(args.num("payload")?, events);
-    let config = ConnectionConfig::from_name(name, args.dir()?);
-    let bus = Endpoint::serve_with(config, args.options()?).await?;
+    let bus = endpoint(args, name, true).await?;
     let mut stream = bus.stream::<PerfEvent>();
     let cpu_start = cpu_ns();
     emit(json!({"kind": "ready"}));
@@ -263,16 +318,11 @@ async fn bus_driver(
     args: &RoleArgs,
     mut commands: mpsc::UnboundedReceiver<String>,
 ) -> Result<(), Error> {
-    let dir = args.dir()?;
     let names = args.names("consumers")?;
     let events: u64 = args.num("events")?;
     let fill = vec![FILL; args.num("payload")?];
-    let bus = Endpoint::with_options("driver", args.options()?)?;
-    let configs: Vec<ConnectionConfig> = names
-        .iter()
-        .map(|name| ConnectionConfig::from_name(name, &dir))
-        .collect();
-    bus.connect_to_endpoints(&configs).await?;
+    let bus = endpoint(args, "driver", false).await?;
+    connect(args, &bus, &names).await?;
     // Not `wait_until_all_endpoints_subscribed_to`: that one also waits for this
     // endpoint's own subscription, and the driver does not subscribe.
     within("every consumer to subscribe", async {
@@ -400,8 +450,7 @@ async fn responder(
     args: &RoleArgs,
     mut commands: mpsc::UnboundedReceiver<String>,
 ) -> Result<(), Error> {
-    let config = ConnectionConfig::from_name(args.get("name")?, args.dir()?);
-    let bus = Endpoint::serve_with(config, args.options()?).await?;
+    let bus = endpoint(args, args.get("name")?, true).await?;
     let mut requests = bus.stream_requests::<PerfRequest>();
     let serving = tokio::spawn(async move {
         while let Some(request) = requests.next().await {
@@ -427,9 +476,8 @@ async fn requester(args: &RoleArgs) -> Result<(), Error> {
     let responder = args.get("responder")?;
     let (warmup, count): (u64, u64) = (args.num("warmup")?, args.num("events")?);
     let fill = vec![FILL; args.num("payload")?];
-    let bus = Endpoint::with_options("requester", args.options()?)?;
-    bus.connect_to_endpoints(&[ConnectionConfig::from_name(responder, args.dir()?)])
-        .await?;
+    let bus = endpoint(args, "requester", false).await?;
+    connect(args, &bus, &[responder.to_owned()]).await?;
     within(
         "the responder to subscribe",
         bus.wait_until_endpoint_subscribed_to::<PerfRequest>(responder),

@@ -15,11 +15,13 @@ const RUN: Duration = Duration::from_secs(120);
 const EXIT: Duration = Duration::from_secs(30);
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: [&str; 4] = [
+pub const SCENARIOS: [&str; 6] = [
     "ipc-broadcast",
     "ipc-request",
     "local-broadcast",
     "stalled-consumer",
+    "zenoh-broadcast",
+    "zenoh-request",
 ];
 
 /// How one benchmark run is configured.
@@ -122,6 +124,12 @@ impl Bench {
                     }
                 }
                 "ipc-request" => self.ipc_request(),
+                "zenoh-broadcast" => {
+                    for (consumers, payload) in [(1, 16), (10, 16), (1, 1024), (10, 1024)] {
+                        self.zenoh_broadcast(consumers, payload);
+                    }
+                }
+                "zenoh-request" => self.zenoh_request(),
                 "local-broadcast" => {
                     for subscribers in [1, 10] {
                         self.local_broadcast(subscribers);
@@ -329,6 +337,24 @@ impl Bench {
         payload: usize,
         events: u64,
     ) -> Result<Sample, Error> {
+        self.fan_out_with(
+            (consumer_role, producer_role),
+            consumers,
+            payload,
+            events,
+            &[],
+        )
+    }
+
+    /// [`fan_out_once`](Self::fan_out_once), with `extra` arguments for every child.
+    fn fan_out_with(
+        &mut self,
+        (consumer_role, producer_role): (&str, &str),
+        consumers: usize,
+        payload: usize,
+        events: u64,
+        extra: &[(&str, String)],
+    ) -> Result<Sample, Error> {
         let dir = self.dir_arg();
         let names: Vec<String> = (0..consumers)
             .map(|index| self.fresh_name(&format!("c{index}")))
@@ -336,27 +362,26 @@ impl Bench {
         let mut group = Group::new(&self.launcher);
         let mut pids = Vec::new();
         for name in &names {
-            let args = [
+            let mut args = vec![
                 ("name", name.clone()),
                 ("dir", dir.clone()),
                 ("events", events.to_string()),
                 ("payload", payload.to_string()),
             ];
+            args.extend(extra.iter().cloned());
             pids.push(group.spawn(consumer_role, name, &args)?);
         }
         for &pid in &pids {
             group.expect(pid, "ready", READY)?;
         }
-        let producer = group.spawn(
-            producer_role,
-            producer_role,
-            &[
-                ("dir", dir),
-                ("consumers", names.join(",")),
-                ("events", events.to_string()),
-                ("payload", payload.to_string()),
-            ],
-        )?;
+        let mut args = vec![
+            ("dir", dir),
+            ("consumers", names.join(",")),
+            ("events", events.to_string()),
+            ("payload", payload.to_string()),
+        ];
+        args.extend(extra.iter().cloned());
+        let producer = group.spawn(producer_role, producer_role, &args)?;
         let sent = group.expect(producer, "sent", RUN)?;
         let mut done = Vec::new();
         for &pid in &pids {
@@ -432,31 +457,39 @@ impl Bench {
     /// One run of sequential round trips; the figure is the p50 latency in µs.
     fn round_trips_once(
         &mut self,
-        (server_role, client_role, server_key): (&str, &str, &str),
+        roles: (&str, &str, &str),
         payload: usize,
         warmup: u64,
         events: u64,
     ) -> Result<Sample, Error> {
+        self.round_trips_with(roles, payload, warmup, events, &[])
+    }
+
+    /// [`round_trips_once`](Self::round_trips_once), with `extra` arguments for both.
+    fn round_trips_with(
+        &mut self,
+        (server_role, client_role, server_key): (&str, &str, &str),
+        payload: usize,
+        warmup: u64,
+        events: u64,
+        extra: &[(&str, String)],
+    ) -> Result<Sample, Error> {
         let dir = self.dir_arg();
         let name = self.fresh_name("server");
         let mut group = Group::new(&self.launcher);
-        let server = group.spawn(
-            server_role,
-            &name,
-            &[("name", name.clone()), ("dir", dir.clone())],
-        )?;
+        let mut args = vec![("name", name.clone()), ("dir", dir.clone())];
+        args.extend(extra.iter().cloned());
+        let server = group.spawn(server_role, &name, &args)?;
         group.expect(server, "ready", READY)?;
-        let client = group.spawn(
-            client_role,
-            client_role,
-            &[
-                (server_key, name.clone()),
-                ("dir", dir),
-                ("events", events.to_string()),
-                ("warmup", warmup.to_string()),
-                ("payload", payload.to_string()),
-            ],
-        )?;
+        let mut args = vec![
+            (server_key, name.clone()),
+            ("dir", dir),
+            ("events", events.to_string()),
+            ("warmup", warmup.to_string()),
+            ("payload", payload.to_string()),
+        ];
+        args.extend(extra.iter().cloned());
+        let client = group.spawn(client_role, client_role, &args)?;
         let done = group.expect(client, "done", RUN)?;
         group.send(server, "report")?;
         let report = group.expect(server, "report", READY)?;
@@ -484,6 +517,108 @@ impl Bench {
                 ("cpu_us_per_round_trip", cpu / events as f64 / 1e3),
             ]),
         })
+    }
+
+    // -- zenoh ------------------------------------------------------------------------------
+
+    /// Runs `run` with a zenoh router child listening on a free 127.0.0.1 port (its
+    /// locator given to `run`), then stops the router.
+    fn with_router(
+        &mut self,
+        run: impl FnOnce(&mut Bench, &[(&str, String)]) -> Result<Sample, Error>,
+    ) -> Result<Sample, Error> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let locator = format!("tcp/127.0.0.1:{port}");
+        let mut group = Group::new(&self.launcher);
+        let router = group.spawn("zenoh-router", "router", &[("locator", locator.clone())])?;
+        group.expect(router, "ready", READY)?;
+        let sample = run(self, &[("zenoh", locator)]);
+        group.finish(EXIT)?;
+        sample
+    }
+
+    fn zenoh_broadcast(&mut self, consumers: usize, payload: usize) {
+        let events: u64 = match (self.settings.quick, consumers, payload) {
+            (true, 1, _) => 500,
+            (true, _, _) => 100,
+            (false, 1, 16) => 60_000,
+            (false, 1, _) => 30_000,
+            (false, _, 16) => 6_000,
+            (false, _, _) => 3_000,
+        };
+        eprintln!("zenoh-broadcast: {consumers} consumer(s), {payload} B payload, {events} events, against zenoh-put");
+        let params = json!({"consumers": consumers, "payload_bytes": payload, "events": events});
+        self.compare(
+            "zenoh-broadcast",
+            params,
+            "deliveries/s",
+            "zenoh-put",
+            Goal::AtLeast(0.7),
+            &mut |bench| {
+                bench.with_router(|bench, zenoh| {
+                    bench.fan_out_with(
+                        ("bus-consumer", "bus-driver"),
+                        consumers,
+                        payload,
+                        events,
+                        zenoh,
+                    )
+                })
+            },
+            &mut |bench| {
+                bench.with_router(|bench, zenoh| {
+                    bench.fan_out_with(
+                        ("zenoh-raw-consumer", "zenoh-raw-producer"),
+                        consumers,
+                        payload,
+                        events,
+                        zenoh,
+                    )
+                })
+            },
+        );
+    }
+
+    fn zenoh_request(&mut self) {
+        let (warmup, events) = if self.settings.quick {
+            (20, 100)
+        } else {
+            (300, 3_000)
+        };
+        let payload = 16;
+        eprintln!("zenoh-request: {events} sequential requests ({payload} B), against zenoh-get");
+        let params = json!({"payload_bytes": payload, "events": events, "warmup": warmup});
+        self.compare(
+            "zenoh-request",
+            params,
+            "p50_us",
+            "zenoh-get",
+            Goal::AtMost(1.3),
+            &mut |bench| {
+                bench.with_router(|bench, zenoh| {
+                    bench.round_trips_with(
+                        ("responder", "requester", "responder"),
+                        payload,
+                        warmup,
+                        events,
+                        zenoh,
+                    )
+                })
+            },
+            &mut |bench| {
+                bench.with_router(|bench, zenoh| {
+                    bench.round_trips_with(
+                        ("zenoh-raw-responder", "zenoh-raw-requester", "responder"),
+                        payload,
+                        warmup,
+                        events,
+                        zenoh,
+                    )
+                })
+            },
+        );
     }
 
     // -- local-broadcast --------------------------------------------------------------------
