@@ -65,6 +65,15 @@
 //!   cut-off the consumer was told of (`overflowed()`), or `silently_dropped`. No
 //!   baseline.
 //!
+//! * **`zenoh-broadcast`** (N = 1 and 10 × 16 B and 1 KiB) and **`zenoh-request`**
+//!   (16 B; p50 and p99): the same drivers, consumers, requester and responder, joined to
+//!   a zenoh bus through a router child process (`event_zenoh::Router`) on a free
+//!   127.0.0.1 port instead of serving sockets. Baselines, through a router of their own
+//!   in the same way: **`zenoh-put`**, raw zenoh with one `put` per event to a subscriber
+//!   (zenoh fans out to the N consumers), and **`zenoh-get`**, a raw zenoh `get` answered
+//!   by a queryable. Both sides encode with postcard and run the same checks. See
+//!   [`zenoh_roles`].
+//!
 //! # Processes
 //!
 //! The binary re-executes itself (`std::env::current_exe()`) with a hidden
@@ -117,7 +126,7 @@ usage: event-bench [--quick] [--repeats N] [--scenario NAME]... [--placement sam
   --quick        every scenario once, at small sizes (a smoke test: seconds)
   --repeats N    runs of every scenario and baseline; the median is reported (default 3)
   --scenario S   only these scenarios (repeatable): ipc-broadcast, ipc-request,
-                 local-broadcast, stalled-consumer
+                 local-broadcast, stalled-consumer, zenoh-broadcast, zenoh-request
   --placement P  same-core (default: every process pinned to one CPU) or unpinned
   --consumer-stall-timeout-ms MS
                  stalled-consumer only: the consumer's stall_timeout, when it should
