@@ -70,6 +70,42 @@ async fn a_name_on_the_bus_is_unique_and_its_holder_carries_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_endpoints_claiming_one_name_at_once_leave_one_holder() {
+    let bus = Bus::new(Kind::Zenoh).await;
+    let driver = bus.endpoint("driver").await;
+    for round in 0..3 {
+        let name = format!("twin{round}");
+        let (first, second) = (Endpoint::new(&name).unwrap(), Endpoint::new(&name).unwrap());
+        // Both pass the check when they ask at the same moment (or one is refused).
+        let (a, b) = tokio::join!(
+            event_zenoh::join(&first, bus.zenoh_config()),
+            event_zenoh::join(&second, bus.zenoh_config())
+        );
+        for joined in [&a, &b] {
+            if let Err(error) = joined {
+                assert!(
+                    matches!(error, Error::ConnectionAttemptRejected { .. }),
+                    "{error}"
+                );
+            }
+        }
+        assert!(a.is_ok() || b.is_ok(), "one of them holds the name");
+        // However they raced, in the end one of them is on the bus with the driver.
+        eventually(&format!("one {name} on the bus"), || {
+            first.is_connected_to("driver") != second.is_connected_to("driver")
+        })
+        .await;
+        within(
+            &format!("{name} at the driver"),
+            driver.wait_until_connected_to(&name),
+        )
+        .await;
+        first.stop().await;
+        second.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_returns_with_the_endpoints_already_there_and_their_subscriptions() {
     let bus = Bus::new(Kind::Zenoh).await;
     let mut alice = bus.peer("alice").await;

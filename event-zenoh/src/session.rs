@@ -61,7 +61,7 @@ impl Backend for ZenohBackend {
 }
 
 /// What the backend the core holds shares with the tasks `join` starts.
-struct Lanes {
+struct Wiring {
     leave: Arc<watch::Sender<bool>>,
     leave_rx: watch::Receiver<bool>,
     subscriptions: watch::Receiver<(u64, Vec<Arc<EventSchema>>)>,
@@ -98,30 +98,49 @@ pub(crate) async fn join(
         leave: leave.clone(),
     });
     let attached = backend::attach(endpoint, backend.clone())?;
-    let lanes = Lanes {
+    let wiring = Wiring {
         leave,
         leave_rx,
         subscriptions: subscriptions_rx,
         announced,
     };
-    let joined = open_and_declare(&attached, &config, lanes).await;
-    if joined.is_err() {
-        attached.detach(&backend);
+    // Taken off again if the join fails or its future is dropped before it ends.
+    let mut detach = DetachUnlessJoined {
+        attached: &attached,
+        backend,
+        joined: false,
+    };
+    open_and_declare(&attached, &config, wiring).await?;
+    detach.joined = true;
+    Ok(())
+}
+
+/// Detaches the backend from the endpoint when dropped, unless the join succeeded.
+struct DetachUnlessJoined<'a> {
+    attached: &'a Attached,
+    backend: Arc<dyn Backend>,
+    joined: bool,
+}
+
+impl Drop for DetachUnlessJoined<'_> {
+    fn drop(&mut self) {
+        if !self.joined {
+            self.attached.detach(&self.backend);
+        }
     }
-    joined
 }
 
 async fn open_and_declare(
     attached: &Attached,
     config: &ZenohConfig,
-    lanes: Lanes,
+    wiring: Wiring,
 ) -> Result<(), event_core::Error> {
-    let Lanes {
+    let Wiring {
         leave,
         leave_rx,
         subscriptions: subscriptions_rx,
         announced,
-    } = lanes;
+    } = wiring;
     let me = attached.endpoint_name().to_owned();
     let fail = |context: &'static str| {
         let me = me.clone();
