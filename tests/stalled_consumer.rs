@@ -1,31 +1,47 @@
 //! A consumer process that subscribes and stops reading: the bus holds the producer back,
 //! then cuts the stalled subscription off; memory stays bounded on both sides and the loss
-//! is reported, not silent. Alone in its test binary, because it measures this process's
-//! memory.
+//! is reported, not silent; over sockets and over zenoh. Alone in its test binary (the
+//! two backends one after the other), because it measures this process's memory.
 
 mod support;
 
 use event_bus_tests::{Counter, Other};
-use event_core::{ConnectionConfig, Endpoint, EndpointOptions, Error};
+use event_core::{EndpointOptions, Error};
 use std::time::{Duration, Instant};
-use support::{connect, proc_status_kib, subscribe_remote, within, PeerProcess};
+use support::backends::{Bus, Kind};
+use support::{proc_status_kib, subscribe_remote, within};
 
-#[tokio::test]
-async fn a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() {
-    let dir = tempfile::tempdir().unwrap();
-    let bus = Endpoint::serve_with(
-        ConnectionConfig::from_name("driver", dir.path()),
-        EndpointOptions::default().stall_timeout(Duration::from_secs(30)),
-    )
-    .await
-    .unwrap();
-    let mut alice = PeerProcess::start_with("alice", dir.path(), |command| {
-        command
-            .env("BUS_PEER_QUEUE", "64")
-            .env("BUS_PEER_STALL_MS", "500");
-    })
-    .await;
-    connect(&bus, dir.path(), &["alice"]).await;
+/// One backend at a time: each measures this process's memory.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_sockets_a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    stalled_consumer(Kind::Sockets).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_zenoh_a_stalled_consumer_is_cut_off_and_memory_stays_bounded_on_both_sides() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    stalled_consumer(Kind::Zenoh).await;
+}
+
+async fn stalled_consumer(kind: Kind) {
+    let meeting = Bus::new(kind).await;
+    let bus = meeting
+        .endpoint_with(
+            "driver",
+            EndpointOptions::default().stall_timeout(Duration::from_secs(30)),
+        )
+        .await;
+    let mut alice = meeting
+        .peer_with("alice", |command| {
+            command
+                .env("BUS_PEER_QUEUE", "64")
+                .env("BUS_PEER_STALL_MS", "500");
+        })
+        .await;
+    meeting.connect(&bus, &["alice"]).await;
     alice.expect("stall counter", "stalled counter").await;
     within(
         "alice",

@@ -70,6 +70,132 @@ async fn a_name_on_the_bus_is_unique_and_its_holder_carries_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_that_requires_a_password_admits_only_who_has_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dictionary = dir.path().join("users.txt");
+    std::fs::write(&dictionary, "alice:s3cret\nbob:hunter2\n").unwrap();
+    let config = dir.path().join("router.json5");
+    std::fs::write(
+        &config,
+        format!(
+            "{{ transport: {{ auth: {{ usrpwd: {{ dictionary_file: {:?} }} }} }} }}",
+            dictionary.display().to_string()
+        ),
+    )
+    .unwrap();
+    let port = support::backends::free_port();
+    let router =
+        RouterProcess::start_with(port, &[], &["--config", config.to_str().unwrap()]).await;
+    let client = |user: Option<(&str, &str)>| {
+        let config = event_zenoh::ZenohConfig::client([router.locator.clone()])
+            .bus("secured")
+            .connect_timeout(Duration::from_secs(1));
+        match user {
+            Some((user, password)) => config.user_password(user, password),
+            None => config,
+        }
+    };
+    let alice = Endpoint::new("alice").unwrap();
+    within(
+        "alice's join",
+        event_zenoh::join(&alice, client(Some(("alice", "s3cret")))),
+    )
+    .await
+    .expect("the right password joins");
+    let bob = Endpoint::new("bob").unwrap();
+    within(
+        "bob's join",
+        event_zenoh::join(&bob, client(Some(("bob", "hunter2")))),
+    )
+    .await
+    .unwrap();
+    within("alice and bob", bob.wait_until_connected_to("alice")).await;
+    for (name, user) in [("mallory", Some(("alice", "guess"))), ("eve", None)] {
+        let intruder = Endpoint::new(name).unwrap();
+        let refused = within(
+            &format!("{name}'s join"),
+            event_zenoh::join(&intruder, client(user)),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(refused, Error::Backend { .. }),
+            "{name}: {refused}"
+        );
+        assert!(!bob.is_connected_to(name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_without_a_router_reach_each_other_directly() {
+    let locator = format!("tcp/127.0.0.1:{}", support::backends::free_port());
+    let bus_name = format!("peers{}", std::process::id());
+    let listening = Endpoint::new("listening").unwrap();
+    let peer = |config: event_zenoh::ZenohConfig| config.bus(bus_name.clone());
+    within(
+        "the listening peer",
+        event_zenoh::join(
+            &listening,
+            peer(event_zenoh::ZenohConfig::peer().listen([locator.clone()])),
+        ),
+    )
+    .await
+    .unwrap();
+    let mut pings = listening.stream_requests::<Ping>();
+    let answering = tokio::spawn(async move {
+        while let Some(request) = pings.next().await {
+            let echo = request.value;
+            let _ = request
+                .respond(event_bus_tests::Pong {
+                    from: "listening".into(),
+                    echo,
+                })
+                .await;
+        }
+    });
+    let mut counters = listening.stream::<Counter>();
+    let connecting = Endpoint::new("connecting").unwrap();
+    within(
+        "the connecting peer",
+        event_zenoh::join(
+            &connecting,
+            peer(event_zenoh::ZenohConfig::peer().connect([locator])),
+        ),
+    )
+    .await
+    .unwrap();
+    within("the listener's subscriptions", async {
+        connecting
+            .wait_until_endpoint_subscribed_to::<Counter>("listening")
+            .await;
+        connecting
+            .wait_until_endpoint_subscribed_to::<Ping>("listening")
+            .await;
+    })
+    .await;
+    for index in 0..100 {
+        connecting.broadcast(counter(index)).await.unwrap();
+    }
+    for index in 0..100 {
+        assert_eq!(
+            within("the events", counters.next()).await.unwrap().index,
+            index
+        );
+    }
+    let pong = within("an answer", connecting.request(Ping { value: 7 }))
+        .await
+        .unwrap();
+    assert_eq!((pong.from.as_str(), pong.echo), ("listening", 7));
+    connecting.stop().await;
+    within(
+        "the connecting peer to leave",
+        listening.wait_until_disconnected_from("connecting"),
+    )
+    .await;
+    answering.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_endpoints_claiming_one_name_at_once_leave_one_holder() {
     let bus = Bus::new(Kind::Zenoh).await;
     let driver = bus.endpoint("driver").await;

@@ -33,6 +33,11 @@ impl RouterProcess {
 
     /// [`start`](Self::start) on this port.
     pub async fn start_on(port: u16, peers: &[&str]) -> RouterProcess {
+        Self::start_with(port, peers, &[]).await
+    }
+
+    /// [`start_on`](Self::start_on), with more router arguments (`--config FILE`).
+    pub async fn start_with(port: u16, peers: &[&str], extra: &[&str]) -> RouterProcess {
         let locator = format!("tcp/127.0.0.1:{port}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_bus-peer"));
         command
@@ -43,6 +48,7 @@ impl RouterProcess {
         for peer in peers {
             command.args(["--connect", peer]);
         }
+        command.args(extra);
         let mut child = command.spawn().expect("start a zenoh router");
         let stdout = child.stdout.take().expect("router stdout");
         let mut lines = BufReader::new(stdout).lines();
