@@ -1,5 +1,5 @@
 //! The CI smoke test of the benchmark: `event-bench --quick` runs every scenario and
-//! baseline once, at small sizes, with real processes and sockets. Checked: it exits
+//! baseline once, at small sizes, with real processes, sockets and zenoh routers. Checked: it exits
 //! successfully, every stdout line is a JSON object, every scenario and baseline appears,
 //! and every consumer received every event in order (`"complete": true`). No timing is
 //! asserted: the machine may be slow or busy.
@@ -79,5 +79,18 @@ fn quick_run_covers_every_scenario_and_loses_nothing() {
         assert!(stalled[key].is_number(), "{key} missing: {stalled}");
     }
     assert!(stalled["errors"].is_object(), "{stalled}");
-    assert_eq!(lines.len(), 8, "one line per measurement:\n{stdout}");
+    for consumers in [1, 10] {
+        for payload in [16, 1024] {
+            let line = find("zenoh-broadcast", Some(consumers), Some(payload));
+            assert_eq!(line["baseline"], "zenoh-put", "{line}");
+            assert_eq!(line["unit"], "deliveries/s", "{line}");
+            assert!(line["baseline_value"].is_number(), "{line}");
+        }
+    }
+    let request = find("zenoh-request", None, Some(16));
+    assert_eq!(request["baseline"], "zenoh-get", "{request}");
+    for key in ["p50_us", "p99_us", "baseline_value", "baseline_p99_us"] {
+        assert!(request[key].is_number(), "{key} missing: {request}");
+    }
+    assert_eq!(lines.len(), 13, "one line per measurement:\n{stdout}");
 }
