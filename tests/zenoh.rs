@@ -203,10 +203,14 @@ async fn two_endpoints_claiming_one_name_at_once_leave_one_holder() {
         let name = format!("twin{round}");
         let (first, second) = (Endpoint::new(&name).unwrap(), Endpoint::new(&name).unwrap());
         // Both pass the check when they ask at the same moment (or one is refused).
-        let (a, b) = tokio::join!(
-            event_zenoh::join(&first, bus.zenoh_config()),
-            event_zenoh::join(&second, bus.zenoh_config())
-        );
+        let (a, b) = within(
+            "both joins",
+            futures_util::future::join(
+                event_zenoh::join(&first, bus.zenoh_config()),
+                event_zenoh::join(&second, bus.zenoh_config()),
+            ),
+        )
+        .await;
         for joined in [&a, &b] {
             if let Err(error) = joined {
                 assert!(

@@ -500,6 +500,7 @@ impl Origin {
                 }
             }
             Control::Subscriptions(subscriptions) => {
+                self.retry_after = RETRY_AFTER;
                 if let Some((_, known)) = &mut self.joined {
                     known.clone_from(&subscriptions);
                 }
@@ -527,6 +528,11 @@ impl Origin {
 
     async fn on_data(&mut self, item: Item) {
         self.check_current();
+        if self.current.is_none() && matches!(item, Item::Flush(_)) {
+            // Nothing of this origin's is delivered here: nothing to wait for (dropping
+            // the flush finalizes it).
+            return;
+        }
         if self.current.is_some() {
             self.deliver(item).await;
         } else if self.held.len() < self.capacity {
@@ -603,18 +609,19 @@ impl Origin {
             Err(error) => {
                 self.handover = link.handover();
                 tracing::info!(endpoint = %self.inbox.route.me, remote = %self.name, %error, "zenoh: not connected through zenoh");
-                // Connected another way (sockets): try again once that is gone. Any other
-                // refusal (an invalid name, say) stands until the tokens change.
-                if self.inbox.attached.is_connected_to(&self.name) {
-                    let inbox = self.inbox.clone();
-                    let name = self.name.clone();
-                    self.inbox.runtime.spawn(async move {
-                        inbox.attached.wait_until_disconnected(&name).await;
-                        if !inbox.attached.is_stopped() {
-                            inbox.tell(&name, Control::Retry);
-                        }
-                    });
-                }
+                // Connected another way (sockets), say: try again once that is gone, after
+                // the back-off (so a refusal that stands, an invalid name, is not retried
+                // in a loop).
+                let inbox = self.inbox.clone();
+                let name = self.name.clone();
+                let pause = self.retry_after;
+                self.inbox.runtime.spawn(async move {
+                    inbox.attached.wait_until_disconnected(&name).await;
+                    tokio::time::sleep(pause).await;
+                    if !inbox.attached.is_stopped() {
+                        inbox.tell(&name, Control::Retry);
+                    }
+                });
             }
         }
     }

@@ -201,7 +201,8 @@ impl Keys {
             ["live", name, incarnation, max_frame] => Some(Token::Live {
                 name: unescape(name)?,
                 incarnation: parse_hex(incarnation)?,
-                max_frame: parse_hex(max_frame)?,
+                // No endpoint accepts less than 64 bytes: anything smaller is forged.
+                max_frame: parse_hex(max_frame).filter(|max| *max >= MIN_FRAME)?,
             }),
             ["sub", name, incarnation, event, fingerprint] => Some(Token::Sub {
                 name: unescape(name)?,
@@ -241,6 +242,9 @@ pub(crate) enum Kind {
     Flush,
 }
 
+/// The smallest `max_frame_size` an endpoint can have (`EndpointOptions` clamps to it).
+const MIN_FRAME: u64 = 64;
+
 fn parse_hex(chunk: &str) -> Option<u64> {
     if chunk.len() != 16 {
         return None;
@@ -274,7 +278,7 @@ mod tests {
         #[test]
         fn tokens_and_inbox_keys_parse_back(
             bus in "\\PC{1,12}", name in "\\PC{1,12}", event in "\\PC{1,20}", origin in "\\PC{1,12}",
-            incarnation: u64, fingerprint: u64, max_frame: u64,
+            incarnation: u64, fingerprint: u64, max_frame in MIN_FRAME..,
         ) {
             let keys = Keys::new(&bus);
             prop_assert_eq!(
@@ -327,6 +331,7 @@ mod tests {
             "evb/b/live/me",
             "evb/b/live/me/12",
             "evb/b/live/me/0000000000000001",
+            "evb/b/live/me/0000000000000001/0000000000000001",
             "evb/b/sub/me/0000000000000001/E",
             "evb/b/other/me/0000000000000001",
         ] {

@@ -451,6 +451,9 @@ impl Writer {
             if !self.route.announced.wait(ANNOUNCE_WAIT) {
                 tracing::warn!(remote = %self.shared.remote, "zenoh: subscription tokens not declared in time; writing on");
             }
+            if self.shared.closed.load(Ordering::Acquire) {
+                break;
+            }
             let len = message.len();
             match message {
                 Message::Event { name, header, body } => {

@@ -35,7 +35,7 @@ use event_core::Endpoint;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::sample::SampleKind;
 use zenoh::Wait;
@@ -183,24 +183,14 @@ async fn open_and_declare(
         attached.clone(),
         tokio::runtime::Handle::current(),
     ));
-    let (tokens_tx, tokens_rx) = mpsc::unbounded_channel();
-    let declared = declare(
-        &session,
-        &keys,
-        &me,
-        incarnation,
-        &inbox,
-        attached,
-        tokens_tx,
-    )
-    .await
-    .map_err(fail("declaring on zenoh"))?;
-    tokio::spawn(drive_presence(
-        inbox.clone(),
-        Presence::new(&me, incarnation),
-        tokens_rx,
+    let watcher = PresenceWatcher {
+        inbox: inbox.clone(),
+        presence: std::sync::Mutex::new(Presence::new(&me, incarnation)),
         leave,
-    ));
+    };
+    let declared = declare(&session, &keys, &me, incarnation, &inbox, attached, watcher)
+        .await
+        .map_err(fail("declaring on zenoh"))?;
     tokio::spawn(keep_tokens(
         inbox.clone(),
         declared,
@@ -260,7 +250,7 @@ async fn declare(
     incarnation: u64,
     inbox: &Arc<Inbox>,
     attached: &Attached,
-    tokens: mpsc::UnboundedSender<(Token, bool)>,
+    watcher: PresenceWatcher,
 ) -> Result<Declarations, Error> {
     let events_inbox = inbox.clone();
     let events = session
@@ -294,9 +284,7 @@ async fn declare(
         .callback(move |sample| {
             let present = sample.kind() == SampleKind::Put;
             match token_keys.parse_token(sample.key_expr().as_str()) {
-                Some(token) => {
-                    let _ = tokens.send((token, present));
-                }
+                Some(token) => watcher.on_token(token, present),
                 None => tracing::debug!(key = %sample.key_expr(), "zenoh: a foreign liveliness token; ignored"),
             }
         })
@@ -352,48 +340,61 @@ fn new_incarnation() -> u64 {
 }
 
 /// Applies the bus's tokens to the presence state machine, and its changes to the
-/// origins.
-async fn drive_presence(
+/// origins, in the zenoh callback that delivers them: so a change is on its origin's
+/// control lane before anything zenoh delivers after it reaches the data lane (and the
+/// origin task takes control first), and a request is never handed to the core before
+/// the subscription its sender made before sending it.
+struct PresenceWatcher {
     inbox: Arc<Inbox>,
-    mut presence: Presence,
-    mut tokens: mpsc::UnboundedReceiver<(Token, bool)>,
+    presence: std::sync::Mutex<Presence>,
     leave: Arc<watch::Sender<bool>>,
-) {
-    while let Some((token, present)) = tokens.recv().await {
-        for change in presence.on_token(token, present) {
-            match change {
-                Change::Joined {
-                    name,
+}
+
+impl PresenceWatcher {
+    fn on_token(&self, token: Token, present: bool) {
+        let changes = self
+            .presence
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .on_token(token, present);
+        for change in changes {
+            self.apply(change);
+        }
+    }
+
+    fn apply(&self, change: Change) {
+        let inbox = &self.inbox;
+        match change {
+            Change::Joined {
+                name,
+                incarnation,
+                max_frame,
+                subscriptions,
+            } => inbox.tell(
+                &name,
+                Control::Joined {
                     incarnation,
                     max_frame,
                     subscriptions,
-                } => inbox.tell(
-                    &name,
-                    Control::Joined {
-                        incarnation,
-                        max_frame,
-                        subscriptions,
-                    },
-                ),
-                Change::Subscriptions {
-                    name,
-                    subscriptions,
-                } => inbox.tell(&name, Control::Subscriptions(subscriptions)),
-                Change::Left { name } => inbox.tell(
-                    &name,
-                    Control::Left {
-                        reason: "it left the zenoh bus (its session closed or was lost)".into(),
-                    },
-                ),
-                Change::Yield { holder } => {
-                    tracing::error!(
-                        endpoint = %inbox.route.me,
-                        holder = format_args!("{holder:016x}"),
-                        "zenoh: another endpoint of this name joined the bus first; leaving the bus"
-                    );
-                    leave.send_replace(true);
-                    return;
-                }
+                },
+            ),
+            Change::Subscriptions {
+                name,
+                subscriptions,
+            } => inbox.tell(&name, Control::Subscriptions(subscriptions)),
+            Change::Left { name } => inbox.tell(
+                &name,
+                Control::Left {
+                    reason: "it left the zenoh bus (its session closed or was lost)".into(),
+                },
+            ),
+            Change::Yield { holder } => {
+                tracing::error!(
+                    endpoint = %inbox.route.me,
+                    holder = format_args!("{holder:016x}"),
+                    "zenoh: another endpoint of this name joined the bus first; leaving the bus"
+                );
+                self.leave.send_replace(true);
             }
         }
     }
@@ -416,6 +417,7 @@ async fn keep_tokens(
                 if changed.is_err() {
                     break;
                 }
+                let mut failed = false;
                 let (generation, wanted): (u64, Vec<(String, Fingerprint)>) = {
                     let change = subscriptions.borrow_and_update();
                     let wanted = change
@@ -435,10 +437,19 @@ async fn keep_tokens(
                         Ok(token) => {
                             tokens.insert((name, fingerprint), token);
                         }
-                        Err(error) => tracing::error!(endpoint = %inbox.route.me, event = %name, %error, "zenoh: cannot announce a subscription"),
+                        Err(error) => {
+                            tracing::error!(endpoint = %inbox.route.me, event = %name, %error, "zenoh: cannot announce a subscription; trying again");
+                            failed = true;
+                        }
                     }
                 }
-                inbox.route.announced.declared(generation);
+                if failed {
+                    // Not declared: writers keep waiting (bounded), and this tries again.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    subscriptions.mark_changed();
+                } else {
+                    inbox.route.announced.declared(generation);
+                }
             }
             changed = leave.changed() => {
                 if changed.is_err() || *leave.borrow() {
