@@ -80,7 +80,7 @@ pub(crate) enum Item {
         incarnation: u64,
         counts: Vec<(String, u64)>,
     },
-    /// The origin is stopping: dropping this query, once everything before it was
+    /// The origin is stopping: answering this query, once everything before it was
     /// delivered, tells it so.
     Flush(Query),
 }
@@ -528,9 +528,9 @@ impl Origin {
 
     async fn on_data(&mut self, item: Item) {
         self.check_current();
-        if self.current.is_none() && matches!(item, Item::Flush(_)) {
-            // Nothing of this origin's is delivered here: nothing to wait for (dropping
-            // the flush finalizes it).
+        if let (None, Item::Flush(query)) = (&self.current, &item) {
+            // Nothing of this origin's is delivered here: nothing to wait for.
+            confirm_flush(query);
             return;
         }
         if self.current.is_some() {
@@ -685,8 +685,8 @@ impl Origin {
                     }
                 }
             }
-            // Everything before it was delivered: dropping it finalizes it.
-            Item::Flush(query) => drop(query),
+            // Everything before it was delivered.
+            Item::Flush(query) => confirm_flush(&query),
         }
     }
 
@@ -747,6 +747,17 @@ pub(crate) fn answer_schemas(attached: &Attached, query: Query) {
             }
         }
         Err(error) => tracing::error!(%error, "zenoh: cannot encode schemas"),
+    }
+}
+
+/// Tells a stopping origin that everything it sent before its flush was taken (dropping
+/// the query then finalizes it).
+fn confirm_flush(query: &Query) {
+    if let Err(error) = query
+        .reply(query.key_expr().clone(), Vec::<u8>::new())
+        .wait()
+    {
+        tracing::debug!(%error, "zenoh: cannot confirm a flush");
     }
 }
 

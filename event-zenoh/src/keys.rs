@@ -8,7 +8,7 @@
 //! | `evb/B/sub/<endpoint>/<incarnation>/<event>/<fingerprint>` | liveliness token: it subscribes to `event`, with that schema |
 //! | `evb/B/to/<dst>/ev/<event>/<origin>` | an event from `origin` to `dst` (a put) |
 //! | `evb/B/to/<dst>/rq/<event>/<origin>` | a request from `origin` to `dst` (a query) |
-//! | `evb/B/to/<dst>/fl/<origin>` | a flush from a stopping `origin` (a query, finalized once `dst` took all before it) |
+//! | `evb/B/to/<dst>/fl/<origin>` | a flush from a stopping `origin` (a query, answered once `dst` took all before it) |
 //! | `evb/B/to/<dst>/hb/<origin>` | how many events of each name `origin` has sent `dst` (a put, when idle) |
 //! | `evb/B/schemas/<endpoint>` | queryable: the endpoint's published schemas |
 //!

@@ -20,7 +20,7 @@
 //! out of order.
 //!
 //! [`finish`](RemoteLink::finish) queues a *flush*: a query to the remote's inbox, behind
-//! everything queued. The remote finalizes it when its core has taken everything before
+//! everything queued. The remote answers it when its core has taken everything before
 //! it, so [`drained`](RemoteLink::drained) means delivered, not merely handed to zenoh:
 //! `stop()` leaves the bus only after that (zenoh sends the tokens' undeclarations at
 //! control priority, ahead of data, so leaving any earlier could overtake the last events).
@@ -408,6 +408,11 @@ struct Writer {
     _done: flume::Sender<()>,
 }
 
+/// How often a flush is sent before the writer gives up waiting for its confirmation,
+/// and the pause between two.
+const FLUSH_ATTEMPTS: u32 = 5;
+const FLUSH_PAUSE: Duration = Duration::from_millis(50);
+
 /// How long a writer waits for this endpoint's subscription tokens before it writes.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
 
@@ -545,7 +550,12 @@ impl Writer {
         }
     }
 
-    /// Sends the flush query; [`FlushGuard`] counts it done when zenoh finalizes it.
+    /// Sends the flush query and waits (this thread) for the remote to confirm it, which
+    /// it does once its core took everything before it; then counts the flush done.
+    ///
+    /// Only a reply confirms: a query zenoh finalizes without one (it was dropped on the
+    /// way: zenoh was seen to drop a query whose key it did not know yet, "Received Query
+    /// for unknown key_expr") is sent again, a few times, while the link is open.
     fn flush(&mut self) {
         // The counts first: a lost last event is reported even when nothing follows.
         if self.dirty {
@@ -555,27 +565,42 @@ impl Writer {
             .route
             .keys
             .flush_to(&self.shared.remote, &self.route.me);
-        let guard = FlushGuard {
-            shared: self.shared.clone(),
-        };
         let header = Header::Heartbeat {
             incarnation: self.route.incarnation,
         };
-        let sent = self
-            .route
-            .session
-            .get(key)
-            .attachment(header.encode().to_vec())
-            .target(QueryTarget::All)
-            .consolidation(ConsolidationMode::None)
-            .timeout(self.route.flush_timeout)
-            .callback(move |_| {
-                let _ = &guard;
-            })
-            .wait();
-        if let Err(error) = sent {
-            tracing::debug!(remote = %self.shared.remote, %error, "zenoh: flush not sent");
+        for attempt in 1..=FLUSH_ATTEMPTS {
+            let replies = self
+                .route
+                .session
+                .get(key.clone())
+                .attachment(header.encode().to_vec())
+                .target(QueryTarget::All)
+                .consolidation(ConsolidationMode::None)
+                .timeout(self.route.flush_timeout)
+                .with(flume::bounded(4))
+                .wait();
+            let confirmed = match replies {
+                Ok(replies) => replies.iter().any(|reply| reply.result().is_ok()),
+                Err(error) => {
+                    tracing::debug!(remote = %self.shared.remote, %error, "zenoh: flush not sent");
+                    false
+                }
+            };
+            if confirmed || self.shared.closed.load(Ordering::Acquire) {
+                break;
+            }
+            if attempt == FLUSH_ATTEMPTS {
+                tracing::warn!(remote = %self.shared.remote, "zenoh: the remote never confirmed that it took everything before this endpoint stopped");
+            } else {
+                std::thread::sleep(FLUSH_PAUSE);
+            }
         }
+        // Saturating: a writer that ended has already counted everything done.
+        let _ = self
+            .shared
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.shared.progress.notify_waiters();
     }
 
     fn query(&mut self, name: &'static str, header: Header, request_id: u64, body: Vec<u8>) {
@@ -607,22 +632,6 @@ impl Writer {
         if let Err(error) = sent {
             tracing::error!(remote = %self.shared.remote, event = name, %error, "zenoh: query failed");
         }
-    }
-}
-
-/// Counts a flush done when zenoh drops its callback (the query is finalized).
-struct FlushGuard {
-    shared: Arc<Shared>,
-}
-
-impl Drop for FlushGuard {
-    fn drop(&mut self) {
-        // Saturating: a writer that ended has already counted everything done.
-        let _ = self
-            .shared
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-        self.shared.progress.notify_waiters();
     }
 }
 
