@@ -262,6 +262,45 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
     sorted[(sorted.len() * percent / 100).min(sorted.len() - 1)]
 }
 
+/// `warmup + count` sequential round trips of a `PerfRequest` carrying `fill`, each
+/// answered by `ask`; the latency report of the last `count` (and whether every answer
+/// matched its request).
+pub(crate) async fn round_trips<F, Fut>(
+    warmup: u64,
+    count: u64,
+    fill: &[u8],
+    mut ask: F,
+) -> Result<Value, Error>
+where
+    F: FnMut(PerfRequest) -> Fut,
+    Fut: Future<Output = Result<PerfResponse, Error>>,
+{
+    let mut ok = true;
+    let mut latencies = Vec::with_capacity(count as usize);
+    let mut cpu_start = cpu_ns();
+    let mut start_ns = now_ns();
+    for index in 0..warmup + count {
+        if index == warmup {
+            cpu_start = cpu_ns();
+            start_ns = now_ns();
+        }
+        let sent_at = now_ns();
+        let request = PerfRequest {
+            payload: fill.to_vec(),
+            index,
+            sent_at,
+        };
+        let response = ask(request).await?;
+        let latency = now_ns() - sent_at;
+        ok &= response.index == index && response.payload == fill;
+        if index >= warmup {
+            latencies.push(latency);
+        }
+    }
+    let elapsed = now_ns() - start_ns;
+    Ok(latency_report(latencies, elapsed, cpu_ns() - cpu_start, ok))
+}
+
 pub(crate) fn latency_report(
     mut latencies: Vec<u64>,
     elapsed_ns: u64,
@@ -483,30 +522,12 @@ async fn requester(args: &RoleArgs) -> Result<(), Error> {
         bus.wait_until_endpoint_subscribed_to::<PerfRequest>(responder),
     )
     .await?;
-    let mut ok = true;
-    let mut latencies = Vec::with_capacity(count as usize);
-    let mut cpu_start = cpu_ns();
-    let mut start_ns = now_ns();
-    for index in 0..warmup + count {
-        if index == warmup {
-            cpu_start = cpu_ns();
-            start_ns = now_ns();
-        }
-        let sent_at = now_ns();
-        let request = PerfRequest {
-            payload: fill.clone(),
-            index,
-            sent_at,
-        };
-        let response = bus.request(request).await?;
-        let latency = now_ns() - sent_at;
-        ok &= response.index == index && response.payload == fill;
-        if index >= warmup {
-            latencies.push(latency);
-        }
-    }
-    let elapsed = now_ns() - start_ns;
-    emit(latency_report(latencies, elapsed, cpu_ns() - cpu_start, ok));
+    let report = round_trips(warmup, count, &fill, |request| {
+        let bus = &bus;
+        async move { Ok(bus.request(request).await?) }
+    })
+    .await?;
+    emit(report);
     bus.stop().await;
     Ok(())
 }

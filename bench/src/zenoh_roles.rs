@@ -15,7 +15,7 @@
 //! worker: zenoh refuses to block on a current-thread one.
 
 use crate::events::{perf_event, Checker, PerfEvent, PerfRequest, PerfResponse, FILL};
-use crate::roles::{command, emit, latency_report, until_closed, within, Error, RoleArgs};
+use crate::roles::{command, emit, round_trips, until_closed, within, Error, RoleArgs};
 use crate::sys::{cpu_ns, now_ns};
 use serde_json::json;
 use std::time::Duration;
@@ -212,40 +212,25 @@ async fn raw_requester(args: &RoleArgs) -> Result<(), Error> {
     let fill = vec![FILL; args.num("payload")?];
     let session = open(args).await?;
     wait_ready(&session, "responder", 1).await?;
-    let mut ok = true;
-    let mut latencies = Vec::with_capacity(count as usize);
-    let mut cpu_start = cpu_ns();
-    let mut start_ns = now_ns();
-    for index in 0..warmup + count {
-        if index == warmup {
-            cpu_start = cpu_ns();
-            start_ns = now_ns();
+    let report = round_trips(warmup, count, &fill, |request| {
+        let session = &session;
+        async move {
+            let replies = session
+                .get(REQUESTS)
+                .payload(postcard::to_stdvec(&request)?)
+                .target(QueryTarget::All)
+                .consolidation(ConsolidationMode::None)
+                .await?;
+            let reply = replies
+                .recv_async()
+                .await
+                .map_err(|_| "no answer to a raw get")?;
+            let sample = reply.result().map_err(|_| "an error reply to a raw get")?;
+            let response: PerfResponse = postcard::from_bytes(&sample.payload().to_bytes())?;
+            Ok(response)
         }
-        let sent_at = now_ns();
-        let request = PerfRequest {
-            payload: fill.clone(),
-            index,
-            sent_at,
-        };
-        let replies = session
-            .get(REQUESTS)
-            .payload(postcard::to_stdvec(&request)?)
-            .target(QueryTarget::All)
-            .consolidation(ConsolidationMode::None)
-            .await?;
-        let reply = replies
-            .recv_async()
-            .await
-            .map_err(|_| "no answer to a raw get")?;
-        let sample = reply.result().map_err(|_| "an error reply to a raw get")?;
-        let response: PerfResponse = postcard::from_bytes(&sample.payload().to_bytes())?;
-        let latency = now_ns() - sent_at;
-        ok &= response.index == index && response.payload == fill;
-        if index >= warmup {
-            latencies.push(latency);
-        }
-    }
-    let elapsed = now_ns() - start_ns;
-    emit(latency_report(latencies, elapsed, cpu_ns() - cpu_start, ok));
+    })
+    .await?;
+    emit(report);
     Ok(())
 }
