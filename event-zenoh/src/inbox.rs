@@ -82,7 +82,11 @@ pub(crate) enum Item {
     },
     /// The origin is stopping: answering this query, once everything before it was
     /// delivered, tells it so.
-    Flush(Query),
+    Flush {
+        query: Query,
+        /// How many of each event the origin numbered before it.
+        counts: Vec<(String, u64)>,
+    },
 }
 
 /// What the origin's presence tokens said, and retries: its control lane, unbounded (it
@@ -201,7 +205,16 @@ impl Inbox {
         let key = query.key_expr().as_str().to_owned();
         let (name, origin) = match self.route.keys.parse_inbox(&self.route.me, &key) {
             Some((Kind::Request, name, origin)) => (name, origin),
-            Some((Kind::Flush, _, origin)) => return self.push(&origin, Item::Flush(query)),
+            Some((Kind::Flush, _, origin)) => {
+                let counts = query
+                    .payload()
+                    .filter(|payload| self.fits("flush", &origin, payload.len()))
+                    .and_then(|payload| {
+                        postcard::from_bytes::<Vec<(String, u64)>>(&payload.to_bytes()).ok()
+                    })
+                    .unwrap_or_default();
+                return self.push(&origin, Item::Flush { query, counts });
+            }
             _ => {
                 tracing::warn!(endpoint = %self.route.me, key, "zenoh: a query on a key that is not a request for this endpoint; dropped");
                 return;
@@ -324,6 +337,7 @@ impl Inbox {
             max_frame: 0,
             unannounced: !announced,
             retry_after,
+            pending_flush: None,
         };
         self.runtime.spawn(task.run());
         Some(picked)
@@ -404,6 +418,8 @@ struct Origin {
     unannounced: bool,
     /// How long to wait before trying again if the core gives the remote up.
     retry_after: Duration,
+    /// A stopping origin's flush, until every event it counts was delivered.
+    pending_flush: Option<(Query, Vec<(String, u64)>)>,
 }
 
 /// What the task of an origin waits for next.
@@ -518,17 +534,19 @@ impl Origin {
                     };
                     self.on_data(item).await;
                 }
-                self.joined = None;
                 if let Some(current) = self.current.take() {
+                    self.give_up_flush(&current.handle);
                     self.leave(current, &reason);
                 }
+                self.joined = None;
+                self.pending_flush = None;
             }
         }
     }
 
     async fn on_data(&mut self, item: Item) {
         self.check_current();
-        if let (None, Item::Flush(query)) = (&self.current, &item) {
+        if let (None, Item::Flush { query, .. }) = (&self.current, &item) {
             // Nothing of this origin's is delivered here: nothing to wait for.
             confirm_flush(query);
             return;
@@ -658,6 +676,7 @@ impl Origin {
                     .handle
                     .deliver(&mut self.cache, &name, None, &body)
                     .await;
+                self.check_flush();
             }
             Item::Request {
                 name,
@@ -685,8 +704,49 @@ impl Origin {
                     }
                 }
             }
-            // Everything before it was delivered.
-            Item::Flush(query) => confirm_flush(&query),
+            // Confirmed once every event it counts was delivered: zenoh may deliver the
+            // flush (a query) ahead of the last events (puts).
+            Item::Flush { query, counts } => {
+                self.pending_flush = Some((query, counts));
+                self.check_flush();
+            }
+        }
+    }
+
+    /// Confirms a pending flush once every event it counts was delivered.
+    fn check_flush(&mut self) {
+        let Some((_, counts)) = &self.pending_flush else {
+            return;
+        };
+        let all = counts
+            .iter()
+            .all(|(name, sent)| self.sequences.has_up_to(name, *sent));
+        if all {
+            if let Some((query, _)) = self.pending_flush.take() {
+                confirm_flush(&query);
+            }
+            // A flush is the origin's last word: it is stopping. It is disconnected now,
+            // without waiting for its tokens to go (zenoh was seen to lose a token's
+            // undeclaration, "Unknown token id", leaving a stopped endpoint connected).
+            if let Some(current) = self.current.take() {
+                self.leave(current, "it stopped");
+            }
+            self.joined = None;
+        }
+    }
+
+    /// The origin left with a flush unconfirmed: what it counted and never came is lost.
+    fn give_up_flush(&mut self, handle: &RemoteHandle) {
+        let Some((_, counts)) = self.pending_flush.take() else {
+            return;
+        };
+        let Some((incarnation, _)) = self.joined.as_ref().map(|(i, s)| (*i, s)) else {
+            return;
+        };
+        for (name, sent) in counts {
+            if let Some(missed) = self.sequences.sync(incarnation, &name, sent) {
+                handle.report_gap(&name, missed);
+            }
         }
     }
 

@@ -557,10 +557,11 @@ impl Writer {
     /// way: zenoh was seen to drop a query whose key it did not know yet, "Received Query
     /// for unknown key_expr") is sent again, a few times, while the link is open.
     fn flush(&mut self) {
-        // The counts first: a lost last event is reported even when nothing follows.
-        if self.dirty {
-            self.heartbeat();
-        }
+        // It carries the counts: the remote confirms once it has every event they count
+        // (zenoh may deliver this query ahead of the last puts), and reports what never
+        // came if this endpoint leaves first.
+        let counts: Vec<(&str, u64)> = self.written.iter().map(|(name, n)| (*name, *n)).collect();
+        let body = postcard::to_stdvec(&counts).unwrap_or_default();
         let key = self
             .route
             .keys
@@ -573,6 +574,7 @@ impl Writer {
                 .route
                 .session
                 .get(key.clone())
+                .payload(body.clone())
                 .attachment(header.encode().to_vec())
                 .target(QueryTarget::All)
                 .consolidation(ConsolidationMode::None)

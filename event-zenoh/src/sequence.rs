@@ -66,6 +66,12 @@ impl Sequences {
         }
     }
 
+    /// Whether every one of the `sent` events named `event` that this record could see
+    /// has arrived (an event never seen has no baseline: nothing to wait for).
+    pub(crate) fn has_up_to(&self, event: &str, sent: u64) -> bool {
+        self.next.get(event).is_none_or(|next| *next >= sent)
+    }
+
     /// A heartbeat says the sender has numbered `sent` events named `event`: how many of
     /// those never arrived (`None` for none, or for an event not seen before, whose
     /// count becomes the baseline).
