@@ -70,6 +70,13 @@ pub fn main() {
         }
         return;
     }
+    // The bus's own log (cut-offs, gaps, refusals) on stderr when RUST_LOG asks for it.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

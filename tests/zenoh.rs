@@ -479,10 +479,12 @@ async fn a_hostile_session_on_the_bus_keys_disturbs_nothing() {
     };
     let inbox = format!("evb/{}/to/driver", bus.name);
     let event = format!("{inbox}/ev/{}/alice", Counter::NAME);
+    // An event's header: kind, incarnation, sequence number, end in the sender's window.
     let header_of = |incarnation: u64, seq: u64| {
         let mut header = vec![1u8];
         header.extend_from_slice(&incarnation.to_le_bytes());
         header.extend_from_slice(&seq.to_le_bytes());
+        header.extend_from_slice(&0u64.to_le_bytes());
         header
     };
     let body = |index: u64| postcard::to_stdvec(&counter(index)).unwrap();
@@ -726,4 +728,89 @@ async fn sockets_and_zenoh_on_one_endpoint_deliver_each_event_once() {
     for peer in [&mut alice, &mut bob, &mut carol] {
         peer.expect("count counter", "count counter 300 true").await;
     }
+}
+
+/// A local consumer slower than its sender, for several leases: zenoh counts a link
+/// whose reading stalls for a lease as dead, so a receiver that held zenoh's reading up
+/// behind a slow subscriber lost its router and the events on the way. Now the slow
+/// subscriber holds up only its sender (by the window it gives it): the session stays
+/// up, every event arrives in order, and another sender's events are not held up behind
+/// the slow ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_holds_up_only_its_own_senders() {
+    use event_bus_tests::Other;
+    use event_core::ConnectionEvent;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    const SLOW: u64 = 1500;
+    let bus = Bus::new(Kind::Zenoh).await;
+    let driver = bus
+        .endpoint_with("driver", EndpointOptions::default().queue_capacity(4))
+        .await;
+    let mut changes = driver.connection_events();
+    let mut slow = driver.stream::<Counter>();
+    let mut fast = driver.stream::<Other>();
+    let mut alice = bus.peer("alice").await;
+    let mut bob = bus.peer("bob").await;
+    bus.connect(&driver, &["alice", "bob"]).await;
+    alice
+        .expect("wait-subscribed driver counter", "seen driver counter")
+        .await;
+    bob.expect("wait-subscribed driver other", "seen driver other")
+        .await;
+
+    // 1500 events taken at 2 ms each: three seconds, three of the test router's leases.
+    let taken = Arc::new(AtomicU64::new(0));
+    let reader = tokio::spawn({
+        let taken = taken.clone();
+        async move {
+            for index in 0..SLOW {
+                let event = within("alice's events", slow.next()).await.unwrap();
+                assert_eq!(event.index, index, "out of order or lost");
+                taken.store(index + 1, Ordering::Release);
+                // The consumer's own pace, not a wait for anything.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+    alice
+        .expect(
+            &format!("broadcast counter {SLOW}"),
+            &format!("broadcast-done {SLOW}"),
+        )
+        .await;
+    eventually("alice's events to start arriving", || {
+        taken.load(Ordering::Acquire) > 0
+    })
+    .await;
+    bob.expect("broadcast other 100", "broadcast-done 100")
+        .await;
+    for index in 0..100 {
+        assert_eq!(
+            within("bob's events", fast.next()).await.unwrap().index,
+            index
+        );
+    }
+    let when_bob_was_done = taken.load(Ordering::Acquire);
+    within("the slow reader", reader).await.unwrap();
+    // Bob's hundred arrived while the slow subscriber was still working through
+    // alice's (seconds of them): they did not wait behind hers.
+    assert!(
+        when_bob_was_done < SLOW / 2,
+        "bob's events waited until {when_bob_was_done} of alice's {SLOW} were taken"
+    );
+    let mut seen = Vec::new();
+    while let Ok(Some(change)) =
+        tokio::time::timeout(Duration::from_millis(1), changes.next()).await
+    {
+        seen.push(change);
+    }
+    assert!(
+        !seen
+            .iter()
+            .any(|change| matches!(change, ConnectionEvent::Disconnected { .. })),
+        "{seen:?}"
+    );
+    assert!(driver.is_connected_to("alice") && driver.is_connected_to("bob"));
 }

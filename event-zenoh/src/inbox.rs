@@ -4,8 +4,8 @@
 //! # One task per origin
 //!
 //! Everything about one remote endpoint goes to one task (an [`Origin`]), in two lanes:
-//! its events, requests, heartbeats and flushes as zenoh delivers them (the *data* lane,
-//! bounded), and its arrival, subscription changes and departure as its liveliness
+//! its events, requests, heartbeats, flushes and credit queries as zenoh delivers them
+//! (the *data* lane, bounded by the sender's window), and its arrival, subscription changes and departure as its liveliness
 //! tokens say (the *control* lane, unbounded: presence never waits behind a full data
 //! lane). A departure first delivers what the data lane holds, so an event sent before
 //! it is delivered before the remote is disconnected; a stopping sender's flush (see
@@ -18,12 +18,13 @@
 //! # Back-pressure
 //!
 //! The task delivers with [`RemoteHandle::deliver`], which waits for room in the local
-//! subscribers' queues (and cuts off one that stalls). While it waits its queue fills,
-//! and then the zenoh callback that feeds it blocks: zenoh stops reading that link, and
-//! TCP and the routers push back to the sender. Nothing is dropped to make room. The
-//! cost, zenoh's: in client mode everything from the router shares one link, so while one
-//! local subscriber is slow (up to the stall timeout, when it is cut off) the other
-//! remotes' events and answers wait too.
+//! subscribers' queues (and cuts off one that stalls). While it waits its data lane
+//! fills, up to the window the sender was given, and then the sender waits for room (see
+//! [`crate::credit`]). The zenoh callbacks that feed the lanes never wait: a slow local
+//! subscriber holds up only the senders of what it is slow to take, and zenoh's reading
+//! of the link goes on (a callback that blocked for a lease made zenoh drop the link).
+//! Nothing is dropped to make room; what a sender sends beyond twice its window is
+//! dropped and logged (only a sender that ignores its window does that).
 //!
 //! # Bad input
 //!
@@ -35,6 +36,7 @@
 //! that goes back is logged and delivered (only a forger makes those, and dropping
 //! would let it suppress the real sender's events).
 
+use crate::credit::{self, ReceiveWindow};
 use crate::header::Header;
 use crate::keys::Kind;
 use crate::link::{Handover, Route, ZenohLink};
@@ -67,13 +69,17 @@ pub(crate) enum Item {
         name: String,
         incarnation: u64,
         seq: u64,
-        body: ZBytes,
+        /// Where it ends in the sender's flow-control numbering.
+        end: u64,
+        body: Vec<u8>,
     },
     Request {
         name: String,
+        incarnation: u64,
         request_id: u64,
+        end: u64,
         query: Query,
-        body: ZBytes,
+        body: Vec<u8>,
     },
     /// How many of each event the origin has sent (see [`crate::sequence`]).
     Heartbeat {
@@ -87,6 +93,26 @@ pub(crate) enum Item {
         /// How many of each event the origin numbered before it.
         counts: Vec<(String, u64)>,
     },
+    /// The origin asks for room: answered once everything before it was taken.
+    Credit {
+        query: Query,
+        incarnation: u64,
+        /// How far it had written when it asked.
+        sent: u64,
+    },
+}
+
+impl Item {
+    /// What it counts for in its lane (see [`crate::credit`]).
+    fn cost(&self) -> u64 {
+        match self {
+            Item::Event { body, .. } | Item::Request { body, .. } => credit::cost(body.len()),
+            Item::Heartbeat { counts, .. } | Item::Flush { counts, .. } => {
+                credit::cost(counts.iter().map(|(name, _)| name.len() + 8).sum::<usize>())
+            }
+            Item::Credit { .. } => credit::cost(0),
+        }
+    }
 }
 
 /// What the origin's presence tokens said, and retries: its control lane, unbounded (it
@@ -112,6 +138,10 @@ pub(crate) enum Control {
 struct Lanes {
     id: u64,
     data: flume::Sender<Item>,
+    /// What the data lane (and the task's held messages) cost, in all.
+    queued: Arc<AtomicU64>,
+    /// Whether dropping beyond the window was logged for this origin.
+    overran: AtomicBool,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -157,20 +187,28 @@ impl Inbox {
             }
         };
         let header = header_of(sample.attachment());
-        let Some(Header::Event { incarnation, seq }) = header else {
+        let Some(Header::Event {
+            incarnation,
+            seq,
+            end,
+        }) = header
+        else {
             tracing::warn!(endpoint = %self.route.me, key, "zenoh: an event without a valid header; dropped");
             return;
         };
-        let body = sample.payload().clone();
-        if !self.fits(&name, &origin, body.len()) {
+        if !self.fits(&name, &origin, sample.payload().len()) {
             return;
         }
+        // Copied out: a slice of zenoh's read buffer would keep the whole buffer alive
+        // while it waits in the lane.
+        let body = sample.payload().to_bytes().into_owned();
         self.push(
             &origin,
             Item::Event {
                 name,
                 incarnation,
                 seq,
+                end,
                 body,
             },
         );
@@ -215,25 +253,53 @@ impl Inbox {
                     .unwrap_or_default();
                 return self.push(&origin, Item::Flush { query, counts });
             }
+            Some((Kind::Credit, _, origin)) => {
+                let ask = query
+                    .payload()
+                    .and_then(|payload| credit::decode_ask(&payload.to_bytes()));
+                let Some((incarnation, sent)) = ask else {
+                    tracing::warn!(endpoint = %self.route.me, remote = %origin, "zenoh: a malformed credit query; dropped");
+                    return;
+                };
+                return self.push(
+                    &origin,
+                    Item::Credit {
+                        query,
+                        incarnation,
+                        sent,
+                    },
+                );
+            }
             _ => {
                 tracing::warn!(endpoint = %self.route.me, key, "zenoh: a query on a key that is not a request for this endpoint; dropped");
                 return;
             }
         };
         let header = header_of(query.attachment());
-        let Some(Header::Request { request_id, .. }) = header else {
+        let Some(Header::Request {
+            incarnation,
+            request_id,
+            end,
+        }) = header
+        else {
             tracing::warn!(endpoint = %self.route.me, key, "zenoh: a request without a valid header; dropped");
             return;
         };
-        let body = query.payload().cloned().unwrap_or_default();
-        if !self.fits(&name, &origin, body.len()) {
+        let len = query.payload().map_or(0, |payload| payload.len());
+        if !self.fits(&name, &origin, len) {
             return;
         }
+        let body = query
+            .payload()
+            .map(|payload| payload.to_bytes().into_owned())
+            .unwrap_or_default();
         self.push(
             &origin,
             Item::Request {
                 name,
+                incarnation,
                 request_id,
+                end,
                 query,
                 body,
             },
@@ -249,19 +315,32 @@ impl Inbox {
         true
     }
 
-    /// Queues what zenoh delivered from `origin`, waiting for room (this blocks a zenoh
-    /// callback: that is the back-pressure).
+    /// The window this endpoint gives each sender (see [`crate::credit`]).
+    pub(crate) fn window(&self) -> u64 {
+        (self.attached.connection_buffer() as u64).max(credit::INITIAL_WINDOW)
+    }
+
+    /// Queues what zenoh delivered from `origin` (a zenoh callback: it never waits).
+    /// Beyond the bound that the sender's window keeps an honest sender within, it is
+    /// dropped: the sequence numbers report the events lost.
     fn push(self: &Arc<Self>, origin: &str, item: Item) {
+        let limit = credit::queue_limit(self.window(), self.attached.max_frame_size());
+        let cost = item.cost();
         // Queued under the lock that a task takes to forget an idle origin, so nothing is
-        // queued to a task that is going; only when the lane is full (so not idle) does
-        // the wait happen outside it.
-        let full = self.with_lanes(origin, false, |lanes| match lanes.data.try_send(item) {
-            Ok(()) | Err(flume::TrySendError::Disconnected(_)) => None,
-            Err(flume::TrySendError::Full(item)) => Some((lanes.data.clone(), item)),
+        // queued to a task that is going.
+        self.with_lanes(origin, false, |lanes| {
+            let queued = lanes.queued.load(Ordering::Acquire);
+            if queued.saturating_add(cost) > limit {
+                if !lanes.overran.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(endpoint = %self.route.me, remote = origin, queued, limit, "zenoh: a sender went beyond the window it was given; what goes beyond is dropped");
+                }
+                return;
+            }
+            lanes.queued.fetch_add(cost, Ordering::AcqRel);
+            if lanes.data.send(item).is_err() {
+                lanes.queued.fetch_sub(cost, Ordering::AcqRel);
+            }
         });
-        if let Some(Some((lane, item))) = full {
-            let _ = lane.send(item);
-        }
     }
 
     /// Tells `origin`'s task what its tokens said (never waits).
@@ -313,11 +392,17 @@ impl Inbox {
             }
             self.unannounced.fetch_add(1, Ordering::AcqRel);
         }
-        let capacity = self.attached.queue_capacity().clamp(16, 1024);
-        let (data, data_rx) = flume::bounded(capacity);
+        let (data, data_rx) = flume::unbounded();
         let (control, control_rx) = mpsc::unbounded_channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let lanes = Lanes { id, data, control };
+        let queued = Arc::new(AtomicU64::new(0));
+        let lanes = Lanes {
+            id,
+            data,
+            queued: queued.clone(),
+            overran: AtomicBool::new(false),
+            control,
+        };
         let picked = lane(&lanes);
         origins.insert(origin.to_owned(), lanes);
         let retry_after = RETRY_AFTER;
@@ -329,7 +414,8 @@ impl Inbox {
             control: control_rx,
             current: None,
             held: VecDeque::new(),
-            capacity,
+            queued,
+            window: ReceiveWindow::default(),
             handover: Handover::default(),
             sequences: Sequences::default(),
             cache: TopicCache::default(),
@@ -405,7 +491,10 @@ struct Origin {
     current: Option<Current>,
     /// Events and requests that came while the remote was not (yet) known.
     held: VecDeque<Item>,
-    capacity: usize,
+    /// What its data lane and `held` cost (shared with its [`Lanes`]).
+    queued: Arc<AtomicU64>,
+    /// How far the core took what it sent.
+    window: ReceiveWindow,
     /// The numbering of what this endpoint sends it, from one link to the next.
     handover: Handover,
     sequences: Sequences,
@@ -546,18 +635,23 @@ impl Origin {
 
     async fn on_data(&mut self, item: Item) {
         self.check_current();
-        if let (None, Item::Flush { query, .. }) = (&self.current, &item) {
-            // Nothing of this origin's is delivered here: nothing to wait for.
-            confirm_flush(query);
-            return;
-        }
-        if self.current.is_some() {
-            self.deliver(item).await;
-        } else if self.held.len() < self.capacity {
-            self.held.push_back(item);
+        let cost = item.cost();
+        if self.current.is_none() {
+            match item {
+                // Nothing of this origin's is delivered here: nothing to wait for.
+                Item::Flush { query, .. } => confirm_flush(&query),
+                Item::Credit {
+                    query,
+                    incarnation,
+                    sent,
+                } if self.held.is_empty() => self.grant(&query, incarnation, sent),
+                // Its cost stays counted until it is delivered or dropped.
+                item => return self.held.push_back(item),
+            }
         } else {
-            tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, "zenoh: too much from a sender that is not connected; dropped");
+            self.deliver(item).await;
         }
+        self.release(cost);
     }
 
     async fn deliver_held(&mut self) {
@@ -565,7 +659,23 @@ impl Origin {
             let Some(item) = self.held.pop_front() else {
                 break;
             };
+            let cost = item.cost();
             self.deliver(item).await;
+            self.release(cost);
+        }
+    }
+
+    /// Counts a message of the data lane as taken.
+    fn release(&self, cost: u64) {
+        self.queued.fetch_sub(cost, Ordering::AcqRel);
+    }
+
+    /// Answers a credit query: everything the origin wrote before it was taken.
+    fn grant(&mut self, query: &Query, incarnation: u64, sent: u64) {
+        let taken = self.window.answer(incarnation, sent);
+        let grant = credit::encode_grant(taken, self.inbox.window());
+        if let Err(error) = query.reply(query.key_expr().clone(), grant.to_vec()).wait() {
+            tracing::debug!(remote = %self.name, %error, "zenoh: cannot answer a credit query");
         }
     }
 
@@ -653,6 +763,7 @@ impl Origin {
                 name,
                 incarnation,
                 seq,
+                end,
                 body,
             } => {
                 // The sender's incarnation is in its presence token: anything else is
@@ -671,26 +782,33 @@ impl Origin {
                         tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, seq, "zenoh: an event numbered out of sequence (forged?)");
                     }
                 }
-                let body = body.to_bytes();
                 current
                     .handle
                     .deliver(&mut self.cache, &name, None, &body)
                     .await;
+                self.window.took(incarnation, end);
                 self.check_flush();
             }
             Item::Request {
                 name,
+                incarnation,
                 request_id,
+                end,
                 query,
                 body,
             } => {
                 current.link.hold_query(request_id, query);
-                let body = body.to_bytes();
                 current
                     .handle
                     .deliver(&mut self.cache, &name, Some(request_id), &body)
                     .await;
+                self.window.took(incarnation, end);
             }
+            Item::Credit {
+                query,
+                incarnation,
+                sent,
+            } => self.grant(&query, incarnation, sent),
             Item::Heartbeat {
                 incarnation,
                 counts,
@@ -754,6 +872,8 @@ impl Origin {
         if self.held.is_empty() {
             return;
         }
+        let cost: u64 = self.held.iter().map(Item::cost).sum();
+        self.release(cost);
         tracing::warn!(
             endpoint = %self.inbox.route.me,
             remote = %self.name,

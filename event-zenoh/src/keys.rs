@@ -10,6 +10,7 @@
 //! | `evb/B/to/<dst>/rq/<event>/<origin>` | a request from `origin` to `dst` (a query) |
 //! | `evb/B/to/<dst>/fl/<origin>` | a flush from a stopping `origin` (a query, answered once `dst` took all before it) |
 //! | `evb/B/to/<dst>/hb/<origin>` | how many events of each name `origin` has sent `dst` (a put, when idle) |
+//! | `evb/B/to/<dst>/cr/<origin>` | `origin` asks `dst` for more room (a query, answered once `dst` took all before it; see [`crate::credit`]) |
 //! | `evb/B/schemas/<endpoint>` | queryable: the endpoint's published schemas |
 //!
 //! The origin is the last chunk of every key a sender writes, so that zenoh's access
@@ -184,6 +185,10 @@ impl Keys {
         format!("{}/to/{}/fl/{}", self.root, escape(dst), escape(origin))
     }
 
+    pub(crate) fn credit_to(&self, dst: &str, origin: &str) -> String {
+        format!("{}/to/{}/cr/{}", self.root, escape(dst), escape(origin))
+    }
+
     /// What `me` subscribes to on zenoh: every event and request sent to it.
     pub(crate) fn inbox(&self, me: &str) -> String {
         format!("{}/to/{}/**", self.root, escape(me))
@@ -228,6 +233,7 @@ impl Keys {
             ["rq", event, origin] => Some((Kind::Request, unescape(event)?, unescape(origin)?)),
             ["hb", origin] => Some((Kind::Heartbeat, String::new(), unescape(origin)?)),
             ["fl", origin] => Some((Kind::Flush, String::new(), unescape(origin)?)),
+            ["cr", origin] => Some((Kind::Credit, String::new(), unescape(origin)?)),
             _ => None,
         }
     }
@@ -240,6 +246,7 @@ pub(crate) enum Kind {
     Request,
     Heartbeat,
     Flush,
+    Credit,
 }
 
 /// The smallest `max_frame_size` an endpoint can have (`EndpointOptions` clamps to it).
@@ -309,6 +316,10 @@ mod tests {
             prop_assert_eq!(
                 keys.parse_inbox(&name, &keys.flush_to(&name, &origin)),
                 Some((Kind::Flush, String::new(), origin.clone()))
+            );
+            prop_assert_eq!(
+                keys.parse_inbox(&name, &keys.credit_to(&name, &origin)),
+                Some((Kind::Credit, String::new(), origin.clone()))
             );
         }
     }

@@ -38,12 +38,14 @@
 //!   when every recipient dropped it). A cut network link is noticed after the
 //!   [lease](ZenohConfig::lease) (3 s by default).
 //! * **Order, back-pressure, and no silent loss.** Events from one endpoint to another
-//!   arrive in order, once; a full queue pushes back to the sender (zenoh's
-//!   `CongestionControl::Block`, hop by hop), and a stalled subscriber is cut off after
-//!   the stall timeout as over sockets. Where zenoh loses events anyway (a router dying
-//!   with them in its queues), per-sender, per-event sequence numbers show the gap: it is
-//!   logged and reported as `ConnectionEvent::EventsLost`, naming the sender, the event
-//!   and the count.
+//!   arrive in order, once. Each receiver gives each sender a window (its
+//!   `connection_buffer`) and the sender writes only within it, so a slow subscriber
+//!   pushes back to the senders of what it is slow to take, and to them alone: the
+//!   receiver's other remotes, and zenoh's reading of its link, go on. A stalled
+//!   subscriber is cut off after the stall timeout as over sockets. Where zenoh loses
+//!   events anyway (a router dying with them in its queues), per-sender, per-event
+//!   sequence numbers show the gap: it is logged and reported as
+//!   `ConnectionEvent::EventsLost`, naming the sender, the event and the count.
 //! * **`stop()` leaves the bus**, after delivering what it accepted: the others see the
 //!   endpoint disconnect at once.
 //! * **Sockets and zenoh together.** An endpoint may [`serve`](event_core::Endpoint::serve)
@@ -119,6 +121,7 @@
 
 mod announced;
 mod config;
+mod credit;
 mod error;
 mod header;
 mod inbox;

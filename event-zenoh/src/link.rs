@@ -7,10 +7,13 @@
 //! [`crate::sequence`]) and queued, in the order handed, under one lock; one writer
 //! thread takes the queue in order and puts each message with
 //! `CongestionControl::Block`, so zenoh pushes back hop by hop instead of dropping. The
-//! queue is bounded by bytes ([`Attached::connection_buffer`]): when it is full the core
-//! waits in [`send`](RemoteLink::send), and gives up a remote that takes nothing for
-//! twice the stall timeout. A zenoh put blocks its caller when the link is congested,
-//! which is why the writer is a thread and not a task on the caller's runtime.
+//! writer writes only within the window the remote gave it, and waits for more when it
+//! has none (see [`crate::credit`]): a remote whose core takes slowly holds it up there.
+//! The queue is bounded by bytes ([`Attached::connection_buffer`]): when it is full the
+//! core waits in [`send`](RemoteLink::send), and gives up a remote that takes nothing
+//! for twice the stall timeout. A zenoh put blocks its caller when the link is
+//! congested, which is why the writer is a thread and not a task on the caller's
+//! runtime.
 //!
 //! The writer starts when the core has accepted the remote ([`ZenohLink::accepted`]):
 //! nothing is written for a remote the core refused, and every request it writes has a
@@ -38,6 +41,7 @@
 //! room (a known limit).
 
 use crate::announced::Announced;
+use crate::credit::{self, SendWindow};
 use crate::header::{Header, DROPPED};
 use crate::keys::Keys;
 use crate::off_runtime::SharedSession;
@@ -45,8 +49,8 @@ use crate::sequence::Counters;
 use event_core::backend::{Attached, BoxFuture, Outgoing, Refused, RemoteHandle, RemoteLink};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use zenoh::qos::{CongestionControl, Priority};
 use zenoh::query::{ConsolidationMode, Query, QueryTarget, Reply};
@@ -119,6 +123,17 @@ pub(crate) struct Handover {
     counters: Counters,
     /// Disconnected once the old link's writer has finished.
     previous_writer: Option<flume::Receiver<()>>,
+    /// The remote's window: the links to one remote share it, one writer at a time.
+    window: Arc<SharedWindow>,
+}
+
+/// A remote's window (see [`crate::credit`]), shared by the writer that writes within it
+/// and the answers to its credit queries.
+#[derive(Default)]
+pub(crate) struct SharedWindow {
+    window: Mutex<SendWindow>,
+    /// Notified when the window moved (or the link closed).
+    moved: Condvar,
 }
 
 /// The [`RemoteLink`] of one remote on zenoh.
@@ -137,6 +152,7 @@ pub(crate) struct ZenohLink {
     frame_limit: Option<usize>,
     /// Tells the backend when an accepted link is closed (it waits for all before leaving).
     on_close: Arc<dyn Fn() + Send + Sync>,
+    window: Arc<SharedWindow>,
 }
 
 impl ZenohLink {
@@ -165,9 +181,11 @@ impl ZenohLink {
         let (done, writer_done) = flume::bounded(1);
         // What an earlier link numbered was written or lost: a heartbeat says so first.
         let written = handover.counters.counts();
+        let window = handover.window.clone();
         let writer = Writer {
             route: route.clone(),
             shared: shared.clone(),
+            window: window.clone(),
             publishers: HashMap::new(),
             dirty: !written.is_empty(),
             last_heartbeat: std::time::Instant::now(),
@@ -184,6 +202,7 @@ impl ZenohLink {
             incarnation,
             frame_limit,
             on_close,
+            window,
         })
     }
 
@@ -223,6 +242,7 @@ impl ZenohLink {
         Handover {
             counters: std::mem::take(&mut lock(&self.queue).0),
             previous_writer,
+            window: self.window.clone(),
         }
     }
 
@@ -244,9 +264,11 @@ impl ZenohLink {
         match event.request_id {
             None => Message::Event {
                 name: event.name,
+                // Its end in the window is set by the writer, which writes within it.
                 header: Header::Event {
                     incarnation: self.incarnation,
                     seq: counters.take(event.name_id, event.name),
+                    end: 0,
                 },
                 body: event.body.to_vec(),
             },
@@ -255,6 +277,7 @@ impl ZenohLink {
                 header: Header::Request {
                     incarnation: self.incarnation,
                     request_id,
+                    end: 0,
                 },
                 request_id,
                 body: event.body.to_vec(),
@@ -386,6 +409,8 @@ impl RemoteLink for ZenohLink {
         }
         let was_accepted = lock(&self.shared.handle).take().is_some();
         self.shared.progress.notify_waiters();
+        // A writer waiting for room sees the flag.
+        self.window.moved.notify_all();
         if was_accepted {
             (self.on_close)();
         }
@@ -396,6 +421,7 @@ impl RemoteLink for ZenohLink {
 struct Writer {
     route: Route,
     shared: Arc<Shared>,
+    window: Arc<SharedWindow>,
     publishers: HashMap<&'static str, zenoh::pubsub::Publisher<'static>>,
     /// How many of each event were written (or, from an earlier link, numbered).
     written: HashMap<&'static str, u64>,
@@ -412,6 +438,14 @@ struct Writer {
 /// and the pause between two.
 const FLUSH_ATTEMPTS: u32 = 5;
 const FLUSH_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long a credit query may wait for its answer (which comes once the remote's core
+/// took everything before it) before it is asked again.
+const CREDIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a writer waiting for room looks again whether its link closed, or a credit
+/// query should go.
+const ROOM_CHECK: Duration = Duration::from_millis(100);
 
 /// How long a writer waits for this endpoint's subscription tokens before it writes.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
@@ -460,20 +494,27 @@ impl Writer {
                 break;
             }
             let len = message.len();
+            let end = match message {
+                Message::Flush => 0,
+                _ => match self.room_for(credit::cost(len)) {
+                    Some(end) => end,
+                    None => break, // the link closed
+                },
+            };
             match message {
                 Message::Event { name, header, body } => {
                     if let Header::Event { seq, .. } = header {
                         self.written.insert(name, seq + 1);
                     }
                     self.dirty = true;
-                    self.put(name, header, body)
+                    self.put(name, header.with_end(end), body)
                 }
                 Message::Request {
                     name,
                     header,
                     request_id,
                     body,
-                } => self.query(name, header, request_id, body),
+                } => self.query(name, header.with_end(end), request_id, body),
                 // The flush counts as in flight until the remote finalizes it.
                 Message::Flush => {
                     self.flush();
@@ -483,9 +524,76 @@ impl Writer {
             self.shared.queued.fetch_sub(len, Ordering::AcqRel);
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             self.shared.progress.notify_waiters();
+            self.ask_if_low(false);
         }
         self.shared.in_flight.store(0, Ordering::Release);
         self.shared.progress.notify_waiters();
+    }
+
+    /// Waits until the remote's window has room for a message costing `cost`, and counts
+    /// it there: its end, for its header. `None` if the link closed meanwhile.
+    fn room_for(&mut self, cost: u64) -> Option<u64> {
+        let mut window = lock(&self.window.window);
+        loop {
+            if self.shared.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            if window.may_send(cost) {
+                return Some(window.sent(cost));
+            }
+            if window.should_ask(true, Instant::now()) {
+                let ask = window.asked();
+                drop(window);
+                self.ask(ask);
+                window = lock(&self.window.window);
+                continue;
+            }
+            window = self
+                .window
+                .moved
+                .wait_timeout(window, ROOM_CHECK)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// Asks for more room if less than half the window is left (or `waiting`).
+    fn ask_if_low(&mut self, waiting: bool) {
+        let ask = {
+            let mut window = lock(&self.window.window);
+            if !window.should_ask(waiting, Instant::now()) {
+                return;
+            }
+            window.asked()
+        };
+        self.ask(ask);
+    }
+
+    /// Sends credit query `(id, sent)`; its answer (or its end without one) moves the
+    /// window, from zenoh's callback.
+    fn ask(&mut self, (id, sent): (u64, u64)) {
+        let key = self
+            .route
+            .keys
+            .credit_to(&self.shared.remote, &self.route.me);
+        let tracker = CreditTracker {
+            window: self.window.clone(),
+            id,
+        };
+        let asked = self
+            .route
+            .session
+            .get(key)
+            .payload(credit::encode_ask(self.route.incarnation, sent).to_vec())
+            .target(QueryTarget::All)
+            .consolidation(ConsolidationMode::None)
+            .timeout(CREDIT_TIMEOUT)
+            .callback(move |reply| tracker.on_reply(reply))
+            .wait();
+        if let Err(error) = asked {
+            // The tracker went with the callback: the window knows the query ended.
+            tracing::debug!(remote = %self.shared.remote, %error, "zenoh: credit query not sent");
+        }
     }
 
     fn put(&mut self, name: &'static str, header: Header, body: Vec<u8>) {
@@ -634,6 +742,34 @@ impl Writer {
         if let Err(error) = sent {
             tracing::error!(remote = %self.shared.remote, event = name, %error, "zenoh: query failed");
         }
+    }
+}
+
+/// Follows one credit query: its answer moves the window; when zenoh finalizes the
+/// query it drops this, and a query that got no answer is asked again.
+struct CreditTracker {
+    window: Arc<SharedWindow>,
+    id: u64,
+}
+
+impl CreditTracker {
+    fn on_reply(&self, reply: Reply) {
+        let Ok(sample) = reply.result() else {
+            return;
+        };
+        let Some((taken, window)) = credit::decode_grant(&sample.payload().to_bytes()) else {
+            tracing::warn!("zenoh: a malformed credit answer; ignored");
+            return;
+        };
+        lock(&self.window.window).granted(taken, window);
+        self.window.moved.notify_all();
+    }
+}
+
+impl Drop for CreditTracker {
+    fn drop(&mut self) {
+        lock(&self.window.window).ask_ended(self.id, Instant::now());
+        self.window.moved.notify_all();
     }
 }
 

@@ -283,6 +283,7 @@ async fn declare(
         .history(true)
         .callback(move |sample| {
             let present = sample.kind() == SampleKind::Put;
+            tracing::trace!(key = %sample.key_expr(), present, "zenoh: token");
             match token_keys.parse_token(sample.key_expr().as_str()) {
                 Some(token) => watcher.on_token(token, present),
                 None => tracing::debug!(key = %sample.key_expr(), "zenoh: a foreign liveliness token; ignored"),
