@@ -814,3 +814,156 @@ async fn a_slow_consumer_holds_up_only_its_own_senders() {
     );
     assert!(driver.is_connected_to("alice") && driver.is_connected_to("bob"));
 }
+
+/// The access-control rules that the crate docs give (`deploy/access_control.json5`), on
+/// a real router with user/password: the bus works through them (events well beyond the
+/// first window, so credit queries; a request and its answer; a flush at stop), and a
+/// holder of proxy's credentials cannot speak as networking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_access_control_lets_each_user_speak_only_as_itself() {
+    let log = CapturedLog::global();
+    let dir = tempfile::tempdir().unwrap();
+    let dictionary = dir.path().join("users.txt");
+    std::fs::write(&dictionary, "networking:n3tw0rk\nproxy:pr0xy\n").unwrap();
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/event-zenoh/deploy/access_control.json5"
+    ))
+    .unwrap();
+    let config = dir.path().join("router.json5");
+    std::fs::write(
+        &config,
+        format!(
+            "{{ transport: {{ auth: {{ usrpwd: {{ dictionary_file: {:?} }} }} }},\n access_control: {rules} }}",
+            dictionary.display().to_string()
+        ),
+    )
+    .unwrap();
+    let port = support::backends::free_port();
+    let router =
+        RouterProcess::start_with(port, &[], &["--config", config.to_str().unwrap()]).await;
+    // The rules name the bus `trinity`; this router is the test's own.
+    let as_user = |user: &str, password: &str| {
+        event_zenoh::ZenohConfig::client([router.locator.clone()])
+            .bus("trinity")
+            .lease(Duration::from_secs(1))
+            .user_password(user, password)
+    };
+    let networking = Endpoint::new("networking").unwrap();
+    within(
+        "networking's join",
+        event_zenoh::join(&networking, as_user("networking", "n3tw0rk")),
+    )
+    .await
+    .unwrap();
+    let mut pings = networking.stream_requests::<Ping>();
+    let answering = tokio::spawn(async move {
+        while let Some(request) = pings.next().await {
+            let echo = request.value;
+            let _ = request
+                .respond(event_bus_tests::Pong {
+                    from: "networking".into(),
+                    echo,
+                })
+                .await;
+        }
+    });
+    let proxy = Endpoint::new("proxy").unwrap();
+    let mut counters = proxy.stream::<Counter>();
+    within(
+        "proxy's join",
+        event_zenoh::join(&proxy, as_user("proxy", "pr0xy")),
+    )
+    .await
+    .unwrap();
+    within(
+        "proxy's subscription",
+        networking.wait_until_endpoint_subscribed_to::<Counter>("proxy"),
+    )
+    .await;
+    within(
+        "networking's responder",
+        proxy.wait_until_endpoint_subscribed_to::<Ping>("networking"),
+    )
+    .await;
+
+    // 1000 events are several times the first window: they need credit queries.
+    for index in 0..1000 {
+        networking.broadcast(counter(index)).await.unwrap();
+    }
+    for index in 0..1000 {
+        assert_eq!(
+            within("networking's events", counters.next())
+                .await
+                .unwrap()
+                .index,
+            index
+        );
+    }
+    let pong = within("the answer", proxy.request(Ping { value: 7 }))
+        .await
+        .unwrap();
+    assert_eq!((pong.from.as_str(), pong.echo), ("networking", 7));
+
+    // A holder of proxy's credentials, forging an event from networking (with its real
+    // incarnation, read off its presence token, and the next sequence number).
+    let mut raw_config = event_zenoh::zenoh::Config::default();
+    for (key, value) in [
+        ("mode", "\"client\"".to_owned()),
+        ("connect/endpoints", format!("[\"{}\"]", router.locator)),
+        ("scouting/multicast/enabled", "false".to_owned()),
+        ("transport/auth/usrpwd/user", "\"proxy\"".to_owned()),
+        ("transport/auth/usrpwd/password", "\"pr0xy\"".to_owned()),
+    ] {
+        raw_config.insert_json5(key, &value).unwrap();
+    }
+    let raw = event_zenoh::zenoh::open(raw_config).await.unwrap();
+    let tokens = raw
+        .liveliness()
+        .get("evb/trinity/live/networking/*/*")
+        .await
+        .unwrap();
+    let token = within("networking's presence token", tokens.recv_async())
+        .await
+        .unwrap();
+    let key = token.result().unwrap().key_expr().to_string();
+    let incarnation = u64::from_str_radix(key.split('/').nth(4).unwrap(), 16).unwrap();
+    let mut header = vec![1u8];
+    header.extend_from_slice(&incarnation.to_le_bytes());
+    header.extend_from_slice(&1000u64.to_le_bytes());
+    header.extend_from_slice(&0u64.to_le_bytes());
+    raw.put(
+        format!("evb/trinity/to/proxy/ev/{}/networking", Counter::NAME),
+        postcard::to_stdvec(&counter(666)).unwrap(),
+    )
+    .attachment(header)
+    .await
+    .unwrap();
+    // A query to proxy behind the put: once answered, the put (allowed) would be in
+    // proxy's queue, ahead of the real event.
+    let schemas = raw.get("evb/trinity/schemas/proxy").await.unwrap();
+    within("proxy's schemas", schemas.recv_async())
+        .await
+        .unwrap();
+    // The real one comes after it, and is the only one.
+    networking.broadcast(counter(1000)).await.unwrap();
+    assert_eq!(
+        within("the last event", counters.next())
+            .await
+            .unwrap()
+            .index,
+        1000
+    );
+    assert!(counters.is_empty(), "a forged event got through");
+
+    // Stopping flushes through the rules too: the remote confirms it.
+    within("networking's stop", networking.stop()).await;
+    within(
+        "networking to be gone",
+        proxy.wait_until_disconnected_from("networking"),
+    )
+    .await;
+    assert_eq!(log.lines_with(&["never confirmed", "remote=proxy"]), 0);
+    answering.abort();
+    let _ = raw.close().await;
+}

@@ -69,52 +69,27 @@
 //! **Security.** Anyone who can reach a router can publish on it. Authenticate
 //! endpoints ([`ZenohConfig::user_password`], or mutual TLS with [`Tls`]), and let the
 //! router's access control allow each user to publish only as itself. The origin is the
-//! last chunk of every key an endpoint writes (see the key layout below), so one rule
-//! per user does it; for the user `networking`, allowed to put events and queries only
-//! as itself:
+//! last chunk of every key an endpoint writes (see the key layout below), so one block
+//! of rules per user does it. These are the rules for a bus `trinity` with the users
+//! `networking` and `proxy` (the file `deploy/access_control.json5` of this crate, the
+//! `access_control` section of the router's `--config`); the crate's tests run a router
+//! with exactly this file, and check that the bus works through it and that a holder of
+//! proxy's credentials cannot speak as networking:
 //!
 //! ```json5
-//! // In the router's configuration (`event-zenoh-router --config router.json5`). A
-//! // sketch of the rules for zenoh 1.10's access control (not exercised by this
-//! // crate's tests): check the field names against your zenoh version.
-//! access_control: {
-//!   enabled: true,
-//!   default_permission: "deny",
-//!   rules: [
-//!     // What networking may send into the bus: only as itself.
-//!     { id: "speak-as-networking", permission: "allow", flows: ["ingress"],
-//!       messages: ["put", "query"],
-//!       key_exprs: ["evb/trinity/to/*/*/*/networking", "evb/trinity/to/*/hb/networking",
-//!                   "evb/trinity/schemas/*"] },
-//!     { id: "declare-as-networking", permission: "allow", flows: ["ingress"],
-//!       messages: ["declare_subscriber", "declare_queryable", "reply", "liveliness_token"],
-//!       key_exprs: ["evb/trinity/to/networking/**", "evb/trinity/schemas/networking",
-//!                   "evb/trinity/live/networking/*", "evb/trinity/sub/networking/**"] },
-//!     // Watching the bus, but declaring presence only under its own name (above).
-//!     { id: "watch-the-bus", permission: "allow", flows: ["ingress", "egress"],
-//!       messages: ["declare_liveliness_subscriber", "liveliness_query"],
-//!       key_exprs: ["evb/trinity/**"] },
-//!     { id: "see-presence", permission: "allow", flows: ["egress"],
-//!       messages: ["liveliness_token"], key_exprs: ["evb/trinity/**"] },
-//!     // What the router may deliver to it.
-//!     { id: "hear-everything", permission: "allow", flows: ["egress"],
-//!       messages: ["put", "query", "reply"], key_exprs: ["evb/trinity/**"] },
-//!   ],
-//!   subjects: [{ id: "networking", usernames: ["networking"] }],
-//!   policies: [{ subjects: ["networking"],
-//!                rules: ["speak-as-networking", "declare-as-networking", "watch-the-bus",
-//!                        "see-presence", "hear-everything"] }],
-//! }
+#![doc = include_str!("../deploy/access_control.json5")]
 //! ```
 //!
 //! # Key layout
 //!
-//! Under `evb/<bus>/`, `live/<endpoint>/<incarnation>` and
-//! `sub/<endpoint>/<incarnation>/<event>/<fingerprint>` are liveliness tokens,
-//! `to/<dst>/ev/<event>/<origin>` carries events, `to/<dst>/rq/<event>/<origin>`
-//! requests (queries), `to/<dst>/hb/<origin>` heartbeats (how many of each event the
-//! origin sent, so that a lost last event is noticed), and `schemas/<endpoint>` answers
-//! with the endpoint's schemas.
+//! Under `evb/<bus>/`, `live/<endpoint>/<incarnation>/<max frame>` and
+//! `sub/<endpoint>/<incarnation>/<event>/<fingerprint>` are liveliness tokens;
+//! `to/<dst>/ev/<event>/<origin>` carries events and `to/<dst>/rq/<event>/<origin>`
+//! requests (queries); `to/<dst>/hb/<origin>` heartbeats (how many of each event the
+//! origin sent, so that a lost last event is noticed), `to/<dst>/fl/<origin>` flushes (a
+//! stopping origin's last word) and `to/<dst>/cr/<origin>` credit queries (a sender
+//! asking for room in the receiver's window); `schemas/<endpoint>` answers with the
+//! endpoint's schemas.
 //! Names are escaped into one key chunk each (`%XX` for a reserved byte).
 
 #![deny(missing_docs)]
