@@ -1,6 +1,7 @@
 //! What only zenoh can get wrong: names on a shared bus, a hostile session publishing on
-//! the bus's keys, a router dying under its endpoints, and an endpoint on sockets and
-//! zenoh at once. Real router processes on 127.0.0.1 ports the tests pick.
+//! the bus's keys, a router dying under its endpoints, an endpoint on sockets and zenoh at
+//! once, a slow consumer, and securing a bus (passwords, access control, mutual TLS).
+//! Real router processes on 127.0.0.1 ports the tests pick.
 
 mod support;
 
@@ -966,4 +967,154 @@ async fn the_documented_access_control_lets_each_user_speak_only_as_itself() {
     assert_eq!(log.lines_with(&["never confirmed", "remote=proxy"]), 0);
     answering.abort();
     let _ = raw.close().await;
+}
+
+/// A certificate authority made for one test: its certificate (PEM file) and key.
+struct Authority {
+    certificate: rcgen::Certificate,
+    key: rcgen::KeyPair,
+    path: std::path::PathBuf,
+}
+
+impl Authority {
+    fn new(dir: &std::path::Path, name: &str) -> Authority {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let certificate = params.self_signed(&key).unwrap();
+        let path = dir.join(format!("{name}-ca.pem"));
+        std::fs::write(&path, certificate.pem()).unwrap();
+        Authority {
+            certificate,
+            key,
+            path,
+        }
+    }
+
+    /// A certificate for `name` on 127.0.0.1, signed by this authority: (certificate,
+    /// private key) PEM files.
+    fn issue(&self, dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let certificate = params
+            .signed_by(&key, &self.certificate, &self.key)
+            .unwrap();
+        let (cert_path, key_path) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_path, certificate.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+/// Mutual TLS through a router that requires it: endpoints with a certificate from the
+/// bus's authority join and talk; one without a certificate, one whose certificate
+/// another authority signed, and one that does not trust the router's are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_admits_only_certificates_of_the_bus_authority() {
+    use event_zenoh::Tls;
+    let dir = tempfile::tempdir().unwrap();
+    let bus_ca = Authority::new(dir.path(), "bus");
+    let other_ca = Authority::new(dir.path(), "other");
+    let (router_cert, router_key) = bus_ca.issue(dir.path(), "router");
+    let config = dir.path().join("router.json5");
+    let file = |path: &std::path::Path| format!("{:?}", path.display().to_string());
+    std::fs::write(
+        &config,
+        format!(
+            "{{ transport: {{ link: {{ tls: {{ listen_certificate: {}, listen_private_key: {}, root_ca_certificate: {}, enable_mtls: true }} }} }} }}",
+            file(&router_cert),
+            file(&router_key),
+            file(&bus_ca.path)
+        ),
+    )
+    .unwrap();
+    let tls_port = support::backends::free_port();
+    let locator = format!("tls/127.0.0.1:{tls_port}");
+    let _router = RouterProcess::start_with(
+        support::backends::free_port(),
+        &[],
+        &["--config", config.to_str().unwrap(), "--listen", &locator],
+    )
+    .await;
+    let client = |tls: Tls| {
+        event_zenoh::ZenohConfig::client([locator.clone()])
+            .bus("tls")
+            .tls(tls)
+            .connect_timeout(Duration::from_secs(1))
+    };
+    let member = |name: &str| {
+        let (cert, key) = bus_ca.issue(dir.path(), name);
+        Tls::root_ca(&bus_ca.path).identity(cert, key).mutual(true)
+    };
+
+    let alice = Endpoint::new("alice").unwrap();
+    within(
+        "alice's join",
+        event_zenoh::join(&alice, client(member("alice"))),
+    )
+    .await
+    .expect("a certificate of the bus's authority joins");
+    let bob = Endpoint::new("bob").unwrap();
+    let mut counters = bob.stream::<Counter>();
+    within("bob's join", event_zenoh::join(&bob, client(member("bob"))))
+        .await
+        .unwrap();
+    within(
+        "bob's subscription",
+        alice.wait_until_endpoint_subscribed_to::<Counter>("bob"),
+    )
+    .await;
+    for index in 0..10 {
+        alice.broadcast(counter(index)).await.unwrap();
+    }
+    for index in 0..10 {
+        assert_eq!(
+            within("alice's events", counters.next())
+                .await
+                .unwrap()
+                .index,
+            index
+        );
+    }
+
+    let (stranger_cert, stranger_key) = other_ca.issue(dir.path(), "mallory");
+    let refused = [
+        ("eve", Tls::root_ca(&bus_ca.path).mutual(true)),
+        (
+            "mallory",
+            Tls::root_ca(&bus_ca.path)
+                .identity(stranger_cert, stranger_key)
+                .mutual(true),
+        ),
+        ("trudy", {
+            // Its own certificate is good; it trusts another authority than the router's.
+            let (cert, key) = bus_ca.issue(dir.path(), "trudy");
+            Tls::root_ca(&other_ca.path)
+                .identity(cert, key)
+                .mutual(true)
+        }),
+    ];
+    for (name, tls) in refused {
+        let intruder = Endpoint::new(name).unwrap();
+        let error = within(
+            &format!("{name}'s join"),
+            event_zenoh::join(&intruder, client(tls)),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, Error::Backend { .. }), "{name}: {error}");
+        assert!(!alice.is_connected_to(name));
+    }
 }
