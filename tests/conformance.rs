@@ -45,6 +45,7 @@ on_both_backends!(
     an_event_larger_than_its_receiver_takes_is_refused_by_the_sender,
     events_from_several_processes_all_arrive,
     what_was_broadcast_before_stop_all_arrives,
+    a_slow_subscriber_that_keeps_taking_is_never_cut_off,
 );
 
 fn counter(index: u64) -> Counter {
@@ -412,4 +413,71 @@ async fn events_from_several_processes_all_arrive(kind: Kind) {
             .unwrap();
         assert_eq!(stats.events_received, 300, "from {}", sender.name);
     }
+}
+
+/// A subscriber slower than its sender but never stalled (it takes an event every 3 ms,
+/// far within the 200 ms stall timeout) keeps its sender: for seconds the sender can
+/// only go at the subscriber's pace (both sides buffer little), and it is never taken
+/// for stalled, over either backend.
+async fn a_slow_subscriber_that_keeps_taking_is_never_cut_off(kind: Kind) {
+    const EVENTS: u64 = 700;
+    let stall = Duration::from_millis(200);
+    let bus = Bus::new(kind).await;
+    let receiver = bus
+        .endpoint_with(
+            "receiver",
+            EndpointOptions::default()
+                .queue_capacity(4)
+                .stall_timeout(stall)
+                .connection_buffer(1024),
+        )
+        .await;
+    let mut stream = receiver.stream::<Counter>();
+    let sender = bus
+        .endpoint_with(
+            "sender",
+            EndpointOptions::default()
+                .stall_timeout(stall)
+                .connection_buffer(1024),
+        )
+        .await;
+    let mut changes = sender.connection_events();
+    bus.connect(&sender, &["receiver"]).await;
+    within(
+        "the receiver's subscription",
+        sender.wait_until_endpoint_subscribed_to::<Counter>("receiver"),
+    )
+    .await;
+    let sending = tokio::spawn(async move {
+        for index in 0..EVENTS {
+            sender.broadcast(counter(index)).await?;
+        }
+        Ok::<_, Error>(sender)
+    });
+    let all = tokio::time::timeout(support::TIMEOUT, async {
+        for index in 0..EVENTS {
+            assert_eq!(stream.next().await.expect("stream open").index, index);
+            // The consumer's own pace, not a wait for anything.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    })
+    .await;
+    let sender = within("the sender", sending)
+        .await
+        .unwrap()
+        .expect("every broadcast accepted");
+    assert!(all.is_ok(), "not every event arrived");
+    let mut seen = Vec::new();
+    while let Ok(Some(change)) =
+        tokio::time::timeout(Duration::from_millis(1), changes.next()).await
+    {
+        seen.push(change);
+    }
+    assert!(
+        !seen
+            .iter()
+            .any(|change| matches!(change, ConnectionEvent::Disconnected { .. })),
+        "{seen:?}"
+    );
+    assert!(sender.is_connected_to("receiver"));
 }

@@ -15,30 +15,37 @@
 //! Every event and request costs its body's length plus [`PER_MESSAGE`] (what a queued
 //! message costs beyond its body). A sender numbers what it writes to a receiver by
 //! cumulative cost: each message's header carries its `end`, the total cost written up to
-//! and including it. It may write while `end` stays within its *limit*; when less than
-//! half its window is left it asks the receiver for more with a *credit query*
-//! (`to/<receiver>/cr/<sender>`) carrying how far it has written. The receiver queues
-//! that query behind what came before it and answers it when its core has taken all of
-//! that: with how far it has taken and its window, so the new limit is `taken + window`.
-//! A fresh link starts with [`INITIAL_WINDOW`].
+//! and including it. It may write while `end` stays within its *limit*, which starts at
+//! [`INITIAL_WINDOW`]; when less than half its window is left it asks the receiver for
+//! more with a *credit query* (`to/<receiver>/cr/<sender>`) carrying how far it has
+//! written. The receiver keeps the latest query of each sender (a newer one replaces it)
+//! and answers it as its core takes that sender's messages: with how far it has taken
+//! and its window, so the sender's limit becomes `taken + window`. It answers at once,
+//! then whenever it took more and [`ANSWER_EVERY`] has passed or it has nothing more
+//! queued from that sender, and a last time (dropping the query, which zenoh then
+//! finalizes) once it took all that the query counted. So a slow consumer moves its
+//! senders on at its own pace, never in steps of half a window.
 //!
-//! What is queued at the receiver is thus bounded by the window (the receiver's
+//! What is queued at the receiver is bounded by the window (the receiver's
 //! `connection_buffer`, at least [`INITIAL_WINDOW`]), plus one message larger than the
-//! window, which is written only when nothing else is outstanding. The receiver drops
-//! (and logs) what goes beyond twice that: only a sender that ignores its window sends
-//! it, and the sequence numbers report what was dropped.
+//! window, which is written only when nothing else is outstanding. Answers report only
+//! what was taken, so the bound holds whatever order zenoh delivers queries and events
+//! in. The receiver drops (and logs) what goes beyond [`queue_limit`]: only a sender that
+//! ignores its window sends it, and the sequence numbers report what was dropped.
 //!
-//! # Loss and order
+//! # Loss
 //!
-//! An answer counts everything written before the query as taken, whether it arrived or
-//! was lost on the way (a router died with it): so lost messages never shrink the window
-//! for good. If zenoh delivered a query ahead of earlier events, those events arrive on
-//! top of a fresh window: at most twice the window is queued, within the bound above.
-//! A query that zenoh finalizes without an answer (timed out, its route gone) is asked
-//! again, after [`ASK_AGAIN_AFTER`].
+//! Messages lost on the way (a router died with them) are never taken. zenoh loses them
+//! only with a link, and a sender re-makes its link to a receiver when that happens; the
+//! new link counts what the old one left outstanding as gone
+//! ([`SendWindow::handed_over`]), so lost messages never shrink the window for good. A
+//! credit query that zenoh finalizes without an answer (its route gone) is asked again
+//! after [`ASK_AGAIN_AFTER`]; one that was answered, at once if needed.
 //!
-//! The sender's state moves from one link to the next with the rest of the numbering
-//! (a failover keeps it); the receiver's is per sender incarnation.
+//! The sender's state moves from one link to the next with the rest of the numbering;
+//! the receiver's is per sender incarnation. An answer never counts more as taken than
+//! its query said was written, nor a window beyond [`MAX_WINDOW`], so a forged answer
+//! cannot open a sender's window without bound.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +57,12 @@ pub(crate) const INITIAL_WINDOW: u64 = 64 * 1024;
 
 /// How long after a credit query ended unanswered the sender asks again.
 pub(crate) const ASK_AGAIN_AFTER: Duration = Duration::from_millis(50);
+
+/// How often, at most, a receiver answers a credit query while its core takes.
+pub(crate) const ANSWER_EVERY: Duration = Duration::from_millis(20);
+
+/// The largest window a sender believes a receiver gives.
+pub(crate) const MAX_WINDOW: u64 = 64 * 1024 * 1024;
 
 /// What a message with a body of `len` bytes costs.
 pub(crate) fn cost(len: usize) -> u64 {
@@ -117,24 +130,32 @@ impl SendWindow {
         (self.asks, self.sent)
     }
 
-    /// The receiver answered: it took everything up to `taken`, and its window is `window`.
-    pub(crate) fn granted(&mut self, taken: u64, window: u64) {
-        self.asking = false;
-        self.ask_not_before = None;
-        // Never more than was written: a forged answer cannot open the window further.
-        let taken = taken.min(self.sent);
+    /// An answer to the credit query that counted `asked` as written: the receiver took
+    /// everything up to `taken`, and its window is `window`.
+    pub(crate) fn granted(&mut self, asked: u64, taken: u64, window: u64) {
+        let taken = taken.min(asked).min(self.sent);
+        let window = window.clamp(1, MAX_WINDOW);
         self.acked = self.acked.max(taken);
-        self.window = window.max(1);
+        self.window = window;
         self.limit = self.limit.max(taken.saturating_add(window));
     }
 
-    /// Credit query `ask` ended without an answer: ask again, a little later (unless
-    /// another one went meanwhile).
-    pub(crate) fn ask_ended(&mut self, ask: u64, now: Instant) {
+    /// Credit query `ask` ended (zenoh finalized it): another may go; after a pause if
+    /// it got no answer at all.
+    pub(crate) fn ask_ended(&mut self, ask: u64, answered: bool, now: Instant) {
         if self.asking && ask == self.asks {
             self.asking = false;
-            self.ask_not_before = Some(now + ASK_AGAIN_AFTER);
+            self.ask_not_before = (!answered).then(|| now + ASK_AGAIN_AFTER);
         }
+    }
+
+    /// A new link to the same remote takes over: what the old one left outstanding was
+    /// delivered or lost with it, and its credit query is no longer waited for.
+    pub(crate) fn handed_over(&mut self) {
+        self.acked = self.sent;
+        self.limit = self.limit.max(self.sent.saturating_add(INITIAL_WINDOW));
+        self.asking = false;
+        self.ask_not_before = None;
     }
 }
 
@@ -152,11 +173,14 @@ impl ReceiveWindow {
         self.taken = self.taken.max(end);
     }
 
-    /// Answers a credit query from `incarnation`, which had written up to `sent` when it
-    /// asked and everything before which was taken: how far it took.
-    pub(crate) fn answer(&mut self, incarnation: u64, sent: u64) -> u64 {
-        self.took(incarnation, sent);
-        self.taken
+    /// How far the core took what `incarnation` sent (nothing, for an incarnation it
+    /// took nothing from).
+    pub(crate) fn taken(&self, incarnation: u64) -> u64 {
+        if self.incarnation == Some(incarnation) {
+            self.taken
+        } else {
+            0
+        }
     }
 
     fn check_incarnation(&mut self, incarnation: u64) {
@@ -169,8 +193,9 @@ impl ReceiveWindow {
 }
 
 /// The most a receiver with `window` and `max_frame` queues from one sender before it
-/// drops what comes (see the module docs): twice the window, plus one message larger
-/// than it, plus room for heartbeats and queries.
+/// drops what comes: the window, the initial window a new link may add (see
+/// [`SendWindow::handed_over`]), one message larger than the window, and as much again
+/// for heartbeats, flushes and slack.
 pub(crate) fn queue_limit(window: u64, max_frame: usize) -> u64 {
     window
         .saturating_mul(2)
@@ -220,13 +245,6 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::VecDeque;
 
-    /// What travels between the two state machines of a simulated link.
-    #[derive(Debug)]
-    enum Wire {
-        Message { end: u64, cost: u64 },
-        Ask { id: u64, sent: u64 },
-    }
-
     /// What the simulation does at one step.
     #[derive(Debug, Clone)]
     enum Step {
@@ -234,9 +252,11 @@ mod tests {
         Send(usize),
         /// zenoh delivers what is on the wire to the receiver's queue (up to this many).
         Deliver(usize),
+        /// zenoh delivers the oldest credit query on its way, ahead of any messages.
+        DeliverAsk,
         /// The receiver's core takes this many from its queue.
         Take(usize),
-        /// The router dies with what is on the wire.
+        /// The router dies with what is on its way; the sender makes a new link.
         Lose,
     }
 
@@ -244,19 +264,32 @@ mod tests {
         prop_oneof![
             (0usize..3000).prop_map(Step::Send),
             (0usize..8).prop_map(Step::Deliver),
+            Just(Step::DeliverAsk),
             (0usize..8).prop_map(Step::Take),
             Just(Step::Lose),
         ]
     }
 
-    /// The two sides, and the wire and queue between them.
+    /// A credit query: its id, and how far the sender had written.
+    #[derive(Debug, Clone, Copy)]
+    struct Ask {
+        id: u64,
+        sent: u64,
+    }
+
+    /// The two sides, and the wire and queue between them. The receiver answers less
+    /// often than the real one (only once it took all the query counted, or has nothing
+    /// more queued): if this one never deadlocks, neither does the real one.
     struct Link {
         sender: SendWindow,
         receiver: ReceiveWindow,
         window: u64,
-        wire: VecDeque<Wire>,
-        queue: VecDeque<Wire>,
+        wire: VecDeque<(u64, u64)>,
+        asks: VecDeque<Ask>,
+        queue: VecDeque<(u64, u64)>,
         queued: u64,
+        /// The query the receiver holds, and whether it answered it yet.
+        pending: Option<(Ask, bool)>,
         now: Instant,
     }
 
@@ -267,8 +300,10 @@ mod tests {
                 receiver: ReceiveWindow::default(),
                 window,
                 wire: VecDeque::new(),
+                asks: VecDeque::new(),
                 queue: VecDeque::new(),
                 queued: 0,
+                pending: None,
                 now: Instant::now(),
             }
         }
@@ -279,72 +314,100 @@ mod tests {
             let sent = self.sender.may_send(cost);
             if sent {
                 let end = self.sender.sent(cost);
-                self.wire.push_back(Wire::Message { end, cost });
+                self.wire.push_back((end, cost));
             }
             if self.sender.should_ask(!sent, self.now) {
                 let (id, sent) = self.sender.asked();
-                self.wire.push_back(Wire::Ask { id, sent });
+                self.asks.push_back(Ask { id, sent });
             }
             sent
         }
 
         fn deliver(&mut self, n: usize) {
             for _ in 0..n {
-                let Some(item) = self.wire.pop_front() else {
+                let Some((end, cost)) = self.wire.pop_front() else {
                     return;
                 };
-                if let Wire::Message { cost, .. } = item {
-                    self.queued += cost;
-                }
-                self.queue.push_back(item);
+                self.queued += cost;
+                self.queue.push_back((end, cost));
+            }
+        }
+
+        fn deliver_ask(&mut self) {
+            let Some(ask) = self.asks.pop_front() else {
+                return;
+            };
+            // A newer query replaces the one held: that one ends.
+            if let Some((old, answered)) = self.pending.replace((ask, false)) {
+                self.sender.ask_ended(old.id, answered, self.now);
+            }
+            self.answer(true);
+        }
+
+        fn answer(&mut self, now: bool) {
+            let Some((ask, answered)) = &mut self.pending else {
+                return;
+            };
+            let taken = self.receiver.taken(1);
+            if now || taken >= ask.sent || self.queue.is_empty() {
+                self.sender.granted(ask.sent, taken, self.window);
+                *answered = true;
+            }
+            if taken >= ask.sent {
+                let (ask, answered) = self.pending.take().unwrap();
+                self.sender.ask_ended(ask.id, answered, self.now);
             }
         }
 
         fn take(&mut self, n: usize) {
             for _ in 0..n {
-                match self.queue.pop_front() {
-                    None => return,
-                    Some(Wire::Message { end, cost }) => {
-                        self.queued -= cost;
-                        self.receiver.took(1, end);
-                    }
-                    Some(Wire::Ask { sent, .. }) => {
-                        let taken = self.receiver.answer(1, sent);
-                        self.sender.granted(taken, self.window);
-                    }
-                }
+                let Some((end, cost)) = self.queue.pop_front() else {
+                    return;
+                };
+                self.queued -= cost;
+                self.receiver.took(1, end);
+                self.answer(false);
             }
         }
 
         fn lose(&mut self) {
-            for item in std::mem::take(&mut self.wire) {
-                if let Wire::Ask { id, .. } = item {
-                    self.sender.ask_ended(id, self.now);
-                    self.now += ASK_AGAIN_AFTER;
-                }
+            self.wire.clear();
+            let pending = self
+                .pending
+                .take()
+                .map(|(ask, answered)| (ask.id, answered));
+            let lost = self.asks.drain(..).map(|ask| (ask.id, false));
+            for (id, answered) in lost.chain(pending).collect::<Vec<_>>() {
+                self.sender.ask_ended(id, answered, self.now);
             }
+            self.now += ASK_AGAIN_AFTER;
+            self.sender.handed_over();
         }
     }
 
     proptest! {
-        /// Whatever the pace of each side and whatever is lost, the receiver never
-        /// queues more than the bound, and a sender that waits always gets through once
-        /// the receiver takes everything.
+        /// Whatever the pace of each side, the order zenoh delivers queries in, and
+        /// whatever is lost, the receiver never queues more than the window allows (plus
+        /// what a new link may add), and a sender that waits always gets through once the
+        /// receiver takes everything.
         #[test]
         fn the_queue_stays_bounded_and_nothing_deadlocks(
             steps in proptest::collection::vec(step(), 1..400),
             window in 1024u64..20_000,
         ) {
             let mut link = Link::new(window);
-            let bound = queue_limit(window.max(INITIAL_WINDOW), 3000);
+            let window = window.max(INITIAL_WINDOW);
+            let honest = window + INITIAL_WINDOW + cost(3000);
+            prop_assert!(honest <= queue_limit(window, 3000));
             for step in steps {
                 match step {
                     Step::Send(len) => { link.send(len); }
                     Step::Deliver(n) => link.deliver(n),
+                    Step::DeliverAsk => link.deliver_ask(),
                     Step::Take(n) => link.take(n),
                     Step::Lose => link.lose(),
                 }
-                prop_assert!(link.queued <= bound, "queued {} > {}", link.queued, bound);
+                prop_assert!(link.queued <= honest, "queued {} > {}", link.queued, honest);
             }
             // Everything on its way is delivered and taken: the sender gets room again.
             for _ in 0..4 {
@@ -352,7 +415,11 @@ mod tests {
                     return Ok(());
                 }
                 link.deliver(usize::MAX);
+                while !link.asks.is_empty() {
+                    link.deliver_ask();
+                }
                 link.take(usize::MAX);
+                link.now += ASK_AGAIN_AFTER;
             }
             prop_assert!(false, "the sender never got room: {:?}", link.sender);
         }
@@ -379,28 +446,45 @@ mod tests {
         window.sent(cost(10));
         assert!(!window.may_send(big));
         let (_, sent) = window.asked();
-        window.granted(sent, INITIAL_WINDOW);
+        window.granted(sent, sent, INITIAL_WINDOW);
         assert!(window.may_send(big));
     }
 
     #[test]
-    fn an_answer_never_opens_more_than_was_written_plus_the_window() {
+    fn a_forged_answer_opens_no_more_than_what_its_query_counted_plus_the_largest_window() {
         let mut window = SendWindow::default();
         window.sent(100);
+        let (_, asked) = window.asked();
+        window.sent(1000);
+        window.granted(asked, u64::MAX, u64::MAX);
+        // Taken counts as 100 (what the query counted), not 1100: 1000 stay outstanding.
+        assert!(window.may_send(MAX_WINDOW - 1000));
+        assert!(!window.may_send(MAX_WINDOW - 999));
+    }
+
+    #[test]
+    fn a_new_link_counts_what_the_old_left_outstanding_as_gone() {
+        let mut window = SendWindow::default();
+        while window.may_send(1000) {
+            window.sent(1000);
+        }
         window.asked();
-        window.granted(u64::MAX, 1000);
-        window.sent(10);
-        // Taken counts as 100 (all that was written), not more: the limit stays the
-        // initial window, and with 10 outstanding nothing larger than what fits goes.
-        assert!(window.may_send(INITIAL_WINDOW - 110));
-        assert!(!window.may_send(INITIAL_WINDOW - 109));
+        window.handed_over();
+        assert!(window.may_send(1000));
+        assert!(
+            window.should_ask(true, Instant::now()),
+            "the old query is not waited for"
+        );
     }
 
     #[test]
     fn a_restarted_sender_starts_from_nothing() {
         let mut receiver = ReceiveWindow::default();
         receiver.took(1, 50_000);
-        assert_eq!(receiver.answer(2, 10), 10);
+        assert_eq!(receiver.taken(2), 0);
+        receiver.took(2, 10);
+        assert_eq!(receiver.taken(2), 10);
+        assert_eq!(receiver.taken(1), 0);
     }
 
     #[test]
@@ -411,13 +495,16 @@ mod tests {
         assert!(window.should_ask(true, now));
         let (first, _) = window.asked();
         assert!(!window.should_ask(true, now));
-        window.ask_ended(first, now);
+        window.ask_ended(first, false, now);
         assert!(!window.should_ask(true, now));
         assert!(window.should_ask(true, now + ASK_AGAIN_AFTER));
         // The end of an older query says nothing about the one on its way.
-        let (_, _) = window.asked();
-        window.ask_ended(first, now);
+        let (second, _) = window.asked();
+        window.ask_ended(first, false, now);
         assert!(!window.should_ask(true, now + ASK_AGAIN_AFTER));
+        // One that was answered may be followed at once.
+        window.ask_ended(second, true, now);
+        assert!(window.should_ask(true, now));
     }
 
     proptest! {

@@ -4,8 +4,8 @@
 //! # One task per origin
 //!
 //! Everything about one remote endpoint goes to one task (an [`Origin`]), in two lanes:
-//! its events, requests, heartbeats, flushes and credit queries as zenoh delivers them
-//! (the *data* lane, bounded by the sender's window), and its arrival, subscription changes and departure as its liveliness
+//! its events, requests, heartbeats and flushes as zenoh delivers them (the *data*
+//! lane, bounded by the sender's window), and its arrival, subscription changes and departure as its liveliness
 //! tokens say (the *control* lane, unbounded: presence never waits behind a full data
 //! lane). A departure first delivers what the data lane holds, so an event sent before
 //! it is delivered before the remote is disconnected; a stopping sender's flush (see
@@ -23,8 +23,9 @@
 //! [`crate::credit`]). The zenoh callbacks that feed the lanes never wait: a slow local
 //! subscriber holds up only the senders of what it is slow to take, and zenoh's reading
 //! of the link goes on (a callback that blocked for a lease made zenoh drop the link).
-//! Nothing is dropped to make room; what a sender sends beyond twice its window is
-//! dropped and logged (only a sender that ignores its window does that).
+//! Nothing is dropped to make room; what a sender sends beyond
+//! [`credit::queue_limit`] is dropped and logged (only a sender that ignores its window
+//! gets there).
 //!
 //! # Bad input
 //!
@@ -93,13 +94,6 @@ pub(crate) enum Item {
         /// How many of each event the origin numbered before it.
         counts: Vec<(String, u64)>,
     },
-    /// The origin asks for room: answered once everything before it was taken.
-    Credit {
-        query: Query,
-        incarnation: u64,
-        /// How far it had written when it asked.
-        sent: u64,
-    },
 }
 
 impl Item {
@@ -110,7 +104,6 @@ impl Item {
             Item::Heartbeat { counts, .. } | Item::Flush { counts, .. } => {
                 credit::cost(counts.iter().map(|(name, _)| name.len() + 8).sum::<usize>())
             }
-            Item::Credit { .. } => credit::cost(0),
         }
     }
 }
@@ -134,6 +127,29 @@ pub(crate) enum Control {
     Retry,
 }
 
+/// The latest credit query of an origin (see [`crate::credit`]), for its task to answer.
+#[derive(Default)]
+struct AskSlot {
+    pending: Mutex<Option<PendingAsk>>,
+    /// Notified when a query is put in the slot.
+    asked: Notify,
+}
+
+struct PendingAsk {
+    query: Query,
+    incarnation: u64,
+    /// How far the origin had written when it asked.
+    sent: u64,
+}
+
+/// A credit query being answered as the core takes.
+struct Answering {
+    ask: PendingAsk,
+    /// What the last answer said was taken, and when it went.
+    answered: Option<u64>,
+    at: std::time::Instant,
+}
+
 /// The two lanes of one origin, with the id of its task.
 struct Lanes {
     id: u64,
@@ -142,6 +158,7 @@ struct Lanes {
     queued: Arc<AtomicU64>,
     /// Whether dropping beyond the window was logged for this origin.
     overran: AtomicBool,
+    ask: Arc<AskSlot>,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -261,14 +278,16 @@ impl Inbox {
                     tracing::warn!(endpoint = %self.route.me, remote = %origin, "zenoh: a malformed credit query; dropped");
                     return;
                 };
-                return self.push(
-                    &origin,
-                    Item::Credit {
+                // Not queued behind the data: it is answered as the core takes that.
+                self.with_lanes(&origin, false, |lanes| {
+                    *lock(&lanes.ask.pending) = Some(PendingAsk {
                         query,
                         incarnation,
                         sent,
-                    },
-                );
+                    });
+                    lanes.ask.asked.notify_one();
+                });
+                return;
             }
             _ => {
                 tracing::warn!(endpoint = %self.route.me, key, "zenoh: a query on a key that is not a request for this endpoint; dropped");
@@ -396,11 +415,13 @@ impl Inbox {
         let (control, control_rx) = mpsc::unbounded_channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let queued = Arc::new(AtomicU64::new(0));
+        let ask = Arc::new(AskSlot::default());
         let lanes = Lanes {
             id,
             data,
             queued: queued.clone(),
             overran: AtomicBool::new(false),
+            ask: ask.clone(),
             control,
         };
         let picked = lane(&lanes);
@@ -416,6 +437,8 @@ impl Inbox {
             held: VecDeque::new(),
             queued,
             window: ReceiveWindow::default(),
+            ask,
+            answering: None,
             handover: Handover::default(),
             sequences: Sequences::default(),
             cache: TopicCache::default(),
@@ -495,6 +518,9 @@ struct Origin {
     queued: Arc<AtomicU64>,
     /// How far the core took what it sent.
     window: ReceiveWindow,
+    /// Where its credit queries come in, and the one being answered.
+    ask: Arc<AskSlot>,
+    answering: Option<Answering>,
     /// The numbering of what this endpoint sends it, from one link to the next.
     handover: Handover,
     sequences: Sequences,
@@ -515,6 +541,8 @@ struct Origin {
 enum Next {
     Data(Item),
     Control(Control),
+    /// A credit query came.
+    Asked,
     /// Held messages waited long enough for their sender.
     HeldTooLong,
     /// Nothing came for a while from an origin that is not (or no longer) on the bus.
@@ -529,6 +557,7 @@ impl Origin {
             match self.next().await {
                 Next::Control(control) => self.on_control(control).await,
                 Next::Data(item) => self.on_data(item).await,
+                Next::Asked => self.on_ask(),
                 Next::HeldTooLong => self.drop_held(),
                 Next::Idle => {
                     self.drop_held();
@@ -567,6 +596,7 @@ impl Origin {
             tokio::select! {
                 biased;
                 control = self.control.recv() => control.map_or(Next::End, Next::Control),
+                () = self.ask.asked.notified() => Next::Asked,
                 item = self.data.recv_async() => item.map_or(Next::End, Next::Data),
             }
         };
@@ -629,6 +659,8 @@ impl Origin {
                 }
                 self.joined = None;
                 self.pending_flush = None;
+                // Its route is gone with it; a sender that comes back asks again.
+                self.answering = None;
             }
         }
     }
@@ -640,11 +672,6 @@ impl Origin {
             match item {
                 // Nothing of this origin's is delivered here: nothing to wait for.
                 Item::Flush { query, .. } => confirm_flush(&query),
-                Item::Credit {
-                    query,
-                    incarnation,
-                    sent,
-                } if self.held.is_empty() => self.grant(&query, incarnation, sent),
                 // Its cost stays counted until it is delivered or dropped.
                 item => return self.held.push_back(item),
             }
@@ -670,12 +697,43 @@ impl Origin {
         self.queued.fetch_sub(cost, Ordering::AcqRel);
     }
 
-    /// Answers a credit query: everything the origin wrote before it was taken.
-    fn grant(&mut self, query: &Query, incarnation: u64, sent: u64) {
-        let taken = self.window.answer(incarnation, sent);
-        let grant = credit::encode_grant(taken, self.inbox.window());
-        if let Err(error) = query.reply(query.key_expr().clone(), grant.to_vec()).wait() {
-            tracing::debug!(remote = %self.name, %error, "zenoh: cannot answer a credit query");
+    /// Takes the origin's latest credit query (the one it replaces ends), and answers it.
+    fn on_ask(&mut self) {
+        let ask = lock(&self.ask.pending).take();
+        if let Some(ask) = ask {
+            self.answering = Some(Answering {
+                ask,
+                answered: None,
+                at: std::time::Instant::now(),
+            });
+            self.answer_credit(true);
+        }
+    }
+
+    /// Answers the credit query being answered, if the core took more since the last
+    /// answer and it is due (see [`crate::credit`]); ends it once the core took all it
+    /// counted.
+    fn answer_credit(&mut self, now: bool) {
+        let Some(answering) = &mut self.answering else {
+            return;
+        };
+        let taken = self.window.taken(answering.ask.incarnation);
+        let all = taken >= answering.ask.sent;
+        let moved = answering.answered != Some(taken);
+        let due =
+            now || all || self.data.is_empty() || answering.at.elapsed() >= credit::ANSWER_EVERY;
+        if moved && due {
+            let grant = credit::encode_grant(taken, self.inbox.window());
+            let query = &answering.ask.query;
+            if let Err(error) = query.reply(query.key_expr().clone(), grant.to_vec()).wait() {
+                tracing::debug!(remote = %self.name, %error, "zenoh: cannot answer a credit query");
+            }
+            answering.answered = Some(taken);
+            answering.at = std::time::Instant::now();
+        }
+        if all {
+            // Dropping the query finalizes it: the sender may ask again.
+            self.answering = None;
         }
     }
 
@@ -787,6 +845,7 @@ impl Origin {
                     .deliver(&mut self.cache, &name, None, &body)
                     .await;
                 self.window.took(incarnation, end);
+                self.answer_credit(false);
                 self.check_flush();
             }
             Item::Request {
@@ -803,12 +862,8 @@ impl Origin {
                     .deliver(&mut self.cache, &name, Some(request_id), &body)
                     .await;
                 self.window.took(incarnation, end);
+                self.answer_credit(false);
             }
-            Item::Credit {
-                query,
-                incarnation,
-                sent,
-            } => self.grant(&query, incarnation, sent),
             Item::Heartbeat {
                 incarnation,
                 counts,
@@ -874,6 +929,18 @@ impl Origin {
         }
         let cost: u64 = self.held.iter().map(Item::cost).sum();
         self.release(cost);
+        // Dropped counts as taken: the sender's window must not shrink for good.
+        for item in &self.held {
+            if let Item::Event {
+                incarnation, end, ..
+            }
+            | Item::Request {
+                incarnation, end, ..
+            } = item
+            {
+                self.window.took(*incarnation, *end);
+            }
+        }
         tracing::warn!(
             endpoint = %self.inbox.route.me,
             remote = %self.name,
@@ -881,6 +948,7 @@ impl Origin {
             "zenoh: messages from a sender that never appeared on the bus (no presence token); dropped"
         );
         self.held.clear();
+        self.answer_credit(false);
     }
 
     /// Asks the remote for its schemas, and hands them to the core.

@@ -112,6 +112,9 @@ pub(crate) struct Route {
     pub request_timeout: Duration,
     /// How long a flush (see the module docs) may take.
     pub flush_timeout: Duration,
+    /// How long a credit query lives (its last answer comes once the remote took all it
+    /// counted); well within the stall timeout, so that one lost is asked again in time.
+    pub credit_timeout: Duration,
     /// This endpoint's subscription tokens: declared before anything is written after
     /// the change that made them (see [`crate::announced`]).
     pub announced: Arc<Announced>,
@@ -182,6 +185,7 @@ impl ZenohLink {
         // What an earlier link numbered was written or lost: a heartbeat says so first.
         let written = handover.counters.counts();
         let window = handover.window.clone();
+        lock(&window.window).handed_over();
         let writer = Writer {
             route: route.clone(),
             shared: shared.clone(),
@@ -439,10 +443,6 @@ struct Writer {
 const FLUSH_ATTEMPTS: u32 = 5;
 const FLUSH_PAUSE: Duration = Duration::from_millis(50);
 
-/// How long a credit query may wait for its answer (which comes once the remote's core
-/// took everything before it) before it is asked again.
-const CREDIT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How often a writer waiting for room looks again whether its link closed, or a credit
 /// query should go.
 const ROOM_CHECK: Duration = Duration::from_millis(100);
@@ -579,15 +579,20 @@ impl Writer {
         let tracker = CreditTracker {
             window: self.window.clone(),
             id,
+            asked: sent,
+            answered: AtomicBool::new(false),
         };
         let asked = self
             .route
             .session
             .get(key)
             .payload(credit::encode_ask(self.route.incarnation, sent).to_vec())
+            // Above the data's priority, so that neither the query nor its answers (which
+            // travel with the query's QoS) wait in zenoh's queues behind events.
+            .priority(Priority::InteractiveHigh)
             .target(QueryTarget::All)
             .consolidation(ConsolidationMode::None)
-            .timeout(CREDIT_TIMEOUT)
+            .timeout(self.route.credit_timeout)
             .callback(move |reply| tracker.on_reply(reply))
             .wait();
         if let Err(error) = asked {
@@ -750,6 +755,9 @@ impl Writer {
 struct CreditTracker {
     window: Arc<SharedWindow>,
     id: u64,
+    /// How far the sender had written when it asked.
+    asked: u64,
+    answered: AtomicBool,
 }
 
 impl CreditTracker {
@@ -761,14 +769,16 @@ impl CreditTracker {
             tracing::warn!("zenoh: a malformed credit answer; ignored");
             return;
         };
-        lock(&self.window.window).granted(taken, window);
+        lock(&self.window.window).granted(self.asked, taken, window);
+        self.answered.store(true, Ordering::Release);
         self.window.moved.notify_all();
     }
 }
 
 impl Drop for CreditTracker {
     fn drop(&mut self) {
-        lock(&self.window.window).ask_ended(self.id, Instant::now());
+        let answered = self.answered.load(Ordering::Acquire);
+        lock(&self.window.window).ask_ended(self.id, answered, Instant::now());
         self.window.moved.notify_all();
     }
 }
