@@ -153,9 +153,24 @@ fn warn_untraced(event: &str, why: &str) {
     );
 }
 
+thread_local! {
+    /// Requests whose schemas are being computed on this thread: a request answered by a
+    /// request answered by the first is not followed round forever.
+    static COMPUTING: std::cell::RefCell<Vec<TypeId>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The schema of `E`, computed the first time it is asked for in this process.
 pub fn schema_of<E: Event>() -> Arc<EventSchema> {
     static SCHEMAS: OnceLock<RwLock<HashMap<TypeId, Arc<EventSchema>>>> = OnceLock::new();
+    // A request's schema covers its response's, traced with the round cut at each request
+    // on the way (see `response_of`). Inside another request's response it is cut at
+    // another place, so there it is neither taken from the cache nor put in it: the
+    // cached schema is the one traced from the top, the same in every process whatever
+    // order it asks in.
+    let nested = COMPUTING.with(|computing| !computing.borrow().is_empty());
+    if nested && response_entry::<E>().is_some() {
+        return Arc::new(EventSchema::trace::<E>());
+    }
     let schemas = SCHEMAS.get_or_init(RwLock::default);
     if let Some(schema) = sync::read(schemas).get(&TypeId::of::<E>()) {
         return schema.clone();
@@ -212,16 +227,8 @@ inventory::collect!(ResponseOf);
 /// The response of `E`, if `E` is a registered request (a generic request is not
 /// registered, and its fingerprint does not cover its response).
 fn response_of<E: Event>() -> Option<(String, Fingerprint)> {
-    thread_local! {
-        /// Requests whose schemas are being computed on this thread: a request answered
-        /// by a request answered by the first is not followed round forever.
-        static COMPUTING: std::cell::RefCell<Vec<TypeId>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     let me = TypeId::of::<E>();
-    let response = inventory::iter::<ResponseOf>
-        .into_iter()
-        .find(|entry| (entry.request)() == me)?
-        .response;
+    let response = response_entry::<E>()?.response;
     let looping = COMPUTING.with(|computing| {
         let mut computing = computing.borrow_mut();
         if computing.contains(&me) {
@@ -236,6 +243,14 @@ fn response_of<E: Event>() -> Option<(String, Fingerprint)> {
     let schema = response();
     COMPUTING.with(|computing| computing.borrow_mut().retain(|id| *id != me));
     Some((schema.name().to_owned(), schema.fingerprint()))
+}
+
+/// The registration of `E`'s response, if `E` is a registered request.
+fn response_entry<E: Event>() -> Option<&'static ResponseOf> {
+    let me = TypeId::of::<E>();
+    inventory::iter::<ResponseOf>
+        .into_iter()
+        .find(|entry| (entry.request)() == me)
 }
 
 #[cfg(test)]
@@ -601,6 +616,36 @@ mod tests {
         #[event(crate = "crate", name = "schema.ping_pong.Pong")]
         #[request(response = Ping)]
         pub struct Pong;
+    }
+
+    mod ping_pong_again {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.ping_pong_again.Ping")]
+        #[request(response = Pong)]
+        pub struct Ping;
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+        #[event(crate = "crate", name = "schema.ping_pong_again.Pong")]
+        #[request(response = Ping)]
+        pub struct Pong;
+    }
+
+    /// Two requests that answer each other: each one's schema is the same whichever a
+    /// process asks for first (it was the one traced inside the other's, cut short).
+    #[test]
+    fn requests_that_answer_each_other_have_one_schema_whatever_the_order() {
+        use ping_pong_again::{Ping, Pong};
+        // Only this test asks for these two: Pong first.
+        let pong = schema_of::<Pong>();
+        let ping = schema_of::<Ping>();
+        assert_eq!(
+            ping.fingerprint(),
+            EventSchema::trace::<Ping>().fingerprint()
+        );
+        assert_eq!(
+            pong.fingerprint(),
+            EventSchema::trace::<Pong>().fingerprint()
+        );
+        assert!(ping.response().is_some() && pong.response().is_some());
     }
 
     #[test]
