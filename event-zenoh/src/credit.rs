@@ -27,25 +27,32 @@
 //! senders on at its own pace, never in steps of half a window.
 //!
 //! What is queued at the receiver is bounded by the window (the receiver's
-//! `connection_buffer`, at least [`INITIAL_WINDOW`]), plus one message larger than the
-//! window, which is written only when nothing else is outstanding. Answers report only
-//! what was taken, so the bound holds whatever order zenoh delivers queries and events
-//! in. The receiver drops (and logs) what goes beyond [`queue_limit`]: only a sender that
-//! ignores its window sends it, and the sequence numbers report what was dropped.
+//! `connection_buffer`, at least [`INITIAL_WINDOW`]; a sender believes no window above
+//! [`MAX_WINDOW`]), plus one message larger than the window, which is written only when
+//! nothing else is outstanding. Answers report only what was taken, so the bound holds
+//! whatever order zenoh delivers queries and events in. Heartbeats and flushes are
+//! outside the window (one a second at most, and one at the end). The receiver drops
+//! (and logs) what goes beyond [`queue_limit`]: only a sender that ignores its window
+//! gets there, and the sequence numbers report what was dropped.
 //!
 //! # Loss
 //!
-//! Messages lost on the way (a router died with them) are never taken. zenoh loses them
-//! only with a link, and a sender re-makes its link to a receiver when that happens; the
-//! new link counts what the old one left outstanding as gone
-//! ([`SendWindow::handed_over`]), so lost messages never shrink the window for good. A
-//! credit query that zenoh finalizes without an answer (its route gone) is asked again
-//! after [`ASK_AGAIN_AFTER`]; one that was answered, at once if needed.
+//! A message that never reaches the receiver's queue (lost with a router, or dropped
+//! before any queue as bad input) is never taken, and the sender would wait for it for
+//! good. So a receiver that has nothing queued from a sender, whose core took nothing
+//! for [`PRESUME_LOST_AFTER`], while that sender's query counts more, counts it as
+//! taken. If it was only late (zenoh delivered the query ahead of it), it arrives on top
+//! of a fresh window: at most twice the window is then queued, within [`queue_limit`].
+//! A message the receiver drops itself (held too long for its sender's presence, or from
+//! another incarnation) counts as taken at once. A credit query that zenoh finalizes
+//! without an answer (its route gone) is asked again after [`ASK_AGAIN_AFTER`]; one that
+//! was answered, at once if needed; a new link does not wait for the old link's query.
 //!
 //! The sender's state moves from one link to the next with the rest of the numbering;
-//! the receiver's is per sender incarnation. An answer never counts more as taken than
-//! its query said was written, nor a window beyond [`MAX_WINDOW`], so a forged answer
-//! cannot open a sender's window without bound.
+//! the receiver's is per sender incarnation, and follows a sender that numbers afresh
+//! (ends that go back). An answer never counts more as taken than its query said was
+//! written, nor a window beyond [`MAX_WINDOW`], so a forged answer cannot open a
+//! sender's window without bound.
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +67,11 @@ pub(crate) const ASK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
 /// How often, at most, a receiver answers a credit query while its core takes.
 pub(crate) const ANSWER_EVERY: Duration = Duration::from_millis(20);
+
+/// How long a receiver with nothing queued from a sender, whose core took nothing
+/// meanwhile, waits before it counts what that sender's credit query counts as taken
+/// (lost on the way, or dropped before any queue).
+pub(crate) const PRESUME_LOST_AFTER: Duration = Duration::from_millis(100);
 
 /// The largest window a sender believes a receiver gives.
 pub(crate) const MAX_WINDOW: u64 = 64 * 1024 * 1024;
@@ -149,11 +161,10 @@ impl SendWindow {
         }
     }
 
-    /// A new link to the same remote takes over: what the old one left outstanding was
-    /// delivered or lost with it, and its credit query is no longer waited for.
+    /// A new link to the same remote takes over: the old one's credit query is no
+    /// longer waited for (what it left outstanding is the receiver's to count; see the
+    /// module docs on loss).
     pub(crate) fn handed_over(&mut self) {
-        self.acked = self.sent;
-        self.limit = self.limit.max(self.sent.saturating_add(INITIAL_WINDOW));
         self.asking = false;
         self.ask_not_before = None;
     }
@@ -167,10 +178,13 @@ pub(crate) struct ReceiveWindow {
 }
 
 impl ReceiveWindow {
-    /// The core took a message of that sender incarnation, numbered up to `end`.
+    /// The core took a message of that sender incarnation, numbered up to `end` (or
+    /// counted it as taken). Ends only grow along one numbering; one that goes back means
+    /// the sender numbers afresh (a new link after it forgot this endpoint), and is
+    /// followed.
     pub(crate) fn took(&mut self, incarnation: u64, end: u64) {
         self.check_incarnation(incarnation);
-        self.taken = self.taken.max(end);
+        self.taken = end;
     }
 
     /// How far the core took what `incarnation` sent (nothing, for an incarnation it
@@ -258,6 +272,8 @@ mod tests {
         Take(usize),
         /// The router dies with what is on its way; the sender makes a new link.
         Lose,
+        /// The receiver, with nothing queued, counts what its query counts as taken.
+        Presume,
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -267,6 +283,7 @@ mod tests {
             Just(Step::DeliverAsk),
             (0usize..8).prop_map(Step::Take),
             Just(Step::Lose),
+            Just(Step::Presume),
         ]
     }
 
@@ -370,6 +387,15 @@ mod tests {
             }
         }
 
+        fn presume(&mut self) {
+            if let (true, Some((ask, _))) = (self.queue.is_empty(), self.pending) {
+                if self.receiver.taken(1) < ask.sent {
+                    self.receiver.took(1, ask.sent);
+                    self.answer(true);
+                }
+            }
+        }
+
         fn lose(&mut self) {
             self.wire.clear();
             let pending = self
@@ -397,7 +423,9 @@ mod tests {
         ) {
             let mut link = Link::new(window);
             let window = window.max(INITIAL_WINDOW);
-            let honest = window + INITIAL_WINDOW + cost(3000);
+            // The window, what was on its way when the receiver presumed it lost, and one
+            // message larger than the window.
+            let honest = 2 * window + cost(3000);
             prop_assert!(honest <= queue_limit(window, 3000));
             for step in steps {
                 match step {
@@ -406,6 +434,7 @@ mod tests {
                     Step::DeliverAsk => link.deliver_ask(),
                     Step::Take(n) => link.take(n),
                     Step::Lose => link.lose(),
+                    Step::Presume => link.presume(),
                 }
                 prop_assert!(link.queued <= honest, "queued {} > {}", link.queued, honest);
             }
@@ -419,6 +448,7 @@ mod tests {
                     link.deliver_ask();
                 }
                 link.take(usize::MAX);
+                link.presume();
                 link.now += ASK_AGAIN_AFTER;
             }
             prop_assert!(false, "the sender never got room: {:?}", link.sender);
@@ -463,18 +493,23 @@ mod tests {
     }
 
     #[test]
-    fn a_new_link_counts_what_the_old_left_outstanding_as_gone() {
+    fn a_new_link_does_not_wait_for_the_old_ones_query() {
         let mut window = SendWindow::default();
         while window.may_send(1000) {
             window.sent(1000);
         }
         window.asked();
         window.handed_over();
-        assert!(window.may_send(1000));
-        assert!(
-            window.should_ask(true, Instant::now()),
-            "the old query is not waited for"
-        );
+        assert!(!window.may_send(1000), "what was outstanding still is");
+        assert!(window.should_ask(true, Instant::now()));
+    }
+
+    #[test]
+    fn a_sender_numbering_afresh_is_followed() {
+        let mut receiver = ReceiveWindow::default();
+        receiver.took(1, 50_000);
+        receiver.took(1, 300);
+        assert_eq!(receiver.taken(1), 300);
     }
 
     #[test]

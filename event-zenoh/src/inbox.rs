@@ -5,15 +5,16 @@
 //!
 //! Everything about one remote endpoint goes to one task (an [`Origin`]), in two lanes:
 //! its events, requests, heartbeats and flushes as zenoh delivers them (the *data*
-//! lane, bounded by the sender's window), and its arrival, subscription changes and departure as its liveliness
-//! tokens say (the *control* lane, unbounded: presence never waits behind a full data
-//! lane). A departure first delivers what the data lane holds, so an event sent before
-//! it is delivered before the remote is disconnected; a stopping sender's flush (see
-//! [`crate::link`]) makes sure everything it sent is delivered before its tokens go. An
-//! event that arrives before its sender's presence token is held until the token comes
-//! (or [`UNANNOUNCED_WAIT`] passes, then it is dropped with a log line: a forged origin).
-//! The task of an origin that left lives on for [`FORGET_AFTER`] (its sequence numbers
-//! show what a failover lost), then ends.
+//! lane, bounded by the sender's window), and its arrival, subscription changes and
+//! departure as its liveliness tokens say (the *control* lane, unbounded: presence never
+//! waits behind a full data lane). Its latest credit query waits in a slot of its own
+//! (see [`crate::credit`]). A departure first delivers what the data lane holds, so an
+//! event sent before it is delivered before the remote is disconnected; a stopping
+//! sender's flush (see [`crate::link`]) makes sure everything it sent is delivered before
+//! its tokens go. An event that arrives before its sender's presence token is held until
+//! the token comes (or [`UNANNOUNCED_WAIT`] passes with no data or presence change, then
+//! it is dropped with a log line: a forged origin). The task of an origin that left lives
+//! on for [`FORGET_AFTER`] (its sequence numbers show what a failover lost), then ends.
 //!
 //! # Back-pressure
 //!
@@ -50,6 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
+use tokio::time::sleep_until;
 use zenoh::bytes::ZBytes;
 use zenoh::query::Query;
 use zenoh::sample::Sample;
@@ -148,6 +150,9 @@ struct Answering {
     /// What the last answer said was taken, and when it went.
     answered: Option<u64>,
     at: std::time::Instant,
+    /// How far the core had taken when last seen to move, and when.
+    taken: u64,
+    moved_at: std::time::Instant,
 }
 
 /// The two lanes of one origin, with the id of its task.
@@ -439,6 +444,7 @@ impl Inbox {
             window: ReceiveWindow::default(),
             ask,
             answering: None,
+            last_activity: std::time::Instant::now(),
             handover: Handover::default(),
             sequences: Sequences::default(),
             cache: TopicCache::default(),
@@ -521,6 +527,8 @@ struct Origin {
     /// Where its credit queries come in, and the one being answered.
     ask: Arc<AskSlot>,
     answering: Option<Answering>,
+    /// When data or a presence change last came (what the idle timers count from).
+    last_activity: std::time::Instant,
     /// The numbering of what this endpoint sends it, from one link to the next.
     handover: Handover,
     sequences: Sequences,
@@ -543,6 +551,8 @@ enum Next {
     Control(Control),
     /// A credit query came.
     Asked,
+    /// A credit answer is due, or what a credit query counted seems lost.
+    Credit,
     /// Held messages waited long enough for their sender.
     HeldTooLong,
     /// Nothing came for a while from an origin that is not (or no longer) on the bus.
@@ -554,10 +564,15 @@ enum Next {
 impl Origin {
     async fn run(mut self) {
         loop {
-            match self.next().await {
+            let next = self.next().await;
+            if matches!(next, Next::Control(_) | Next::Data(_)) {
+                self.last_activity = std::time::Instant::now();
+            }
+            match next {
                 Next::Control(control) => self.on_control(control).await,
                 Next::Data(item) => self.on_data(item).await,
                 Next::Asked => self.on_ask(),
+                Next::Credit => self.on_credit_timer(),
                 Next::HeldTooLong => self.drop_held(),
                 Next::Idle => {
                     self.drop_held();
@@ -592,16 +607,25 @@ impl Origin {
         } else {
             None
         };
+        let credit = self.credit_deadline();
         let next = async {
             tokio::select! {
                 biased;
                 control = self.control.recv() => control.map_or(Next::End, Next::Control),
                 () = self.ask.asked.notified() => Next::Asked,
                 item = self.data.recv_async() => item.map_or(Next::End, Next::Data),
+                () = sleep_until(credit.unwrap_or_else(tokio::time::Instant::now)), if credit.is_some() => Next::Credit,
             }
         };
+        // Measured from the last data or presence change: credit queries do not count,
+        // or a sender asking for room would keep its held messages forever.
         match idle {
-            Some((after, idle)) => tokio::time::timeout(after, next).await.unwrap_or(idle),
+            Some((after, idle)) => {
+                let deadline = tokio::time::Instant::from_std(self.last_activity + after);
+                tokio::time::timeout_at(deadline, next)
+                    .await
+                    .unwrap_or(idle)
+            }
             None => next.await,
         }
     }
@@ -701,13 +725,50 @@ impl Origin {
     fn on_ask(&mut self) {
         let ask = lock(&self.ask.pending).take();
         if let Some(ask) = ask {
+            let now = std::time::Instant::now();
             self.answering = Some(Answering {
+                taken: self.window.taken(ask.incarnation),
                 ask,
                 answered: None,
-                at: std::time::Instant::now(),
+                at: now,
+                moved_at: now,
             });
             self.answer_credit(true);
         }
+    }
+
+    /// When the credit query being answered needs this task without a message: an
+    /// answer held back by [`credit::ANSWER_EVERY`] is due, or nothing is queued and the
+    /// core took nothing for [`credit::PRESUME_LOST_AFTER`] while the query counts more.
+    fn credit_deadline(&self) -> Option<tokio::time::Instant> {
+        let answering = self.answering.as_ref()?;
+        let taken = self.window.taken(answering.ask.incarnation);
+        let at = if answering.answered != Some(taken) {
+            answering.at + credit::ANSWER_EVERY
+        } else if self.data.is_empty() && self.held.is_empty() {
+            answering.moved_at + credit::PRESUME_LOST_AFTER
+        } else {
+            return None;
+        };
+        Some(tokio::time::Instant::from_std(at))
+    }
+
+    fn on_credit_timer(&mut self) {
+        let Some(answering) = &self.answering else {
+            return;
+        };
+        let taken = self.window.taken(answering.ask.incarnation);
+        let quiet = self.data.is_empty()
+            && self.held.is_empty()
+            && answering.moved_at.elapsed() >= credit::PRESUME_LOST_AFTER;
+        if answering.answered == Some(taken) && quiet {
+            // What the query counts and never came was lost on the way, or dropped
+            // before any queue (see `credit`): counted as taken, or the sender would wait
+            // for it for good.
+            let (incarnation, sent) = (answering.ask.incarnation, answering.ask.sent);
+            self.window.took(incarnation, sent);
+        }
+        self.answer_credit(true);
     }
 
     /// Answers the credit query being answered, if the core took more since the last
@@ -718,10 +779,14 @@ impl Origin {
             return;
         };
         let taken = self.window.taken(answering.ask.incarnation);
+        if taken != answering.taken {
+            answering.taken = taken;
+            answering.moved_at = std::time::Instant::now();
+        }
         let all = taken >= answering.ask.sent;
         let moved = answering.answered != Some(taken);
-        let due =
-            now || all || self.data.is_empty() || answering.at.elapsed() >= credit::ANSWER_EVERY;
+        // Held back at most ANSWER_EVERY (then `credit_deadline` wakes this task).
+        let due = now || all || answering.at.elapsed() >= credit::ANSWER_EVERY;
         if moved && due {
             let grant = credit::encode_grant(taken, self.inbox.window());
             let query = &answering.ask.query;
@@ -828,6 +893,10 @@ impl Origin {
                 // forged (or from a process of the same name that is gone).
                 if self.joined.as_ref().map(|(known, _)| *known) != Some(incarnation) {
                     tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, "zenoh: an event from another incarnation of the sender (forged?); dropped");
+                    // Counted as taken by that incarnation (a restarted sender's first
+                    // events, before its new token came), so that its window moves on.
+                    self.window.took(incarnation, end);
+                    self.answer_credit(false);
                     return;
                 }
                 match self.sequences.observe(incarnation, &name, seq) {

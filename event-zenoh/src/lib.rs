@@ -39,9 +39,10 @@
 //!   [lease](ZenohConfig::lease) (3 s by default).
 //! * **Order, back-pressure, and no silent loss.** Events from one endpoint to another
 //!   arrive in order, once. Each receiver gives each sender a window (its
-//!   `connection_buffer`, at least 64 KiB) and the sender writes only within it, so a slow subscriber
-//!   pushes back to the senders of what it is slow to take, and to them alone: the
-//!   receiver's other remotes, and zenoh's reading of its link, go on. A stalled
+//!   `connection_buffer`, at least 64 KiB, at most 64 MiB) and the sender writes only
+//!   within it, so a slow subscriber pushes back to the senders of what it is slow to
+//!   take, and to them alone: the receiver's other remotes, and zenoh's reading of its
+//!   link, go on. A stalled
 //!   subscriber is cut off after the stall timeout as over sockets. Where zenoh loses
 //!   events anyway (a router dying with them in its queues), per-sender, per-event
 //!   sequence numbers show the gap: it is logged and reported as

@@ -445,7 +445,7 @@ const FLUSH_PAUSE: Duration = Duration::from_millis(50);
 
 /// How often a writer waiting for room looks again whether its link closed, or a credit
 /// query should go.
-const ROOM_CHECK: Duration = Duration::from_millis(100);
+const ROOM_CHECK: Duration = credit::ASK_AGAIN_AFTER;
 
 /// How long a writer waits for this endpoint's subscription tokens before it writes.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(5);
@@ -590,6 +590,9 @@ impl Writer {
             // Above the data's priority, so that neither the query nor its answers (which
             // travel with the query's QoS) wait in zenoh's queues behind events.
             .priority(Priority::InteractiveHigh)
+            // Dropped, not waited for, under congestion: the receiver answers again, and
+            // an unanswered query is asked again (never a blocked receiver).
+            .congestion_control(CongestionControl::Drop)
             .target(QueryTarget::All)
             .consolidation(ConsolidationMode::None)
             .timeout(self.route.credit_timeout)

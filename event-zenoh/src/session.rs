@@ -177,7 +177,7 @@ async fn open_and_declare(
         request_timeout: config.request_timeout,
         flush_timeout: attached.stall_timeout().saturating_mul(2),
         credit_timeout: (attached.stall_timeout() / 2)
-            .clamp(Duration::from_millis(100), Duration::from_secs(10)),
+            .clamp(Duration::from_millis(250), Duration::from_secs(10)),
         announced,
     };
     let inbox = Arc::new(Inbox::new(
