@@ -553,10 +553,25 @@ async fn a_hostile_session_on_the_bus_keys_disturbs_nothing() {
     ] {
         eventually(what, || log.lines_with(&[what]) >= 1).await;
     }
+    // The ghost keeps asking for room meanwhile (a credit query: incarnation, how far
+    // it wrote); that must not keep its held event alive.
+    let asking = {
+        let raw = raw.clone();
+        let key = format!("{inbox}/cr/ghost");
+        let mut ask = 1u64.to_le_bytes().to_vec();
+        ask.extend_from_slice(&100_000u64.to_le_bytes());
+        tokio::spawn(async move {
+            loop {
+                let _ = raw.get(&key).payload(ask.clone()).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     eventually("the ghost's event to be dropped", || {
         log.lines_with(&["never appeared on the bus"]) >= 1
     })
     .await;
+    asking.abort();
     assert!(stream.is_empty());
     let _ = raw.close().await;
 }
