@@ -149,10 +149,10 @@ struct Answering {
     ask: PendingAsk,
     /// What the last answer said was taken, and when it went.
     answered: Option<u64>,
-    at: std::time::Instant,
+    at: tokio::time::Instant,
     /// How far the core had taken when last seen to move, and when.
     taken: u64,
-    moved_at: std::time::Instant,
+    moved_at: tokio::time::Instant,
 }
 
 /// The two lanes of one origin, with the id of its task.
@@ -444,7 +444,7 @@ impl Inbox {
             window: ReceiveWindow::default(),
             ask,
             answering: None,
-            last_activity: std::time::Instant::now(),
+            last_activity: tokio::time::Instant::now(),
             handover: Handover::default(),
             sequences: Sequences::default(),
             cache: TopicCache::default(),
@@ -528,7 +528,7 @@ struct Origin {
     ask: Arc<AskSlot>,
     answering: Option<Answering>,
     /// When data or a presence change last came (what the idle timers count from).
-    last_activity: std::time::Instant,
+    last_activity: tokio::time::Instant,
     /// The numbering of what this endpoint sends it, from one link to the next.
     handover: Handover,
     sequences: Sequences,
@@ -566,7 +566,7 @@ impl Origin {
         loop {
             let next = self.next().await;
             if matches!(next, Next::Control(_) | Next::Data(_)) {
-                self.last_activity = std::time::Instant::now();
+                self.last_activity = tokio::time::Instant::now();
             }
             match next {
                 Next::Control(control) => self.on_control(control).await,
@@ -621,7 +621,7 @@ impl Origin {
         // or a sender asking for room would keep its held messages forever.
         match idle {
             Some((after, idle)) => {
-                let deadline = tokio::time::Instant::from_std(self.last_activity + after);
+                let deadline = self.last_activity + after;
                 tokio::time::timeout_at(deadline, next)
                     .await
                     .unwrap_or(idle)
@@ -725,7 +725,8 @@ impl Origin {
     fn on_ask(&mut self) {
         let ask = lock(&self.ask.pending).take();
         if let Some(ask) = ask {
-            let now = std::time::Instant::now();
+            self.window.asked(ask.incarnation, ask.sent);
+            let now = tokio::time::Instant::now();
             self.answering = Some(Answering {
                 taken: self.window.taken(ask.incarnation),
                 ask,
@@ -743,14 +744,17 @@ impl Origin {
     fn credit_deadline(&self) -> Option<tokio::time::Instant> {
         let answering = self.answering.as_ref()?;
         let taken = self.window.taken(answering.ask.incarnation);
-        let at = if answering.answered != Some(taken) {
-            answering.at + credit::ANSWER_EVERY
-        } else if self.data.is_empty() && self.held.is_empty() {
-            answering.moved_at + credit::PRESUME_LOST_AFTER
-        } else {
+        if answering.answered != Some(taken) {
+            return Some(answering.at + credit::ANSWER_EVERY);
+        }
+        if !(self.data.is_empty() && self.held.is_empty()) {
             return None;
-        };
-        Some(tokio::time::Instant::from_std(at))
+        }
+        let quiet = answering.moved_at + credit::PRESUME_LOST_AFTER;
+        Some(match self.window.may_presume_from() {
+            Some(at) => quiet.max(tokio::time::Instant::from_std(at)),
+            None => quiet,
+        })
     }
 
     fn on_credit_timer(&mut self) {
@@ -763,10 +767,11 @@ impl Origin {
             && answering.moved_at.elapsed() >= credit::PRESUME_LOST_AFTER;
         if answering.answered == Some(taken) && quiet {
             // What the query counts and never came was lost on the way, or dropped
-            // before any queue (see `credit`): counted as taken, or the sender would wait
-            // for it for good.
+            // before any queue (see `credit`): counted as taken, or the sender
+            // would wait for it for good.
             let (incarnation, sent) = (answering.ask.incarnation, answering.ask.sent);
-            self.window.took(incarnation, sent);
+            self.window
+                .presume(incarnation, sent, std::time::Instant::now());
         }
         self.answer_credit(true);
     }
@@ -781,7 +786,7 @@ impl Origin {
         let taken = self.window.taken(answering.ask.incarnation);
         if taken != answering.taken {
             answering.taken = taken;
-            answering.moved_at = std::time::Instant::now();
+            answering.moved_at = tokio::time::Instant::now();
         }
         let all = taken >= answering.ask.sent;
         let moved = answering.answered != Some(taken);
@@ -794,7 +799,7 @@ impl Origin {
                 tracing::debug!(remote = %self.name, %error, "zenoh: cannot answer a credit query");
             }
             answering.answered = Some(taken);
-            answering.at = std::time::Instant::now();
+            answering.at = tokio::time::Instant::now();
         }
         if all {
             // Dropping the query finalizes it: the sender may ask again.
