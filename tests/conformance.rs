@@ -294,12 +294,7 @@ async fn a_stopped_endpoint_is_seen_to_leave(kind: Kind) {
         driver.wait_until_disconnected_from("alice"),
     )
     .await;
-    let mut seen = Vec::new();
-    while let Ok(Some(change)) =
-        tokio::time::timeout(Duration::from_millis(1), changes.next()).await
-    {
-        seen.push(change);
-    }
+    let seen = support::changes_so_far(&mut changes).await;
     assert!(
         seen.iter().any(
             |change| matches!(change, ConnectionEvent::Connected { remote } if remote == "alice")
@@ -467,12 +462,7 @@ async fn a_slow_subscriber_that_keeps_taking_is_never_cut_off(kind: Kind) {
         .unwrap()
         .expect("every broadcast accepted");
     assert!(all.is_ok(), "not every event arrived");
-    let mut seen = Vec::new();
-    while let Ok(Some(change)) =
-        tokio::time::timeout(Duration::from_millis(1), changes.next()).await
-    {
-        seen.push(change);
-    }
+    let seen = support::changes_so_far(&mut changes).await;
     assert!(
         !seen
             .iter()

@@ -19,6 +19,25 @@ fn counter(index: u64) -> Counter {
     }
 }
 
+/// A plain zenoh client session on the router at `locator` (as `user`, with its
+/// password): one that speaks zenoh, not the bus.
+async fn raw_session(locator: &str, user: Option<(&str, &str)>) -> event_zenoh::zenoh::Session {
+    let mut config = event_zenoh::zenoh::Config::default();
+    let mut settings = vec![
+        ("mode", "\"client\"".to_owned()),
+        ("connect/endpoints", format!("[\"{locator}\"]")),
+        ("scouting/multicast/enabled", "false".to_owned()),
+    ];
+    if let Some((user, password)) = user {
+        settings.push(("transport/auth/usrpwd/user", format!("{user:?}")));
+        settings.push(("transport/auth/usrpwd/password", format!("{password:?}")));
+    }
+    for (key, value) in settings {
+        config.insert_json5(key, &value).unwrap();
+    }
+    event_zenoh::zenoh::open(config).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_on_the_bus_is_unique_and_its_holder_carries_on() {
     let bus = Bus::new(Kind::Zenoh).await;
@@ -467,17 +486,7 @@ async fn a_hostile_session_on_the_bus_keys_disturbs_nothing() {
         .await;
 
     // A raw zenoh session, not an endpoint, writes on the driver's keys.
-    let raw = {
-        let mut config = event_zenoh::zenoh::Config::default();
-        config.insert_json5("mode", "\"client\"").unwrap();
-        config
-            .insert_json5("connect/endpoints", &format!("[\"{}\"]", bus.locator()))
-            .unwrap();
-        config
-            .insert_json5("scouting/multicast/enabled", "false")
-            .unwrap();
-        event_zenoh::zenoh::open(config).await.unwrap()
-    };
+    let raw = raw_session(&bus.locator(), None).await;
     let inbox = format!("evb/{}/to/driver", bus.name);
     let event = format!("{inbox}/ev/{}/alice", Counter::NAME);
     // An event's header: kind, incarnation, sequence number, end in the sender's window.
@@ -816,12 +825,7 @@ async fn a_slow_consumer_holds_up_only_its_own_senders() {
         when_bob_was_done < SLOW / 2,
         "bob's events waited until {when_bob_was_done} of alice's {SLOW} were taken"
     );
-    let mut seen = Vec::new();
-    while let Ok(Some(change)) =
-        tokio::time::timeout(Duration::from_millis(1), changes.next()).await
-    {
-        seen.push(change);
-    }
+    let seen = support::changes_so_far(&mut changes).await;
     assert!(
         !seen
             .iter()
@@ -923,17 +927,7 @@ async fn the_documented_access_control_lets_each_user_speak_only_as_itself() {
 
     // A holder of proxy's credentials, forging an event from networking (with its real
     // incarnation, read off its presence token, and the next sequence number).
-    let mut raw_config = event_zenoh::zenoh::Config::default();
-    for (key, value) in [
-        ("mode", "\"client\"".to_owned()),
-        ("connect/endpoints", format!("[\"{}\"]", router.locator)),
-        ("scouting/multicast/enabled", "false".to_owned()),
-        ("transport/auth/usrpwd/user", "\"proxy\"".to_owned()),
-        ("transport/auth/usrpwd/password", "\"pr0xy\"".to_owned()),
-    ] {
-        raw_config.insert_json5(key, &value).unwrap();
-    }
-    let raw = event_zenoh::zenoh::open(raw_config).await.unwrap();
+    let raw = raw_session(&router.locator, Some(("proxy", "pr0xy"))).await;
     let tokens = raw
         .liveliness()
         .get("evb/trinity/live/networking/*/*")

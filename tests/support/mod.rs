@@ -130,3 +130,18 @@ impl std::io::Write for CapturedLog {
         Ok(())
     }
 }
+
+/// The connection changes `changes` has already seen (what is queued now; it waits for
+/// nothing more).
+pub async fn changes_so_far(
+    changes: &mut event_core::ConnectionEvents,
+) -> Vec<event_core::ConnectionEvent> {
+    use futures_util::StreamExt;
+    let mut seen = Vec::new();
+    while let Ok(Some(change)) =
+        tokio::time::timeout(std::time::Duration::from_millis(1), changes.next()).await
+    {
+        seen.push(change);
+    }
+    seen
+}
