@@ -17,6 +17,7 @@
 //! subscribe-then-request VALUE  -> response FROM ECHO | error KIND MESSAGE
 //!                                  (subscribes to counter, then asks at once)
 //! wait-subscribed REMOTE EVENT  -> seen REMOTE EVENT
+//! wait-observed OBSERVER NAME   -> observed-by OBSERVER NAME   (OBSERVER observes event NAME)
 //! stats REMOTE                  -> stats REMOTE SENT RECEIVED MISSED  (EVENT frames)
 //! stall counter                 -> stalled counter             (subscribe, never read)
 //! overflowed counter            -> overflowed BOOL             (was the stalled stream cut off)
@@ -288,6 +289,10 @@ async fn run() {
                     _ => bus.wait_until_endpoint_subscribed_to::<Other>(remote).await,
                 }
                 format!("seen {remote} {event}")
+            }
+            ["wait-observed", observer, event] => {
+                bus.wait_until_observed_by(observer, event).await;
+                format!("observed-by {observer} {event}")
             }
             ["stats", remote] => {
                 let stats = bus.connection_stats();

@@ -6,6 +6,7 @@
 mod support;
 
 use event_bus_tests::{Counter, Other, Ping};
+use event_core::observe::{Observation, Observed, ObservedKind};
 use event_core::{BroadcastConfig, ConnectionEvent, EndpointOptions, Error};
 use futures_util::StreamExt;
 use std::time::Duration;
@@ -46,6 +47,8 @@ on_both_backends!(
     events_from_several_processes_all_arrive,
     what_was_broadcast_before_stop_all_arrives,
     a_slow_subscriber_that_keeps_taking_is_never_cut_off,
+    an_observer_sees_every_message_and_counts_as_nobody,
+    an_observer_that_cannot_keep_up_is_told_what_it_missed,
 );
 
 fn counter(index: u64) -> Counter {
@@ -470,4 +473,152 @@ async fn a_slow_subscriber_that_keeps_taking_is_never_cut_off(kind: Kind) {
         "{seen:?}"
     );
     assert!(sender.is_connected_to("receiver"));
+}
+
+async fn next_copy(observation: &mut Observation) -> Observed {
+    within("an observed copy", observation.next())
+        .await
+        .expect("the observation goes on")
+}
+
+async fn an_observer_sees_every_message_and_counts_as_nobody(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut alice = bus.peer("alice").await;
+    bus.connect(&driver, &["alice"]).await;
+    let tap = bus.endpoint("tap").await;
+    let mut seen = tap.observe(Vec::<String>::new());
+    bus.connect(&tap, &["driver", "alice"]).await;
+    within(
+        "the driver to see the tap",
+        driver.wait_until_observed_by("tap", "tests.Counter"),
+    )
+    .await;
+    alice
+        .expect("wait-observed tap tests.Pong", "observed-by tap tests.Pong")
+        .await;
+
+    // Nobody but the tap: still nobody.
+    let error = driver.broadcast(counter(0)).await.unwrap_err();
+    assert!(matches!(error, Error::NoSubscribers { .. }), "{error}");
+    assert!(!driver.is_any_endpoint_subscribed_to::<Counter>());
+    let _mine = driver.subscribe::<Counter, _>(|_| {});
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
+    assert!(
+        driver.are_all_endpoints_subscribed_to::<Counter>(),
+        "an endpoint that only observes is not one that must subscribe"
+    );
+
+    driver.broadcast(counter(0)).await.unwrap();
+    let copy = next_copy(&mut seen).await;
+    assert_eq!(
+        (
+            copy.origin.as_str(),
+            copy.target.as_deref(),
+            copy.name.as_str()
+        ),
+        ("driver", None, "tests.Counter")
+    );
+    assert_eq!((&copy.kind, copy.missed), (&ObservedKind::Event, 0));
+    let decoded: Counter = postcard::from_bytes(&copy.body).unwrap();
+    assert_eq!(decoded, counter(0));
+    alice.wait_count("counter", 1).await;
+
+    // A request from the driver, and alice's answer from her process.
+    alice.expect("respond", "serving-pings respond").await;
+    within(
+        "alice's ping subscription",
+        driver.wait_until_endpoint_subscribed_to::<Ping>("alice"),
+    )
+    .await;
+    driver.request(Ping { value: 7 }).await.unwrap();
+    let request = next_copy(&mut seen).await;
+    let ObservedKind::Request { id } = request.kind else {
+        panic!("not a request: {request:?}");
+    };
+    assert_eq!(
+        (request.origin.as_str(), request.name.as_str()),
+        ("driver", "tests.Ping")
+    );
+    let answer = next_copy(&mut seen).await;
+    assert_eq!(
+        (
+            answer.origin.as_str(),
+            answer.target.as_deref(),
+            answer.name.as_str()
+        ),
+        ("alice", Some("driver"), "tests.Pong")
+    );
+    assert_eq!(
+        answer.kind,
+        ObservedKind::Answer {
+            request_id: id,
+            request: "tests.Ping".into()
+        }
+    );
+    let pong: event_bus_tests::Pong = postcard::from_bytes(&answer.body).unwrap();
+    assert_eq!((pong.from.as_str(), pong.echo), ("alice", 7));
+
+    // Once the observation is dropped, the driver learns it and copies nothing more.
+    drop(seen);
+    support::eventually("the end of the observation", || {
+        !driver.is_observed_by("tap", "tests.Counter")
+    })
+    .await;
+    driver.broadcast(counter(1)).await.unwrap();
+    alice.wait_count("counter", 2).await;
+    let to_tap = driver
+        .connection_stats()
+        .into_iter()
+        .find(|stats| stats.remote == "tap")
+        .unwrap();
+    assert_eq!(
+        to_tap.events_sent, 0,
+        "copies are not counted as events sent"
+    );
+}
+
+async fn an_observer_that_cannot_keep_up_is_told_what_it_missed(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let driver = bus.endpoint("driver").await;
+    let mut alice = bus.peer("alice").await;
+    bus.connect(&driver, &["alice"]).await;
+    subscribe_remote::<Counter>(&driver, &mut alice, "counter").await;
+    let tap = bus
+        .endpoint_with("tap", EndpointOptions::default().queue_capacity(4))
+        .await;
+    let mut seen = tap.observe(["tests.Counter"]);
+    bus.connect(&tap, &["driver"]).await;
+    within(
+        "the driver to see the tap",
+        driver.wait_until_observed_by("tap", "tests.Counter"),
+    )
+    .await;
+    assert!(!driver.is_observed_by("tap", "tests.Other"));
+
+    // 300 events while the tap reads nothing: its queue holds 4. The subscriber gets
+    // every one, and the driver never waits for the tap.
+    for index in 0..300 {
+        driver.broadcast(counter(index)).await.unwrap();
+    }
+    alice.wait_count("counter", 300).await;
+    // One more at a time, until the tap gets one of them: by then every copy before
+    // it was either received or counted as missed.
+    let (mut received, mut missed) = (0, 0);
+    for index in 300.. {
+        driver.broadcast(counter(index)).await.unwrap();
+        let copy = next_copy(&mut seen).await;
+        received += 1;
+        missed += copy.missed;
+        let last: Counter = postcard::from_bytes(&copy.body).unwrap();
+        if last.index >= 300 {
+            assert_eq!(
+                received + missed,
+                last.index + 1,
+                "nothing dropped silently"
+            );
+            break;
+        }
+    }
+    assert!(missed > 0, "a queue of 4 held all of 300 copies");
 }

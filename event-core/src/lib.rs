@@ -55,6 +55,7 @@
 //! * [`Endpoint`]: broadcast, stream, subscribe, request/respond, subscription awareness.
 //! * [`schema`]: each event type's schema and fingerprint.
 //! * [`backend`]: the seam for crates that connect endpoints another way (zenoh).
+//! * [`observe`]: copies of what other endpoints send, for tools that watch a bus.
 //!
 //! # Architecture
 //!
@@ -193,6 +194,7 @@ mod endpoint;
 mod error;
 mod event;
 mod mesh;
+pub mod observe;
 pub mod registry;
 pub mod schema;
 mod sync;

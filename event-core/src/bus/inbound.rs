@@ -8,6 +8,8 @@
 //! * An answer completes the pending request it names, if this remote was sent it.
 //! * A `Deserialize` that panics is contained like a handler that panics: that event is
 //!   dropped, logged, and everything else carries on.
+//! * A copy for observers (`event_core.Observed`) goes to this endpoint's observations,
+//!   never to subscribers (see `observers.rs`).
 //! * The origin is the remote the backend reported it from, never a name in the message:
 //!   one remote cannot speak for another.
 
@@ -30,6 +32,9 @@ impl Bus {
         remote.events_received.fetch_add(1, Ordering::Relaxed);
         if self.is_stopped() {
             return;
+        }
+        if name == crate::observe::COPY_NAME {
+            return self.receive_copy(remote, body);
         }
         let Some(found) = self.topics.find_cached(cache, name) else {
             if crate::registry::find(name).is_some() {

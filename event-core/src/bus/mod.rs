@@ -15,6 +15,8 @@
 //! | `remotes.rs` | the remote endpoints, their subscriptions, cached routes |
 //! | `requests.rs` | requests in flight and their guarantees |
 //! | `names.rs` | the numbers given to event names |
+//! | `observation.rs` | what remotes observe, and this endpoint's observations |
+//! | `observers.rs` | copies for observers, and being one |
 //! | `connections.rs` | connection changes, for those who watch them |
 //!
 //! # Locks
@@ -44,6 +46,8 @@ pub(crate) mod delivery;
 pub(crate) mod fake_link;
 pub(crate) mod inbound;
 pub(crate) mod names;
+pub(crate) mod observation;
+pub(crate) mod observers;
 pub(crate) mod remotes;
 pub(crate) mod requests;
 pub(crate) mod routing;
@@ -82,6 +86,8 @@ pub(crate) struct Bus {
     changes: watch::Sender<u64>,
     /// Those who watch connection changes.
     pub watchers: Watchers,
+    /// This endpoint's observations (see `observers.rs`).
+    pub observers: observation::Sinks,
     /// The schemas of every registered event type (computed once per process).
     registered: Vec<Arc<EventSchema>>,
 }
@@ -114,6 +120,22 @@ impl Responder for Bus {
     fn pending(&self) -> &PendingRequests {
         &self.pending
     }
+
+    fn copy_answer(
+        &self,
+        request: &'static str,
+        request_id: u64,
+        requester: &str,
+        name: &'static str,
+        body: &mut dyn FnMut() -> Option<Vec<u8>>,
+    ) {
+        if !self.is_observed(request) {
+            return;
+        }
+        if let Some(body) = body() {
+            Bus::copy_answer(self, request, request_id, requester, name, body);
+        }
+    }
 }
 
 impl Bus {
@@ -130,6 +152,7 @@ impl Bus {
             next_request_id: AtomicU64::new(1),
             changes: watch::channel(0).0,
             watchers: Watchers::default(),
+            observers: observation::Sinks::default(),
             registered: crate::registry::all().map(|info| info.schema()).collect(),
         }
     }
@@ -329,7 +352,9 @@ impl Bus {
             .map(|schema| (schema.name().to_owned(), schema.clone()))
             .collect();
         for schema in self.topics.read().subscribed() {
-            known.insert(schema.name().to_owned(), schema);
+            if !schema.name().starts_with(crate::observe::OBSERVE_PREFIX) {
+                known.insert(schema.name().to_owned(), schema);
+            }
         }
         known.into_values().collect()
     }
@@ -439,7 +464,9 @@ impl Bus {
         remote: &Remote,
         subscriptions: HashMap<String, Fingerprint>,
     ) {
-        remote.set_subscriptions(subscriptions);
+        self.remotes
+            .write()
+            .set_subscriptions(remote, subscriptions);
         self.remotes.invalidate();
         self.notify_changed();
     }
@@ -553,6 +580,7 @@ impl Bus {
         // handler may own a subscription of this endpoint.
         let topics = self.topics.write().take_all();
         drop(topics);
+        self.observers.close();
         self.pending.fail_all(&self.name);
         self.watchers.close();
         // The backends hold this core in their tasks: let them go.

@@ -30,6 +30,21 @@ impl NameIds {
     }
 }
 
+/// `name` as a `&'static str`, for names known only at run time (a tool's requests by
+/// name): each distinct name is leaked once.
+pub(crate) fn intern(name: &str) -> &'static str {
+    static INTERNED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    > = std::sync::OnceLock::new();
+    let mut interned = sync::lock(INTERNED.get_or_init(Default::default));
+    if let Some(known) = interned.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    interned.insert(leaked);
+    leaked
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

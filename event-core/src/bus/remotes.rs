@@ -11,6 +11,7 @@
 //! whenever a remote or a remote's subscriptions change, so a broadcast costs one lookup,
 //! not one per remote.
 
+use super::observation::Observing;
 use crate::backend::link::RemoteLink;
 use crate::schema::{EventSchema, Fingerprint};
 use crate::sync;
@@ -27,6 +28,10 @@ pub(crate) struct Remote {
     pub id: u64,
     /// What it subscribes to, each with the fingerprint of its type's schema.
     subscriptions: RwLock<HashMap<String, Fingerprint>>,
+    /// What it observes, as its subscriptions' markers say (see `observers.rs`).
+    observing: RwLock<Option<Observing>>,
+    /// Copies meant for it that found no room since the last one sent.
+    pub copies_missed: AtomicU64,
     /// The schemas it published (every event type it knows), by name.
     schemas: RwLock<HashMap<String, Arc<EventSchema>>>,
     /// The schema disagreements already logged, so each is logged once.
@@ -54,6 +59,8 @@ impl Remote {
             name,
             id,
             frame_limit: link.frame_limit(),
+            observing: RwLock::new(Observing::parse(&subscriptions)),
+            copies_missed: AtomicU64::new(0),
             subscriptions: RwLock::new(subscriptions),
             schemas: RwLock::default(),
             warned: Mutex::default(),
@@ -80,8 +87,30 @@ impl Remote {
         sync::read(&self.subscriptions).keys().cloned().collect()
     }
 
-    pub(crate) fn set_subscriptions(&self, subscriptions: HashMap<String, Fingerprint>) {
+    /// Replaces its subscriptions (through [`RemoteTable::set_subscriptions`], which
+    /// counts observers).
+    fn set_subscriptions(&self, subscriptions: HashMap<String, Fingerprint>) {
+        *sync::write(&self.observing) = Observing::parse(&subscriptions);
         *sync::write(&self.subscriptions) = subscriptions;
+    }
+
+    /// Whether it observes anything.
+    pub(crate) fn is_observer(&self) -> bool {
+        sync::read(&self.observing).is_some()
+    }
+
+    /// Whether it observes and subscribes to nothing else.
+    pub(crate) fn is_observer_only(&self) -> bool {
+        sync::read(&self.observing)
+            .as_ref()
+            .is_some_and(|observing| observing.only)
+    }
+
+    /// Whether it observes messages of `name`.
+    pub(crate) fn observes(&self, name: &str) -> bool {
+        sync::read(&self.observing)
+            .as_ref()
+            .is_some_and(|observing| observing.takes(name))
     }
 
     /// Keeps the schemas it published (a later one of a name replaces the earlier).
@@ -135,6 +164,8 @@ pub(crate) struct RemoteTable {
     /// The smallest frame limit among them (`usize::MAX`: none said), readable without
     /// the table's lock.
     min_frame_limit: Arc<AtomicUsize>,
+    /// How many of them observe, readable without the table's lock.
+    observers: Arc<AtomicUsize>,
 }
 
 impl RemoteTable {
@@ -143,8 +174,40 @@ impl RemoteTable {
     }
 
     pub(crate) fn insert(&mut self, remote: Arc<Remote>) {
-        self.by_name.insert(remote.name.clone(), remote);
+        if let Some(replaced) = self.by_name.insert(remote.name.clone(), remote.clone()) {
+            self.count_observer(&replaced, false);
+        }
+        self.count_observer(&remote, true);
         self.update_min_frame_limit();
+    }
+
+    fn count_observer(&self, remote: &Remote, added: bool) {
+        if remote.is_observer() {
+            if added {
+                self.observers.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.observers.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Replaces `remote`'s subscriptions, keeping the count of observers.
+    pub(crate) fn set_subscriptions(
+        &mut self,
+        remote: &Remote,
+        subscriptions: HashMap<String, Fingerprint>,
+    ) {
+        let listed = self
+            .by_name
+            .get(&remote.name)
+            .is_some_and(|current| current.id == remote.id);
+        if listed {
+            self.count_observer(remote, false);
+        }
+        remote.set_subscriptions(subscriptions);
+        if listed {
+            self.count_observer(remote, true);
+        }
     }
 
     fn update_min_frame_limit(&self) {
@@ -164,13 +227,16 @@ impl RemoteTable {
             .get(&remote.name)
             .is_some_and(|current| current.id == remote.id)
         {
-            self.by_name.remove(&remote.name);
+            if let Some(removed) = self.by_name.remove(&remote.name) {
+                self.count_observer(&removed, false);
+            }
             self.update_min_frame_limit();
         }
     }
 
     pub(crate) fn take_all(&mut self) -> Vec<Arc<Remote>> {
         let all = self.by_name.drain().map(|(_, remote)| remote).collect();
+        self.observers.store(0, Ordering::SeqCst);
         self.update_min_frame_limit();
         all
     }
@@ -181,6 +247,8 @@ pub(crate) struct Remotes {
     table: RwLock<RemoteTable>,
     /// The table's smallest frame limit (shared with it).
     min_frame_limit: Arc<AtomicUsize>,
+    /// The table's count of observers (shared with it).
+    observers: Arc<AtomicUsize>,
     /// The route to nobody, shared.
     nobody: Arc<RemoteRoute>,
     routes: RwLock<RouteCache>,
@@ -230,6 +298,7 @@ impl Default for Remotes {
         table.min_frame_limit.store(usize::MAX, Ordering::Relaxed);
         Remotes {
             min_frame_limit: table.min_frame_limit.clone(),
+            observers: table.observers.clone(),
             table: RwLock::new(table),
             nobody: Arc::default(),
             routes: RwLock::default(),
@@ -248,6 +317,25 @@ impl Remotes {
     /// The smallest frame limit any connected remote said it has.
     pub(crate) fn min_frame_limit(&self) -> usize {
         self.min_frame_limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether any connected remote observes: one atomic load, on every broadcast.
+    pub(crate) fn has_observers(&self) -> bool {
+        self.observers.load(Ordering::Relaxed) > 0
+    }
+
+    /// The remotes that observe messages of `name` (none, without a lock, when no remote
+    /// observes anything).
+    pub(crate) fn observers_of(&self, name: &str) -> Vec<Arc<Remote>> {
+        if !self.has_observers() {
+            return Vec::new();
+        }
+        sync::read(&self.table)
+            .by_name
+            .values()
+            .filter(|remote| !remote.is_closed() && remote.observes(name))
+            .cloned()
+            .collect()
     }
 
     /// The route to no remote.

@@ -201,6 +201,18 @@ pub(crate) trait Responder: Send + Sync + 'static {
     ) -> Result<(), Error>;
     /// The endpoint's own pending requests (a local request's requester).
     fn pending(&self) -> &PendingRequests;
+    /// Copies the answer `name` to request `request_id` (a `request`, from `requester`)
+    /// to its observers, if there are any: only then is `body` called.
+    fn copy_answer(
+        &self,
+        request: &'static str,
+        request_id: u64,
+        requester: &str,
+        name: &'static str,
+        body: &mut dyn FnMut() -> Option<Vec<u8>>,
+    ) {
+        let _ = (request, request_id, requester, name, body);
+    }
 }
 
 /// The responder's side of one request in one endpoint, shared by every local
@@ -243,6 +255,13 @@ impl ReplyGuard {
         match &self.origin {
             Origin::Local => {
                 if !self.answered.swap(true, Ordering::AcqRel) {
+                    responder.copy_answer(
+                        self.event,
+                        self.request_id,
+                        &self.origin_name,
+                        T::NAME,
+                        &mut || crate::codec::body(&response).ok(),
+                    );
                     responder.pending().complete(
                         self.request_id,
                         LOCAL,
@@ -274,6 +293,13 @@ impl ReplyGuard {
                 if remote.is_closed() {
                     return Err(disconnected());
                 }
+                responder.copy_answer(
+                    self.event,
+                    self.request_id,
+                    &self.origin_name,
+                    T::NAME,
+                    &mut || Some(body.clone()),
+                );
                 match remote.link.respond(self.request_id, T::NAME, &body) {
                     Ok(()) => Ok(()),
                     Err(_) => Err(disconnected()),

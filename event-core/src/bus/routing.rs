@@ -125,6 +125,17 @@ impl Bus {
         }
     }
 
+    /// Copies `event` (or request `request_id`) to the observers of its name, unless it
+    /// stays in this process.
+    fn copy_for_observers<E: Event>(&self, event: &E, target: &Target, request_id: Option<u64>) {
+        let target = match target {
+            Target::Internal => return,
+            Target::Everyone => None,
+            Target::Endpoint(name) => Some(&**name),
+        };
+        self.copy_event(event, target, request_id);
+    }
+
     fn name_id(&self, name: &'static str) -> Result<u32, Error> {
         self.names.id(name).ok_or_else(|| Error::Protocol {
             endpoint: self.name.to_string(),
@@ -178,6 +189,7 @@ impl Bus {
     ) -> Result<(), Error> {
         self.check_running()?;
         let route = self.route_required::<E>(config)?;
+        self.copy_for_observers(&event, &config.target, None);
         let mut stalled = None;
         let mut refused = false;
         if let Some(backlog) = self.queue_to_remotes(route.remotes(), &event)? {
@@ -224,6 +236,7 @@ impl Bus {
     ) -> Result<(), Error> {
         self.check_running()?;
         let route = self.route_required::<E>(config)?;
+        self.copy_for_observers(&event, &config.target, None);
         let mut full = self
             .queue_to_remotes(route.remotes(), &event)?
             .and_then(|backlog| backlog.full.last().map(|remote| remote.name.to_string()));
@@ -274,49 +287,11 @@ impl Bus {
         // A stop between the check above and the registration would not fail this
         // request: check again now that it is registered.
         self.check_running()?;
+        self.copy_for_observers(&request, &config.target, Some(id));
         if !route.remotes().is_empty() {
             let body = crate::codec::body(&request)
                 .map_err(|source| self.encode_error(R::NAME, source))?;
-            let links = route
-                .remotes()
-                .iter()
-                .map(|remote| (&*remote.link, remote.frame_limit));
-            self.check_size(R::NAME, MessageKind::Request, body.len(), links)?;
-            let outgoing = Outgoing {
-                name: R::NAME,
-                name_id: self.name_id(R::NAME)?,
-                request_id: Some(id),
-                body: &body,
-            };
-            // Those with room first; the full ones then against one deadline.
-            let mut full = Vec::new();
-            for remote in route.remotes().iter() {
-                // A remote that went away before the request was registered would never
-                // be struck off by its departure: check after registering.
-                let sent = if remote.is_closed() {
-                    Err(Refused::Closed)
-                } else {
-                    self.try_send(remote, &outgoing)
-                };
-                match sent {
-                    Ok(()) => {}
-                    Err(Refused::Full) => full.push(remote),
-                    Err(_) => {
-                        self.pending
-                            .recipient_gone(&self.name, id, remote.id, Gone::Disconnected)
-                    }
-                }
-            }
-            let deadline = self.remote_deadline();
-            for remote in full {
-                if !matches!(
-                    self.send_or_stall(remote, &outgoing, deadline).await,
-                    Sent::Queued
-                ) {
-                    self.pending
-                        .recipient_gone(&self.name, id, remote.id, Gone::Disconnected);
-                }
-            }
+            self.send_request(&route, id, R::NAME, &body).await?;
         }
         if let Some(subscribers) = &route.local {
             let guard = Arc::new(ReplyGuard::new(
@@ -332,6 +307,121 @@ impl Bus {
         }
         let reply = reply.await.map_err(|_| self.stopped_error())??;
         self.decode_reply::<R>(reply)
+    }
+
+    /// Sends request `id`, named `name` and encoded as `body`, to the remotes of `route`:
+    /// those with room first, the full ones then against one deadline. A recipient that
+    /// is gone or stalls is struck off the request.
+    async fn send_request(
+        &self,
+        route: &Route,
+        id: u64,
+        name: &'static str,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let links = route
+            .remotes()
+            .iter()
+            .map(|remote| (&*remote.link, remote.frame_limit));
+        self.check_size(name, MessageKind::Request, body.len(), links)?;
+        let outgoing = Outgoing {
+            name,
+            name_id: self.name_id(name)?,
+            request_id: Some(id),
+            body,
+        };
+        let mut full = Vec::new();
+        for remote in route.remotes().iter() {
+            // A remote that went away before the request was registered would never be
+            // struck off by its departure: check after registering.
+            let sent = if remote.is_closed() {
+                Err(Refused::Closed)
+            } else {
+                self.try_send(remote, &outgoing)
+            };
+            match sent {
+                Ok(()) => {}
+                Err(Refused::Full) => full.push(remote),
+                Err(_) => {
+                    self.pending
+                        .recipient_gone(&self.name, id, remote.id, Gone::Disconnected)
+                }
+            }
+        }
+        let deadline = self.remote_deadline();
+        for remote in full {
+            if !matches!(
+                self.send_or_stall(remote, &outgoing, deadline).await,
+                Sent::Queued
+            ) {
+                self.pending
+                    .recipient_gone(&self.name, id, remote.id, Gone::Disconnected);
+            }
+        }
+        Ok(())
+    }
+
+    /// A request known by its name, its type's fingerprint and its encoded body (for
+    /// tools: see `Endpoint::request_encoded`), to the remotes subscribed to it with
+    /// that fingerprint; the answer comes back encoded, with its name.
+    pub(crate) async fn request_encoded(
+        &self,
+        name: &'static str,
+        fingerprint: Fingerprint,
+        body: &[u8],
+        config: &BroadcastConfig,
+    ) -> Result<(String, bytes::Bytes), Error> {
+        self.check_running()?;
+        let target = match &config.target {
+            Target::Internal => Target::Endpoint(self.name.clone()),
+            other => other.clone(),
+        };
+        let mut route = self.route(name, &target, || fingerprint);
+        // Local subscribers take typed values; an encoded request is for other endpoints.
+        route.local = None;
+        if route.is_empty() {
+            if let Some((remote, theirs)) = route.remote.incompatible.first() {
+                return Err(Error::IncompatibleSchema {
+                    endpoint: self.name.to_string(),
+                    remote: remote.name.to_string(),
+                    event: name,
+                    fingerprint,
+                    remote_fingerprint: *theirs,
+                });
+            }
+            return Err(Error::NoSubscribers {
+                endpoint: self.name.to_string(),
+                event: name,
+            });
+        }
+        let id = self.next_request_id();
+        let recipients = route
+            .remotes()
+            .iter()
+            .map(|remote| (remote.id, remote.name.clone()))
+            .collect();
+        let reply = self.pending.insert(id, name, recipients);
+        let _cleanup = PendingGuard {
+            pending: &self.pending,
+            id,
+        };
+        self.check_running()?;
+        if self.is_observed(name) {
+            let target = match &target {
+                Target::Endpoint(endpoint) => Some(&**endpoint),
+                _ => None,
+            };
+            self.copy_encoded(name, target, Some(id), body.to_vec());
+        }
+        self.send_request(&route, id, name, body).await?;
+        match reply.await.map_err(|_| self.stopped_error())?? {
+            Reply::Remote { name, body, .. } => Ok((name, body)),
+            Reply::Local(_) => Err(Error::Protocol {
+                endpoint: self.name.to_string(),
+                remote: self.name.to_string(),
+                reason: "an encoded request was answered in-process".into(),
+            }),
+        }
     }
 
     fn decode_reply<R: Request>(&self, reply: Reply) -> Result<R::Response, Error> {

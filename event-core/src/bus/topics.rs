@@ -93,6 +93,9 @@ pub(crate) enum Change {
 #[derive(Default)]
 pub(crate) struct TopicMap {
     topics: HashMap<&'static str, Topic, BuildHasherDefault<FxHasher>>,
+    /// The observation markers announced with the subscriptions (see `observers.rs`),
+    /// each with the number of observations that want it.
+    markers: std::collections::BTreeMap<String, (usize, Arc<EventSchema>)>,
 }
 
 impl TopicMap {
@@ -168,19 +171,51 @@ impl TopicMap {
         std::mem::take(self)
     }
 
-    /// The names with at least one subscriber, sorted.
+    /// Adds one observation's markers, each announced with `fingerprint`; `true` if the
+    /// announced set changed.
+    pub(crate) fn add_markers(&mut self, markers: &[String], fingerprint: Fingerprint) -> bool {
+        let mut changed = false;
+        for marker in markers {
+            let entry = self.markers.entry(marker.clone()).or_insert_with(|| {
+                changed = true;
+                (0, Arc::new(EventSchema::marker(marker, fingerprint)))
+            });
+            entry.0 += 1;
+        }
+        changed
+    }
+
+    /// Removes one observation's markers; `true` if the announced set changed.
+    pub(crate) fn remove_markers(&mut self, markers: &[String]) -> bool {
+        let mut changed = false;
+        for marker in markers {
+            if let Some(entry) = self.markers.get_mut(marker) {
+                entry.0 -= 1;
+                if entry.0 == 0 {
+                    self.markers.remove(marker);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// The names with at least one subscriber, and the observation markers, sorted.
     pub(crate) fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.topics.keys().map(|name| (*name).to_owned()).collect();
+        names.extend(self.markers.keys().cloned());
         names.sort_unstable();
         names
     }
 
-    /// The schemas of the subscribed events, sorted by name: what this endpoint announces.
+    /// The schemas of the subscribed events and the observation markers, sorted by
+    /// name: what this endpoint announces.
     pub(crate) fn subscribed(&self) -> Vec<Arc<EventSchema>> {
         let mut schemas: Vec<Arc<EventSchema>> = self
             .topics
             .values()
             .map(|topic| topic.schema.clone())
+            .chain(self.markers.values().map(|(_, schema)| schema.clone()))
             .collect();
         schemas.sort_unstable_by(|a, b| a.name().cmp(b.name()));
         schemas

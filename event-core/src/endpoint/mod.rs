@@ -16,6 +16,7 @@ use crate::config::{BroadcastConfig, ConnectionConfig, EndpointOptions};
 use crate::error::Error;
 use crate::event::{Event, Request};
 use crate::mesh::Mesh;
+use crate::observe::Observation;
 use crate::schema::{schema_of, EventSchema, Fingerprint};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use streams::SubscriptionGuard;
 use tokio::sync::mpsc;
+
+/// Ends an observation when its stream is dropped.
+struct ObservationGuard {
+    bus: Arc<Bus>,
+    id: u64,
+}
+
+impl Drop for ObservationGuard {
+    fn drop(&mut self) {
+        self.bus.remove_observation(self.id);
+    }
+}
 
 /// Counters of one connection, from [`Endpoint::connection_stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,9 +444,123 @@ impl Endpoint {
         }
     }
 
+    /// Sends a request known only by its name, its type's schema fingerprint and its
+    /// encoded body (postcard), and returns the answer's name and encoded body: for tools
+    /// that know events by their published schemas ([`schemas_of`](Self::schemas_of)),
+    /// such as `evb request`. Typed code uses [`request`](Self::request).
+    ///
+    /// It goes to the other endpoints subscribed to `name` with `fingerprint` (never to
+    /// this endpoint's own subscribers, which take typed values), and fails as
+    /// [`request`](Self::request) does; with [`Error::Timeout`] after `timeout`.
+    pub async fn request_encoded(
+        &self,
+        name: &str,
+        fingerprint: Fingerprint,
+        body: &[u8],
+        config: BroadcastConfig,
+        timeout: Duration,
+    ) -> Result<(String, bytes::Bytes), Error> {
+        let name = crate::bus::names::intern(name);
+        match tokio::time::timeout(
+            timeout,
+            self.bus.request_encoded(name, fingerprint, body, &config),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                endpoint: self.name().to_owned(),
+                event: name,
+                timeout,
+            }),
+        }
+    }
+
     /// The requests of type `R` that reach this endpoint from now on, to be answered.
     pub fn stream_requests<R: Request>(&self) -> RequestStream<R> {
         RequestStream::new(self.queue_subscriber::<R>(true))
+    }
+
+    // -- observing -----------------------------------------------------------------------------
+
+    /// Observes what the endpoints connected to this one send: a copy of every broadcast,
+    /// request and answer of the named events (of every event, when `events` is empty),
+    /// for tools that watch a bus. An observer is not a subscriber and never slows the
+    /// bus; see [`observe`](crate::observe) for the guarantees.
+    ///
+    /// ```
+    /// use event_core::observe::ObservedKind;
+    /// use event_core::{BroadcastConfig, ConnectionConfig, Endpoint, Event};
+    /// use futures_util::StreamExt;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// #[event(name = "doc.Tick")]
+    /// struct Tick(u32);
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let app = Endpoint::serve(ConnectionConfig::from_name("app", dir.path())).await?;
+    /// let tap = Endpoint::new("tap")?;
+    /// let mut seen = tap.observe(["doc.Tick"]);
+    /// tap.connect_to_endpoints(&[ConnectionConfig::from_name("app", dir.path())]).await?;
+    ///
+    /// // The tap is no subscriber: a tick nobody subscribes to still fails.
+    /// assert!(app.broadcast(Tick(1)).await.is_err());
+    /// // Sent with no subscriber required, the tick is copied to the tap.
+    /// app.wait_until_connected_to("tap").await;
+    /// let quiet = BroadcastConfig::default().require_subscriber(false);
+    /// loop {
+    ///     app.broadcast_with(Tick(2), quiet.clone()).await?;
+    ///     let copy = tokio::time::timeout(std::time::Duration::from_millis(50), seen.next()).await;
+    ///     if let Ok(Some(copy)) = copy {
+    ///         assert_eq!((copy.origin.as_str(), copy.name.as_str()), ("app", "doc.Tick"));
+    ///         assert_eq!(copy.kind, ObservedKind::Event);
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn observe<I, S>(&self, events: I) -> Observation
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: BTreeSet<String> = events.into_iter().map(Into::into).collect();
+        let filter = (!names.is_empty()).then_some(names);
+        let (tx, rx) = mpsc::channel(self.bus.options.queue_capacity.max(1));
+        let guard = self.bus.add_observation(filter, tx).map(|id| {
+            Arc::new(ObservationGuard {
+                bus: self.bus.clone(),
+                id,
+            }) as Arc<dyn Send + Sync>
+        });
+        Observation { rx, _guard: guard }
+    }
+
+    /// Whether the connected endpoint called `observer` observes messages of `event`
+    /// (an [`Endpoint::observe`] of it there, or of everything), as this endpoint last
+    /// heard: from then on this endpoint copies them to it.
+    pub fn is_observed_by(&self, observer: &str, event: &str) -> bool {
+        self.bus
+            .remotes
+            .get(observer)
+            .is_some_and(|remote| remote.observes(event))
+    }
+
+    /// Waits until [`is_observed_by`](Self::is_observed_by) holds (or this endpoint
+    /// stops).
+    pub async fn wait_until_observed_by(&self, observer: &str, event: &str) {
+        self.bus
+            .wait_until_logged(
+                || format!("`{observer}` to observe `{event}`"),
+                |bus| {
+                    bus.remotes
+                        .get(observer)
+                        .is_some_and(|remote| remote.observes(event))
+                },
+            )
+            .await
     }
 
     // -- subscription awareness ----------------------------------------------------------------
@@ -448,7 +575,8 @@ impl Endpoint {
         any_subscribed(&self.bus, E::NAME, fingerprint::<E>())
     }
 
-    /// Whether every connected endpoint, and this one, subscribes to `E`.
+    /// Whether every connected endpoint, and this one, subscribes to `E`. An endpoint
+    /// that only observes ([`observe`](Self::observe)) is not counted.
     pub fn are_all_endpoints_subscribed_to<E: Event>(&self) -> bool {
         all_subscribed(&self.bus, E::NAME, fingerprint::<E>())
     }
@@ -478,7 +606,8 @@ impl Endpoint {
             .await;
     }
 
-    /// Waits until every connected endpoint, and this one, subscribes to `E`.
+    /// Waits until every connected endpoint, and this one, subscribes to `E` (not
+    /// counting endpoints that only observe).
     pub async fn wait_until_all_endpoints_subscribed_to<E: Event>(&self) {
         let fingerprint = fingerprint::<E>();
         self.bus
@@ -597,7 +726,7 @@ fn all_subscribed(bus: &Bus, name: &str, fingerprint: Fingerprint) -> bool {
             .remotes
             .snapshot()
             .iter()
-            .all(|remote| remote.is_subscribed(name, fingerprint))
+            .all(|remote| remote.is_observer_only() || remote.is_subscribed(name, fingerprint))
 }
 
 /// What a wait for `remote`'s subscription to `name` sees instead, for its warning.

@@ -103,6 +103,18 @@ impl EventSchema {
         }
     }
 
+    /// The stand-in an observation marker is announced with: a name and a fingerprint,
+    /// nothing to decode.
+    pub(crate) fn marker(name: &str, fingerprint: Fingerprint) -> EventSchema {
+        EventSchema {
+            name: name.to_owned(),
+            version: 0,
+            fingerprint,
+            format: None,
+            response: None,
+        }
+    }
+
     /// For a request, its response's `NAME` and fingerprint.
     pub fn response(&self) -> Option<(&str, Fingerprint)> {
         self.response
