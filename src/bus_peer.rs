@@ -37,7 +37,8 @@
 //! `wait-connected NAME -> connected NAME` waits for an endpoint on the bus.
 //!
 //! `bus-peer zenoh-router ARGS...` runs a zenoh router instead (the arguments of
-//! `event-zenoh-router`), so that the tests need no other binary.
+//! `event-zenoh-router`), and `bus-peer evb ARGS...` the `evb` tool, so that the tests
+//! need no other binary.
 
 use crate::{error_kind, Counter, Other, Ping, Pong};
 use event_core::{
@@ -64,6 +65,14 @@ struct Tally {
 /// command line. Used by the `bus-peer` binary, and by `stress`, which re-runs itself in
 /// this role so that it needs no other binary.
 pub fn main() {
+    if std::env::args().nth(1).as_deref() == Some("evb") {
+        let code = evb::cli::run(std::env::args_os().skip(1));
+        std::process::exit(if code == std::process::ExitCode::SUCCESS {
+            0
+        } else {
+            1
+        });
+    }
     if std::env::args().nth(1).as_deref() == Some("zenoh-router") {
         if let Err(error) = event_zenoh::router::run_from_args(std::env::args().skip(2)) {
             eprintln!("bus-peer zenoh-router: {error}");

@@ -207,8 +207,8 @@ pub mod __private;
 pub use bus::connections::ConnectionEvent;
 pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Reconnect};
 pub use endpoint::{
-    ConnectionEvents, ConnectionStats, Endpoint, EventStream, InboundRequest, RequestStream,
-    Subscription,
+    ConnectionEvents, ConnectionStats, EncodedReply, Endpoint, EventStream, InboundRequest,
+    RequestStream, Subscription,
 };
 pub use error::Error;
 pub use event::{Event, Request};

@@ -370,7 +370,7 @@ impl Bus {
         fingerprint: Fingerprint,
         body: &[u8],
         config: &BroadcastConfig,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<(String, String, bytes::Bytes), Error> {
         self.check_running()?;
         let target = match &config.target {
             Target::Internal => Target::Endpoint(self.name.clone()),
@@ -415,7 +415,7 @@ impl Bus {
         }
         self.send_request(&route, id, name, body).await?;
         match reply.await.map_err(|_| self.stopped_error())?? {
-            Reply::Remote { name, body, .. } => Ok((name, body)),
+            Reply::Remote { from, name, body } => Ok((from.to_string(), name, body)),
             Reply::Local(_) => Err(Error::Protocol {
                 endpoint: self.name.to_string(),
                 remote: self.name.to_string(),

@@ -25,6 +25,18 @@ use std::time::Duration;
 use streams::SubscriptionGuard;
 use tokio::sync::mpsc;
 
+/// The answer to [`Endpoint::request_encoded`], still encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EncodedReply {
+    /// The endpoint that answered.
+    pub from: String,
+    /// The answer's `NAME`.
+    pub name: String,
+    /// The encoded answer (postcard): decode it with the schema `from` published.
+    pub body: bytes::Bytes,
+}
+
 /// Ends an observation when its stream is dropped.
 struct ObservationGuard {
     bus: Arc<Bus>,
@@ -459,7 +471,7 @@ impl Endpoint {
         body: &[u8],
         config: BroadcastConfig,
         timeout: Duration,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<EncodedReply, Error> {
         let name = crate::bus::names::intern(name);
         match tokio::time::timeout(
             timeout,
@@ -467,7 +479,7 @@ impl Endpoint {
         )
         .await
         {
-            Ok(result) => result,
+            Ok(result) => result.map(|(from, name, body)| EncodedReply { from, name, body }),
             Err(_) => Err(Error::Timeout {
                 endpoint: self.name().to_owned(),
                 event: name,
