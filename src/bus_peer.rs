@@ -31,8 +31,9 @@
 //! stop                          -> stopped (then exits)
 //! ```
 //!
-//! `BUS_PEER_QUEUE` and `BUS_PEER_STALL_MS` set the endpoint's queue capacity and stall
-//! timeout. `BUS_PEER_ZENOH=LOCATOR[,LOCATOR]...` also joins the zenoh bus
+//! `BUS_PEER_QUEUE`, `BUS_PEER_STALL_MS` and `BUS_PEER_BUFFER` set the endpoint's queue
+//! capacity, stall timeout and connection buffer (bytes).
+//! `BUS_PEER_ZENOH=LOCATOR[,LOCATOR]...` also joins the zenoh bus
 //! `BUS_PEER_BUS` (default `default`) as a client of those routers, before `ready`; then
 //! `wait-connected NAME -> connected NAME` waits for an endpoint on the bus.
 //!
@@ -110,6 +111,9 @@ async fn run() {
     }
     if let Some(millis) = env_number("BUS_PEER_STALL_MS") {
         options = options.stall_timeout(std::time::Duration::from_millis(millis));
+    }
+    if let Some(bytes) = env_number("BUS_PEER_BUFFER") {
+        options = options.connection_buffer(bytes as usize);
     }
     let bus = match Endpoint::serve_with(ConnectionConfig::from_name(&name, &dir), options).await {
         Ok(bus) => bus,

@@ -43,6 +43,7 @@ on_both_backends!(
     ls_lists_the_pool_processes_with_their_subscriptions_and_schemas,
     tap_shows_events_requests_and_answers_as_json_and_is_nobody,
     request_builds_the_request_from_json_and_prints_the_answer,
+    a_tap_that_cannot_keep_up_slows_nobody_and_says_what_it_missed,
 );
 
 /// The pool: `networking` serves it, `sync` follows it through a proxy.
@@ -308,5 +309,81 @@ async fn request_builds_the_request_from_json_and_prints_the_answer(kind: Kind) 
     assert!(
         stderr.contains("no endpoint subscribes to `no.such.Request`"),
         "{stderr}"
+    );
+}
+
+async fn a_tap_that_cannot_keep_up_slows_nobody_and_says_what_it_missed(kind: Kind) {
+    const EVENTS: u64 = 5_000;
+    let bus = Bus::new(kind).await;
+    let mut alice = bus
+        .peer_with("alice", |command| {
+            // A short stall timeout: a sender that waited for the stopped tap would fail.
+            // A small buffer: its connection to the tap fills long before 5000 copies.
+            command
+                .env("BUS_PEER_STALL_MS", "300")
+                .env("BUS_PEER_BUFFER", "16384");
+        })
+        .await;
+    let mut bob = bus.peer("bob").await;
+    bus.peer_connect(&mut bob, "alice").await;
+    for event in ["counter", "other"] {
+        bob.expect(
+            &format!("subscribe {event}"),
+            &format!("subscribed {event}"),
+        )
+        .await;
+        alice
+            .expect(
+                &format!("wait-subscribed bob {event}"),
+                &format!("seen bob {event}"),
+            )
+            .await;
+    }
+    let mut tap = Tap::start(&bus, &[]).await;
+    let tap_name = tap.name();
+    alice
+        .expect(
+            &format!("wait-observed {tap_name} tests.Counter"),
+            &format!("observed-by {tap_name} tests.Counter"),
+        )
+        .await;
+
+    // The tap's process stops reading; alice's broadcasts go on, and none fails.
+    let pid = rustix::process::Pid::from_raw(tap.child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    alice
+        .expect(
+            &format!("broadcast counter {EVENTS}"),
+            &format!("broadcast-done {EVENTS}"),
+        )
+        .await;
+    bob.wait_count("counter", EVENTS).await;
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+
+    // Then one `Other` per line read, until the tap shows one: every copy before it was
+    // either shown or counted as missed (the `Other`s before it among them).
+    let (mut counters, mut missed, mut others_sent) = (0u64, 0u64, 0u64);
+    loop {
+        alice.expect("broadcast other 1", "broadcast-done 1").await;
+        others_sent += 1;
+        let line = tap.next().await;
+        missed += line["missed"].as_u64().unwrap();
+        if line["name"] == "tests.Other" {
+            break;
+        }
+        assert_eq!(line["name"], "tests.Counter", "{line}");
+        counters += 1;
+    }
+    let counters_missed = EVENTS - counters;
+    assert!(
+        counters_missed > 0,
+        "a stopped tap missed nothing of {EVENTS}"
+    );
+    let others_missed = missed
+        .checked_sub(counters_missed)
+        .unwrap_or_else(|| panic!("{counters} shown and {missed} missed of {EVENTS}"));
+    assert!(
+        others_missed < others_sent,
+        "{others_missed} of the {others_sent} `Other`s counted as missed"
     );
 }

@@ -132,6 +132,10 @@ where
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`evb tap | head`): that is the end, not an error.
+        Err(crate::Error::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("evb: {error}");
             ExitCode::FAILURE

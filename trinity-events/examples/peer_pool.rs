@@ -2,7 +2,7 @@
 //! others through the event bus.
 //!
 //! ```text
-//! cargo run --release -p trinity-events --example peer_pool [-- --seconds N] [--zenoh [--router LOCATOR]]
+//! cargo run --release -p trinity-events --example peer_pool [-- --seconds N] [--dir DIR] [--zenoh [--router LOCATOR]]
 //! ```
 //!
 //! It starts three OS processes (this program, re-executed with `--role`), each an
@@ -18,7 +18,9 @@
 //!   connected peers and capabilities.
 //!
 //! Each prints timestamped lines of what flows, and a summary at the end; the directory
-//! and its sockets are removed when all have exited.
+//! and its sockets are removed when all have exited. With `--dir DIR` the sockets are made
+//! in `DIR` instead (kept afterwards, without its sockets), where `evb --dir DIR` can look
+//! at the running demo.
 //!
 //! One role alone, on a host of its own (the others on other hosts, all clients of the
 //! router at `LOCATOR`): `peer_pool --role networking --zenoh --router LOCATOR`.
@@ -89,7 +91,7 @@ fn parse_args() -> Result<Args, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: peer_pool [--seconds N] [--zenoh [--router LOCATOR]]"
+                    "unknown argument {other}; usage: peer_pool [--seconds N] [--dir DIR] [--zenoh [--router LOCATOR]]"
                 ))
             }
         }
@@ -165,13 +167,38 @@ fn main() -> ExitCode {
 }
 
 /// Starts the three processes and waits for them.
-fn coordinate(args: &Args) -> ExitCode {
-    let dir = match tempfile::tempdir() {
-        Ok(dir) => dir,
-        Err(error) => {
-            eprintln!("cannot create a temporary directory: {error}");
-            return ExitCode::FAILURE;
+/// Where the coordinator puts the sockets: a temporary directory, or the one `--dir`
+/// names (so that `evb --dir DIR` can look at the running demo), kept at the end.
+enum SocketDir {
+    Temporary(tempfile::TempDir),
+    Given(std::path::PathBuf),
+}
+
+impl SocketDir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            SocketDir::Temporary(dir) => dir.path(),
+            SocketDir::Given(dir) => dir,
         }
+    }
+}
+
+fn coordinate(args: &Args) -> ExitCode {
+    let dir = match &args.dir {
+        Some(dir) => match std::fs::create_dir_all(dir) {
+            Ok(()) => SocketDir::Given(dir.into()),
+            Err(error) => {
+                eprintln!("cannot create the directory {dir}: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => match tempfile::tempdir() {
+            Ok(dir) => SocketDir::Temporary(dir),
+            Err(error) => {
+                eprintln!("cannot create a temporary directory: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let Ok(program) = std::env::current_exe() else {
         return ExitCode::FAILURE;
@@ -198,9 +225,13 @@ fn coordinate(args: &Args) -> ExitCode {
             args.seconds
         ),
         None => println!(
-            "peer-pool demo: 3 processes, {} s, sockets in {} (removed at the end)\n",
+            "peer-pool demo: 3 processes, {} s, sockets in {}{}\n",
             args.seconds,
-            dir.path().display()
+            dir.path().display(),
+            match dir {
+                SocketDir::Temporary(_) => " (removed at the end)",
+                SocketDir::Given(_) => "",
+            }
         ),
     }
     let mut children = Vec::new();
@@ -249,11 +280,18 @@ fn coordinate(args: &Args) -> ExitCode {
         let _ = router.wait();
     }
     let leftovers = std::fs::read_dir(dir.path())
-        .map(|entries| entries.count())
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "ipc"))
+                .count()
+        })
         .unwrap_or(0);
-    println!(
-        "\nall processes exited; {leftovers} socket files left behind; removing the directory"
-    );
+    let end = match dir {
+        SocketDir::Temporary(_) => "removing the directory",
+        SocketDir::Given(_) => "keeping the directory",
+    };
+    println!("\nall processes exited; {leftovers} socket files left behind; {end}");
     if failed {
         ExitCode::FAILURE
     } else {
