@@ -26,7 +26,13 @@ fn two_types_with_one_name_make_endpoint_new_fail() {
             name,
             first_type,
             second_type,
+            advice,
         } => {
+            // Both pin the name: the fix is to change one, not to pin one.
+            assert_eq!(
+                advice,
+                "both declare `#[event(name = \"app.PeerJoined\")]`: change the name of one of them"
+            );
             assert_eq!(*name, "app.PeerJoined");
             let mut types = [*first_type, *second_type];
             types.sort();

@@ -105,10 +105,7 @@ pub enum Error {
         max: usize,
     },
     /// Two different types share an event `NAME`.
-    #[error(
-        "event name `{name}` is used by two types, `{first_type}` and `{second_type}`: \
-         give one of them `#[event(name = \"...\")]`"
-    )]
+    #[error("event name `{name}` is used by two types, `{first_type}` and `{second_type}`: {advice}")]
     DuplicateEventName {
         /// The shared name.
         name: &'static str,
@@ -116,6 +113,8 @@ pub enum Error {
         first_type: &'static str,
         /// The other.
         second_type: &'static str,
+        /// What to change, given how each got its name.
+        advice: String,
     },
     /// A socket could not be created, connected to, read or written.
     #[error("endpoint `{endpoint}`: {context}: {source}")]

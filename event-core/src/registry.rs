@@ -41,6 +41,8 @@ pub struct EventInfo {
     type_id: fn() -> TypeId,
     response_name: Option<&'static str>,
     schema: fn() -> Arc<EventSchema>,
+    /// Whether the name was given with `#[event(name = "...")]` (else it is the path).
+    pinned: bool,
 }
 
 inventory::collect!(EventInfo);
@@ -53,6 +55,7 @@ impl EventInfo {
         type_id: fn() -> TypeId,
         response_name: Option<&'static str>,
         schema: fn() -> Arc<EventSchema>,
+        pinned: bool,
     ) -> EventInfo {
         EventInfo {
             name,
@@ -60,6 +63,7 @@ impl EventInfo {
             type_id,
             response_name,
             schema,
+            pinned,
         }
     }
 
@@ -124,7 +128,8 @@ pub fn find(name: &str) -> Option<&'static EventInfo> {
 /// [`Endpoint::new`](crate::Endpoint::new) and [`Endpoint::serve`](crate::Endpoint::serve)
 /// call it and fail with [`Error::DuplicateEventName`] on a clash.
 pub fn check_unique_names() -> Result<(), Error> {
-    static RESULT: OnceLock<Option<(&'static str, &'static str, &'static str)>> = OnceLock::new();
+    type Clash = (&'static str, &'static str, &'static str, String);
+    static RESULT: OnceLock<Option<Clash>> = OnceLock::new();
     let clash = RESULT.get_or_init(|| {
         let mut seen: HashMap<&'static str, &'static EventInfo> = HashMap::new();
         for info in all() {
@@ -132,8 +137,13 @@ pub fn check_unique_names() -> Result<(), Error> {
                 // The same type can be listed twice when a crate is linked twice; that is
                 // not a clash.
                 if previous.type_id() != info.type_id() {
-                    let (first, second) = ordered(previous.type_name(), info.type_name());
-                    return Some((info.name, first, second));
+                    let (first, second) = if previous.type_name() <= info.type_name() {
+                        (previous, info)
+                    } else {
+                        (info, previous)
+                    };
+                    let advice = advice(first, second);
+                    return Some((info.name, first.type_name(), second.type_name(), advice));
                 }
             }
         }
@@ -141,18 +151,62 @@ pub fn check_unique_names() -> Result<(), Error> {
     });
     match clash {
         None => Ok(()),
-        Some((name, first, second)) => Err(Error::DuplicateEventName {
+        Some((name, first, second, advice)) => Err(Error::DuplicateEventName {
             name,
             first_type: first,
             second_type: second,
+            advice: advice.clone(),
         }),
     }
 }
 
-fn ordered(a: &'static str, b: &'static str) -> (&'static str, &'static str) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
+/// What to change when `first` and `second` share a name: what they declared decides.
+fn advice(first: &EventInfo, second: &EventInfo) -> String {
+    match (first.pinned, second.pinned) {
+        (true, true) => format!(
+            "both declare `#[event(name = \"{}\")]`: change the name of one of them",
+            first.name
+        ),
+        (true, false) => format!(
+            "give `{}` a name of its own with `#[event(name = \"...\")]`",
+            second.type_name()
+        ),
+        (false, true) => format!(
+            "give `{}` a name of its own with `#[event(name = \"...\")]`",
+            first.type_name()
+        ),
+        (false, false) => "both are named by their path (two copies of one crate?): give one of them `#[event(name = \"...\")]`".to_owned(),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(type_name: fn() -> &'static str, pinned: bool) -> EventInfo {
+        EventInfo::__new(
+            "app.Joined",
+            type_name,
+            TypeId::of::<()>,
+            None,
+            crate::__private::schema_of::<crate::observe::Copy>,
+            pinned,
+        )
+    }
+
+    #[test]
+    fn the_advice_names_what_to_change() {
+        let (a, b) = (|| "a::Joined", || "b::Joined");
+        assert!(advice(&info(a, true), &info(b, true)).starts_with("both declare"));
+        assert_eq!(
+            advice(&info(a, true), &info(b, false)),
+            "give `b::Joined` a name of its own with `#[event(name = \"...\")]`"
+        );
+        assert_eq!(
+            advice(&info(a, false), &info(b, true)),
+            "give `a::Joined` a name of its own with `#[event(name = \"...\")]`"
+        );
+        assert!(advice(&info(a, false), &info(b, false)).contains("by their path"));
     }
 }

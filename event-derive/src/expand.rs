@@ -80,6 +80,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
     // Link-time registration works per concrete type; a generic type has no single
     // instantiation to register (see `event_core::registry`).
     let registration = if input.type_params.is_empty() {
+        let pinned = input.name.is_some();
         let response_name = match &input.response {
             Some(response) => {
                 quote!(::core::option::Option::Some(<#response as #krate::Event>::NAME))
@@ -107,6 +108,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
                     ::core::any::TypeId::of::<#ident>,
                     #response_name,
                     #krate::__private::schema_of::<#ident>,
+                    #pinned,
                 )
             }
             #response_of
