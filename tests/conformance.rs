@@ -519,7 +519,7 @@ async fn an_observer_sees_every_message_and_counts_as_nobody(kind: Kind) {
         ),
         ("driver", None, "tests.Counter")
     );
-    assert_eq!((&copy.kind, copy.missed), (&ObservedKind::Event, 0));
+    assert_eq!((&copy.kind, copy.missed), (&ObservedKind::Broadcast, 0));
     let decoded: Counter = postcard::from_bytes(&copy.body).unwrap();
     assert_eq!(decoded, counter(0));
     alice.wait_count("counter", 1).await;

@@ -132,7 +132,7 @@ pub fn time_of_day(at: SystemTime) -> String {
 
 fn kind_text(kind: &ObservedKind) -> String {
     match kind {
-        ObservedKind::Event => "event".into(),
+        ObservedKind::Broadcast => "event".into(),
         ObservedKind::Request { id } => format!("request #{id}"),
         ObservedKind::Answer { request_id, .. } => format!("answer to #{request_id}"),
         _ => "?".into(),
@@ -184,7 +184,7 @@ pub fn json_line(at: SystemTime, observed: &Observed, decoded: Option<Value>) ->
     });
     let fields = object.as_object_mut().expect("an object");
     match &observed.kind {
-        ObservedKind::Event => {
+        ObservedKind::Broadcast => {
             fields.insert("kind".into(), "event".into());
         }
         ObservedKind::Request { id } => {

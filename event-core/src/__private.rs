@@ -85,3 +85,13 @@ pub fn fuzz_wire(data: &[u8]) -> usize {
     let _ = decoder.end(&buf);
     decoded
 }
+
+/// The response of a request whose `#[request(...)]` did not parse and named no type: the
+/// derive's error stub answers with it, so that uses of the request add no errors to the
+/// one at the attribute.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct UnknownResponse;
+
+impl crate::event::Event for UnknownResponse {
+    const NAME: &'static str = "<invalid request declaration>";
+}

@@ -52,7 +52,7 @@ pub const OBSERVE_PREFIX: &str = "event_core.observe:";
 #[non_exhaustive]
 pub enum ObservedKind {
     /// A broadcast event.
-    Event,
+    Broadcast,
     /// A request, with the id its requester gave it.
     Request {
         /// The id, unique per requester: its answer carries it.

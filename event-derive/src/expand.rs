@@ -155,14 +155,50 @@ pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
             .push(syn::parse_quote!(#param: #krate::Event));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    // A request stays a request: uses of it add no "not a request" errors either.
+    let request_stub = stub_response(input).map(|response| {
+        let response =
+            response.unwrap_or_else(|| syn::parse_quote!(#krate::__private::UnknownResponse));
+        quote! {
+            impl #impl_generics #krate::Request for #ident #ty_generics #where_clause {
+                type Response = #response;
+            }
+        }
+    });
     quote! {
         #errors
         const _: () = {
             impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
                 const NAME: &'static str = "<invalid event declaration>";
             }
+            #request_stub
         };
     }
+}
+
+/// Best effort, for the stub of a type with a `#[request(...)]` attribute: the response
+/// type it names under any key (a misspelt `response`), or in quotes; `Some(None)` when it
+/// names none. `None` without the attribute.
+fn stub_response(input: &DeriveInput) -> Option<Option<syn::Type>> {
+    let attr = input
+        .attrs
+        .iter()
+        .find(|attr| attr.path().is_ident("request"))?;
+    let mut found = None;
+    let _ = attr.parse_nested_meta(|meta| {
+        let value = meta.value()?;
+        let ty = if value.peek(syn::LitStr) {
+            let text: syn::LitStr = value.parse()?;
+            text.parse::<syn::Type>().ok()
+        } else {
+            value.parse::<syn::Type>().ok()
+        };
+        if found.is_none() {
+            found = ty;
+        }
+        Ok(())
+    });
+    Some(found)
 }
 
 /// Best effort: the `crate = "..."` override, when it parses, for the stub impl.

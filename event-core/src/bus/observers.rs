@@ -146,7 +146,7 @@ impl Bus {
         }
         let kind = match request_id {
             Some(id) => ObservedKind::Request { id },
-            None => ObservedKind::Event,
+            None => ObservedKind::Broadcast,
         };
         self.send_copies(&observers, kind, target, name, body);
     }

@@ -527,7 +527,7 @@ impl Endpoint {
     ///     let copy = tokio::time::timeout(std::time::Duration::from_millis(50), seen.next()).await;
     ///     if let Ok(Some(copy)) = copy {
     ///         assert_eq!((copy.origin.as_str(), copy.name.as_str()), ("app", "doc.Tick"));
-    ///         assert_eq!(copy.kind, ObservedKind::Event);
+    ///         assert_eq!(copy.kind, ObservedKind::Broadcast);
     ///         break;
     ///     }
     /// }
