@@ -451,6 +451,44 @@ async fn generic_events_have_one_name_per_instantiation() {
     drop(counts.next());
 }
 
+/// Not an event: a plain serde type that opts in to being a generic event's parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Row {
+    id: u64,
+}
+
+impl event_core::StableName for Row {
+    const STABLE_NAME: &'static str = "tests.Row";
+}
+
+#[tokio::test]
+async fn generic_events_over_plain_types_cross_a_socket_under_their_own_names() {
+    assert!(Envelope::<u32>::NAME.ends_with("Envelope<u32>"));
+    assert!(Envelope::<Vec<Row>>::NAME.ends_with("Envelope<Vec<tests.Row>>"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| event_core::ConnectionConfig::from_name(name, dir.path());
+    let a = Endpoint::serve(config("a")).await.unwrap();
+    let b = Endpoint::serve(config("b")).await.unwrap();
+    let mut small = a.stream::<Envelope<u32>>();
+    let mut rows = a.stream::<Envelope<Vec<Row>>>();
+    b.connect_to_endpoints(&[config("a")]).await.unwrap();
+    within(
+        "a's subscriptions",
+        b.wait_until_endpoint_subscribed_to::<Envelope<Vec<Row>>>("a"),
+    )
+    .await;
+    b.broadcast(Envelope(7u32)).await.unwrap();
+    b.broadcast(Envelope(vec![Row { id: 1 }, Row { id: 2 }]))
+        .await
+        .unwrap();
+    // Another instantiation is another event: nobody subscribes to it.
+    let wide = b.broadcast(Envelope(7u64)).await.unwrap_err();
+    assert!(matches!(wide, Error::NoSubscribers { .. }), "{wide}");
+    assert_eq!(within("a u32", small.next()).await.unwrap().0, 7);
+    let got = within("rows", rows.next()).await.unwrap();
+    assert_eq!(got.0, vec![Row { id: 1 }, Row { id: 2 }]);
+}
+
 #[test]
 fn the_registry_lists_the_events_of_this_crate() {
     let request = event_core::registry::find(PeerCountRequest::NAME).expect("registered");

@@ -1,6 +1,7 @@
 //! Items used by the code that `#[derive(Event)]` generates. Not a public API.
 
 pub use inventory;
+pub use serde;
 
 pub use crate::schema::{schema_of, ResponseOf};
 
@@ -42,6 +43,27 @@ impl NameBuf {
             part += 1;
         }
         NameBuf { bytes, len }
+    }
+
+    /// The decimal digits of `n`.
+    pub const fn number(mut n: usize) -> NameBuf {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        loop {
+            digits[count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut bytes = [0u8; NAME_CAPACITY];
+        let mut index = 0;
+        while index < count {
+            bytes[index] = digits[count - 1 - index];
+            index += 1;
+        }
+        NameBuf { bytes, len: count }
     }
 
     /// The joined name.

@@ -105,7 +105,9 @@ pub enum Error {
         max: usize,
     },
     /// Two different types share an event `NAME`.
-    #[error("event name `{name}` is used by two types, `{first_type}` and `{second_type}`: {advice}")]
+    #[error(
+        "event name `{name}` is used by two types, `{first_type}` and `{second_type}`: {advice}"
+    )]
     DuplicateEventName {
         /// The shared name.
         name: &'static str,

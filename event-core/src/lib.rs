@@ -40,10 +40,12 @@
 //!   `#[derive(..., Event)]` (above it, rustc reports a derive helper used before it is
 //!   introduced; without the derive, it reports an unknown attribute).
 //! * Structs (unit, tuple, named) and enums are supported. A generic type is supported
-//!   when each type parameter is itself an `Event`: its `NAME` is
-//!   `Prefix<P1::NAME,P2::NAME>`, built at compile time, so instantiations never share a
-//!   name (`Envelope<Ping>` and `Envelope<Pong>` are two events). Lifetime and const
-//!   parameters, and unions, are refused with an error at the offending token.
+//!   when each type parameter has a [`StableName`]: an `Event`, a plain serde type
+//!   (`u32`, `String`, `Vec<T>`, `Option<T>`, tuples, arrays) or a type that opts in. Its
+//!   `NAME` is `Prefix<P1,P2>`, built at compile time from the parameters' stable names,
+//!   so instantiations never share a name (`Envelope<Ping>`, `Envelope<u32>` and
+//!   `Page<Vec<app.Row>>` are three events). Lifetime and const parameters, and unions,
+//!   are refused with an error at the offending token.
 //! * `#[event(crate = "path")]` names this crate when it is re-exported under another path.
 //! * The generated code registers every non-generic event in the [`registry`];
 //!   [`Endpoint::new`] fails with [`Error::DuplicateEventName`] when two types share a name.
@@ -197,6 +199,7 @@ mod mesh;
 pub mod observe;
 pub mod registry;
 pub mod schema;
+mod stable_name;
 mod sync;
 mod transport;
 mod wire;
@@ -212,6 +215,7 @@ pub use endpoint::{
 };
 pub use error::Error;
 pub use event::{Event, Request};
+pub use stable_name::StableName;
 
 /// `#[derive(Event)]`, with its helper attributes `#[event(...)]` and
 /// `#[request(response = T)]`. See the crate documentation.

@@ -179,7 +179,6 @@ fn advice(first: &EventInfo, second: &EventInfo) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

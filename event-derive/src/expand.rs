@@ -17,9 +17,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
     {
         let where_clause = generics.make_where_clause();
         for param in &input.type_params {
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#param: #krate::Event));
+            where_clause.predicates.push(param_bound(param, krate));
         }
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
@@ -51,7 +49,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
             if index > 0 {
                 parts.push(quote!(","));
             }
-            parts.push(quote!(<#param as #krate::Event>::NAME));
+            parts.push(quote!(<#param as #krate::StableName>::STABLE_NAME));
         }
         parts.push(quote!(">"));
         quote_spanned! {ident.span()=>
@@ -67,11 +65,35 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
         }
     };
 
+    // An event is a valid parameter of a generic event, under its own name.
+    // The same name as `Event::NAME`, spelt without the `Event` impl: a type that fails
+    // to be an event (not `Serialize`) is not reported again here.
+    let stable_name = if input.type_params.is_empty() {
+        quote!(#prefix)
+    } else {
+        quote!(<Self as #krate::__private::GenericEventName>::NAME_BUF.as_str())
+    };
+    let stable_name_impl = quote! {
+        impl #impl_generics #krate::StableName for #ident #ty_generics #where_clause {
+            const STABLE_NAME: &'static str = #stable_name;
+        }
+    };
+
     let request_impl = input.response.as_ref().map(|response| {
         // The span of `type Response` is the user's `T`, so "`T` is not an event" points there.
         let response_binding = quote_spanned!(response.span()=> type Response = #response;);
+        // A generic request's response may be built from its parameters (`Echo<T>`
+        // answered by `T`): it is a request where the response is an event.
+        let mut request_generics = generics.clone();
+        if !input.type_params.is_empty() {
+            request_generics
+                .make_where_clause()
+                .predicates
+                .push(syn::parse_quote!(#response: #krate::Event));
+        }
+        let (_, _, request_where) = request_generics.split_for_impl();
         quote! {
-            impl #impl_generics #krate::Request for #ident #ty_generics #where_clause {
+            impl #impl_generics #krate::Request for #ident #ty_generics #request_where {
                 #response_binding
             }
         }
@@ -122,6 +144,7 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
             #event_impl
+            #stable_name_impl
             #request_impl
             #registration
         };
@@ -152,7 +175,7 @@ pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
         generics
             .make_where_clause()
             .predicates
-            .push(syn::parse_quote!(#param: #krate::Event));
+            .push(param_bound(param, &krate));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     // A request stays a request: uses of it add no "not a request" errors either.
@@ -171,9 +194,23 @@ pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
             impl #impl_generics #krate::Event for #ident #ty_generics #where_clause {
                 const NAME: &'static str = "<invalid event declaration>";
             }
+            impl #impl_generics #krate::StableName for #ident #ty_generics #where_clause {
+                const STABLE_NAME: &'static str = "<invalid event declaration>";
+            }
             #request_stub
         };
     }
+}
+
+/// What a type parameter of a generic event must be: a type with a stable name that the
+/// event's own `Serialize`, `Deserialize`, `Send` and `Sync` can rely on.
+fn param_bound(param: &syn::Ident, krate: &syn::Path) -> syn::WherePredicate {
+    syn::parse_quote!(#param: #krate::StableName
+        + #krate::__private::serde::Serialize
+        + #krate::__private::serde::de::DeserializeOwned
+        + ::core::marker::Send
+        + ::core::marker::Sync
+        + 'static)
 }
 
 /// Best effort, for the stub of a type with a `#[request(...)]` attribute: the response

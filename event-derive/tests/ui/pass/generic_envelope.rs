@@ -37,6 +37,22 @@ pub struct Wrap<T>(pub T);
 #[request(response = T)]
 pub struct Echo<T>(pub T);
 
+// Plain serde types as parameters, and a type that opts in.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub id: u64,
+}
+
+impl event_core::StableName for Row {
+    const STABLE_NAME: &'static str = "app.Row";
+}
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+#[event(name = "app.Page")]
+pub struct Page<T> {
+    pub items: T,
+}
+
 fn response_name<R: Request>() -> &'static str {
     <R::Response as Event>::NAME
 }
@@ -85,6 +101,15 @@ fn main() {
         Echo::<Pong>::NAME,
         concat!(module_path!(), "::Echo<app.Pong>")
     );
+    assert_eq!(
+        Envelope::<u32>::NAME,
+        concat!(module_path!(), "::Envelope<u32>")
+    );
+    assert_ne!(Envelope::<u32>::NAME, Envelope::<u64>::NAME);
+    assert_eq!(Page::<Vec<Row>>::NAME, "app.Page<Vec<app.Row>>");
+    assert_eq!(Page::<Option<String>>::NAME, "app.Page<Option<String>>");
+    assert_eq!(Page::<(u8, [u16; 4])>::NAME, "app.Page<(u8,[u16;4])>");
+    assert_eq!(Page::<Vec<Ping>>::NAME, concat!("app.Page<Vec<", module_path!(), "::Ping>>"));
     // The name is a compile-time constant.
     const NAME: &str = Envelope::<Ping>::NAME;
     assert!(NAME.ends_with(concat!("<", module_path!(), "::Ping>")));
