@@ -58,42 +58,8 @@
 //! * [`schema`]: each event type's schema and fingerprint.
 //! * [`backend`]: the seam for crates that connect endpoints another way (zenoh).
 //! * [`observe`]: copies of what other endpoints send, for tools that watch a bus.
-//!
-//! # Architecture
-//!
-//! The public handles, the core under them, and the backends under the core, behind a
-//! public seam; the imports point one way: down.
-//!
-//! ```text
-//! endpoint/   the public handles: Endpoint, EventStream, RequestStream, Subscription,
-//!             InboundRequest. Thin: each call goes to the core (or to the mesh, for
-//!             serve / connect_to_endpoints).
-//!    |
-//! bus/        the core, synchronous and without sockets: local subscribers (topics),
-//!             the remote endpoints and their subscriptions (remotes), where a broadcast
-//!             goes (routing), what arrives (inbound), requests in flight (requests),
-//!             the delivery and back-pressure policy (delivery), name uniqueness, and
-//!             the lock table at the top of bus/mod.rs.
-//!    |        <- the backend seam (module `backend`, public, for backend crates)
-//! mesh/       the socket mesh, the first backend: handshake rules and message handling
-//!             as plain code, driven by thin reader/writer tasks, over
-//! wire/       the frame codec (pure), and
-//! transport/  sockets: bind, connect, stale files, clean-up (only this names Unix).
-//! ```
-//!
-//! `codec`, `config`, `error`, `event`, `registry` and `sync` (lock helpers) sit under
-//! all of them. Where to go for a change:
-//!
-//! * **a new backend** (a broker, another host): a crate that implements
-//!   [`backend::Backend`] and [`backend::RemoteLink`], and reports remotes through
-//!   [`backend::attach`]. Nothing in this crate changes; the mesh is built the same way,
-//!   on the public seam alone.
-//! * **a new [`BroadcastConfig`] option**: `config.rs` for the option, `bus/routing.rs`
-//!   for what it does.
-//! * **a new wire message**: `wire/` (layout, encode, decode) and `mesh/inbound.rs` (what
-//!   it does on arrival).
-//! * **the slow-subscriber policy**: `bus/delivery.rs`, whose module doc states it whole.
-//! * **a new transport** (TCP): a module beside `transport/unix.rs`.
+//! * [`ConnectionConfig`], [`EndpointOptions`], [`BroadcastConfig`]: where an endpoint
+//!   listens, its limits, where a broadcast goes; [`Error`]: every failure.
 //!
 //! # Semantics
 //!
@@ -123,8 +89,7 @@
 //! [`EventStream::overflowed`] returns `true`, with an error in the log. A connected
 //! process that reads nothing for twice that long is disconnected, and the sender gets
 //! [`Error::Stalled`]. `broadcast_nowait` never waits and reports a full queue as
-//! [`Error::QueueFull`]. Nothing is dropped silently. (The whole policy is in one place,
-//! the source of `bus/delivery.rs`.)
+//! [`Error::QueueFull`]. Nothing is dropped silently.
 //!
 //! # Connecting, and who waits for whom
 //!
@@ -185,6 +150,84 @@
 //! [`EndpointOptions::max_frame_size`] are refused. The socket is owner-only (0600) and
 //! peers of another uid are refused. A malformed frame closes only its connection; an
 //! event that fails to decode is dropped alone.
+//!
+//! # Across hosts
+//!
+//! The `event-zenoh` crate puts the same [`Endpoint`] on a zenoh bus, across hosts:
+//! `event_zenoh::join(&bus, ZenohConfig::client(["tcp/ROUTER:7447"]).bus("app"))` instead
+//! of `serve` and `connect_to_endpoints`. Every endpoint on that bus then counts as
+//! connected, with the guarantees above (its crate docs list how each is kept, and how
+//! to secure a bus with credentials, TLS and access control). One endpoint may use both.
+//!
+//! # Observing a live bus
+//!
+//! [`Endpoint::observe`] makes an endpoint an observer: every connected endpoint sends it
+//! a copy of what it sends, and it counts as no subscriber and never slows anyone (see
+//! [`observe`]). The `evb` tool is built on it: `evb --dir DIR ls`, `evb --dir DIR tap`,
+//! `evb --dir DIR request NAME JSON`, with bodies as JSON through the published schemas.
+//!
+//! # Bad input
+//!
+//! Nothing another process sends can crash, block or corrupt this one. A malformed,
+//! truncated or oversized frame (above [`EndpointOptions::max_frame_size`]), a bad
+//! handshake (another protocol version, an invalid or taken name), a frame that stalls
+//! halfway, or more event names than a connection may number close that one connection,
+//! with an error in the log; every other connection carries on. An event whose name is
+//! unknown, whose body does not decode, or whose `Deserialize` panics is dropped alone
+//! (a request so dropped is reported back, so its requester does not wait). Connections
+//! from processes of another user are refused, and sockets are owner-only (0600). A
+//! published schema that does not match its own fingerprint is ignored.
+//!
+//! # Logging
+//!
+//! The crate reports through [`tracing`](https://docs.rs/tracing), under the target
+//! `event_core`: errors when a subscriber is cut off, a connection is closed for bad
+//! input or a stall, or an event is dropped; warnings for schema disagreements, refused
+//! connections and waits that last; connections and disconnections at `info`. **Without
+//! a tracing subscriber installed, none of it appears**: install one in `main`, for
+//! instance `tracing_subscriber::fmt().with_env_filter("event_core=info").init()`.
+//! Whatever a program must act on is also in the API: every failed operation returns an
+//! [`Error`], a cut-off stream says so ([`EventStream::overflowed`]), and
+//! [`Endpoint::connection_events`] reports who came, who left and why, and events lost
+//! on the way.
+//!
+//! # For contributors: where the code is
+//!
+//! (The modules below are private: this is a map of the source, for a change to the crate.)
+//! The public handles, the core under them, and the backends under the core, behind a
+//! public seam; the imports point one way: down.
+//!
+//! ```text
+//! endpoint/   the public handles: Endpoint, EventStream, RequestStream, Subscription,
+//!             InboundRequest. Thin: each call goes to the core (or to the mesh, for
+//!             serve / connect_to_endpoints).
+//!    |
+//! bus/        the core, synchronous and without sockets: local subscribers (topics),
+//!             the remote endpoints and their subscriptions (remotes), where a broadcast
+//!             goes (routing), what arrives (inbound), requests in flight (requests),
+//!             the delivery and back-pressure policy (delivery), name uniqueness, and
+//!             the lock table at the top of bus/mod.rs.
+//!    |        <- the backend seam (module `backend`, public, for backend crates)
+//! mesh/       the socket mesh, the first backend: handshake rules and message handling
+//!             as plain code, driven by thin reader/writer tasks, over
+//! wire/       the frame codec (pure), and
+//! transport/  sockets: bind, connect, stale files, clean-up (only this names Unix).
+//! ```
+//!
+//! `codec`, `config`, `error`, `event`, `registry` and `sync` (lock helpers) sit under
+//! all of them. Where to go for a change:
+//!
+//! * **a new backend** (a broker, another host): a crate that implements
+//!   [`backend::Backend`] and [`backend::RemoteLink`], and reports remotes through
+//!   [`backend::attach`]. Nothing in this crate changes; the mesh is built the same way,
+//!   on the public seam alone.
+//! * **a new [`BroadcastConfig`] option**: `config.rs` for the option, `bus/routing.rs`
+//!   for what it does.
+//! * **a new wire message**: `wire/` (layout, encode, decode) and `mesh/inbound.rs` (what
+//!   it does on arrival).
+//! * **the slow-subscriber policy**: `bus/delivery.rs`, whose module doc states it whole.
+//! * **a new transport** (TCP): a module beside `transport/unix.rs`.
+//!
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -207,6 +250,11 @@ mod wire;
 #[doc(hidden)]
 pub mod __private;
 
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use bus::connections::ConnectionEvent;
 pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Reconnect};
 pub use endpoint::{
@@ -218,5 +266,36 @@ pub use event::{Event, Request};
 pub use stable_name::StableName;
 
 /// `#[derive(Event)]`, with its helper attributes `#[event(...)]` and
-/// `#[request(response = T)]`. See the crate documentation.
+/// `#[request(response = T)]` (see the crate docs, "Declaring events").
+///
+/// ```
+/// use event_core::{Event, Request};
+/// use serde::{Deserialize, Serialize};
+///
+/// // A pinned name: the type's identity on the wire, the same in every build.
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// #[event(name = "app.PeerJoined")]
+/// pub struct PeerJoined { pub id: u64 }
+///
+/// // A request, and the one type it is answered with.
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// #[event(name = "app.PeerCountResponse")]
+/// pub struct PeerCountResponse { pub peer_count: u64 }
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// #[event(name = "app.PeerCountRequest", version = 2)]
+/// #[request(response = PeerCountResponse)]
+/// pub struct PeerCountRequest;
+///
+/// // Enums, and generic types: each instantiation is an event of its own.
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// #[event(name = "app.Change")]
+/// pub enum Change<T> { Added(T), Removed { id: u64 } }
+///
+/// assert_eq!(PeerJoined::NAME, "app.PeerJoined");
+/// assert_eq!(PeerCountRequest::VERSION, 2);
+/// assert_eq!(Change::<PeerJoined>::NAME, "app.Change<app.PeerJoined>");
+/// fn answer_of<R: Request>() -> &'static str { <R::Response as Event>::NAME }
+/// assert_eq!(answer_of::<PeerCountRequest>(), "app.PeerCountResponse");
+/// ```
 pub use event_derive::Event;

@@ -169,11 +169,31 @@ impl Endpoint {
     /// than 200 bytes, starts with `.`, or contains `/`, `\\`, whitespace or control
     /// characters, and with [`Error::DuplicateEventName`] if two registered event types
     /// share a `NAME`.
+    ///
+    /// ```
+    /// use event_core::Endpoint;
+    ///
+    /// let bus = Endpoint::new("sync")?;
+    /// assert_eq!(bus.name(), "sync");
+    /// assert!(Endpoint::new("no spaces").is_err());
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn new(name: impl Into<String>) -> Result<Endpoint, Error> {
         Endpoint::with_options(name, EndpointOptions::default())
     }
 
     /// [`new`](Self::new) with explicit limits.
+    ///
+    /// ```
+    /// use event_core::{Endpoint, EndpointOptions};
+    /// use std::time::Duration;
+    ///
+    /// let options = EndpointOptions::default()
+    ///     .queue_capacity(256)
+    ///     .stall_timeout(Duration::from_secs(2));
+    /// let bus = Endpoint::with_options("sync", options)?;
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn with_options(
         name: impl Into<String>,
         options: EndpointOptions,
@@ -202,11 +222,35 @@ impl Endpoint {
     /// The socket is created owner-only (0600) and only processes of the same user are
     /// accepted. A socket file left by a crashed process is replaced; one that a live
     /// endpoint serves is not ([`Error::AddressInUse`]).
+    ///
+    /// ```
+    /// use event_core::{ConnectionConfig, Endpoint};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// assert!(dir.path().join("networking.ipc").exists());
+    ///
+    /// let sync = Endpoint::new("sync")?;
+    /// sync.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// assert!(sync.is_connected_to("networking"));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn serve(config: ConnectionConfig) -> Result<Endpoint, Error> {
         Endpoint::serve_with(config, EndpointOptions::default()).await
     }
 
     /// [`serve`](Self::serve) with explicit limits.
+    ///
+    /// ```
+    /// use event_core::{ConnectionConfig, Endpoint, EndpointOptions};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let config = ConnectionConfig::from_name("networking", dir.path());
+    /// let options = EndpointOptions::default().max_frame_size(64 * 1024);
+    /// let networking = Endpoint::serve_with(config, options).await?;
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn serve_with(
         config: ConnectionConfig,
         options: EndpointOptions,
@@ -222,6 +266,12 @@ impl Endpoint {
     }
 
     /// The endpoint's name.
+    ///
+    /// ```
+    /// let bus = event_core::Endpoint::new("sync")?;
+    /// assert_eq!(bus.name(), "sync");
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.bus.name
     }
@@ -236,11 +286,35 @@ impl Endpoint {
     /// (`#[tokio::main]`'s default) it waits the same way, so a program that returns
     /// from `main` without calling `stop` loses nothing it sent. See the crate docs,
     /// "Shutting down".
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("sync")?;
+    /// let _ticks = bus.stream::<Tick>();
+    /// bus.stop().await;
+    /// assert!(bus.is_stopped());
+    /// let refused = bus.broadcast(Tick(1)).await.unwrap_err();
+    /// assert!(matches!(refused, event_core::Error::Stopped { .. }));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn stop(&self) {
         self.bus.stop_gracefully().await;
     }
 
     /// Whether [`stop`](Self::stop) was called (or the endpoint was otherwise shut down).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = event_core::Endpoint::new("sync")?;
+    /// assert!(!bus.is_stopped());
+    /// bus.stop().await;
+    /// assert!(bus.is_stopped());
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn is_stopped(&self) -> bool {
         self.bus.is_stopped()
     }
@@ -250,6 +324,20 @@ impl Endpoint {
     /// Connects to each endpoint, in order, waiting (up to the connect timeout) for a
     /// socket that does not exist yet. Fails with [`Error::ConnectionAttemptRejected`] for
     /// oneself, a name already connected, or a refusal by the other side.
+    ///
+    /// ```
+    /// use event_core::{ConnectionConfig, Endpoint, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = ConnectionConfig::from_name("networking", dir.path());
+    /// let _server = Endpoint::serve(networking.clone()).await?;
+    /// let sync = Endpoint::new("sync")?;
+    /// sync.connect_to_endpoints(&[networking.clone()]).await?;
+    /// // Names are unique among connected endpoints.
+    /// let again = sync.connect_to_endpoints(&[networking]).await.unwrap_err();
+    /// assert!(matches!(again, Error::ConnectionAttemptRejected { .. }));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn connect_to_endpoints(&self, configs: &[ConnectionConfig]) -> Result<(), Error> {
         for config in configs {
             self.mesh.connect(config).await?;
@@ -258,6 +346,19 @@ impl Endpoint {
     }
 
     /// Whether an endpoint of this name is connected.
+    ///
+    /// ```
+    /// use event_core::{ConnectionConfig, Endpoint};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// let sync = Endpoint::new("sync")?;
+    /// assert!(!sync.is_connected_to("networking"));
+    /// sync.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// assert!(sync.is_connected_to("networking"));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn is_connected_to(&self, name: &str) -> bool {
         self.bus.remotes.contains(name)
     }
@@ -291,6 +392,21 @@ impl Endpoint {
 
     /// Waits until no endpoint of this name is connected (or this endpoint stops):
     /// returns at once if none is.
+    ///
+    /// ```
+    /// use event_core::{ConnectionConfig, Endpoint};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// let sync = Endpoint::new("sync")?;
+    /// sync.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// networking.wait_until_connected_to("sync").await;
+    /// sync.stop().await;
+    /// networking.wait_until_disconnected_from("sync").await;
+    /// assert!(!networking.is_connected_to("sync"));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_until_disconnected_from(&self, name: &str) {
         self.bus
             .wait_until_logged(
@@ -323,6 +439,19 @@ impl Endpoint {
     }
 
     /// Every connected endpoint, this one first, with the event names it subscribes to.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// let bus = Endpoint::new("sync")?;
+    /// let _ticks = bus.stream::<Tick>();
+    /// let all = bus.connected_endpoints_and_subscriptions();
+    /// assert_eq!(all[0].0, "sync");
+    /// assert!(all[0].1.contains(Tick::NAME));
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn connected_endpoints_and_subscriptions(&self) -> Vec<(String, BTreeSet<String>)> {
         let mut all = vec![(
             self.name().to_owned(),
@@ -356,11 +485,46 @@ impl Endpoint {
     /// connected. It is then written even if this endpoint stops or its last handle is
     /// dropped right after (see the crate docs, "Shutting down"); what `Ok` cannot promise
     /// is that a remote process reads it before it crashes or disconnects.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use futures_util::StreamExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// // Nobody subscribes yet: an error, not a silent loss.
+    /// assert!(bus.broadcast(Tick(0)).await.is_err());
+    /// let mut ticks = bus.stream::<Tick>();
+    /// bus.broadcast(Tick(1)).await?;
+    /// assert_eq!(ticks.next().await.unwrap().0, 1);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn broadcast<E: Event>(&self, event: E) -> Result<(), Error> {
         self.broadcast_with(event, BroadcastConfig::default()).await
     }
 
     /// [`broadcast`](Self::broadcast) with a routing config.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use event_core::BroadcastConfig;
+    /// use futures_util::StreamExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// // Fire and forget: no subscriber required.
+    /// bus.broadcast_with(Tick(1), BroadcastConfig::default().require_subscriber(false))
+    ///     .await?;
+    /// // To this endpoint's own subscribers only.
+    /// let mut ticks = bus.stream::<Tick>();
+    /// bus.broadcast_with(Tick(2), BroadcastConfig::internal()).await?;
+    /// assert_eq!(ticks.next().await.unwrap().0, 2);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn broadcast_with<E: Event>(
         &self,
         event: E,
@@ -372,6 +536,21 @@ impl Endpoint {
     /// Like [`broadcast_with`](Self::broadcast_with) but never waits: a full queue makes
     /// that subscriber (or endpoint) miss the event, and the call returns
     /// [`Error::QueueFull`] after delivering to everyone else.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use event_core::{BroadcastConfig, EndpointOptions, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::with_options("app", EndpointOptions::default().queue_capacity(1))?;
+    /// let _ticks = bus.stream::<Tick>(); // never read
+    /// bus.broadcast_nowait(Tick(1), BroadcastConfig::default())?;
+    /// let full = bus.broadcast_nowait(Tick(2), BroadcastConfig::default());
+    /// assert!(matches!(full, Err(Error::QueueFull { .. })));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn broadcast_nowait<E: Event>(
         &self,
         event: E,
@@ -382,6 +561,24 @@ impl Endpoint {
 
     /// The events of type `E` that reach this endpoint from now on. Dropping the stream
     /// unsubscribes.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use futures_util::StreamExt;
+    /// use std::sync::Arc;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let mut ticks = bus.stream::<Tick>();
+    /// bus.broadcast(Tick(7)).await?;
+    /// let tick: Arc<Tick> = ticks.next().await.unwrap();
+    /// assert_eq!(tick.0, 7);
+    /// drop(ticks); // unsubscribes
+    /// assert!(bus.broadcast(Tick(8)).await.is_err());
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn stream<E: Event>(&self) -> EventStream<E> {
         self.queue_subscriber::<E>(false)
     }
@@ -389,6 +586,28 @@ impl Endpoint {
     /// Calls `handler` for every event of type `E` that reaches this endpoint, in the task
     /// that delivers it: keep it short and non-blocking (use [`stream`](Self::stream) for
     /// async work). A panic in the handler is caught and logged.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let total = Arc::new(AtomicU32::new(0));
+    /// let subscription = bus.subscribe::<Tick, _>({
+    ///     let total = total.clone();
+    ///     move |tick| {
+    ///         total.fetch_add(tick.0, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// bus.broadcast(Tick(2)).await?; // the handler ran before this returned
+    /// assert_eq!(total.load(Ordering::Relaxed), 2);
+    /// subscription.unsubscribe();
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn subscribe<E: Event, F: Fn(Arc<E>) + Send + Sync + 'static>(
         &self,
         handler: F,
@@ -410,6 +629,23 @@ impl Endpoint {
     }
 
     /// Waits for the next event of type `E`.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let next = tokio::spawn({
+    ///     let bus = bus.clone();
+    ///     async move { bus.wait_for::<Tick>().await }
+    /// });
+    /// bus.wait_until_any_endpoint_subscribed_to::<Tick>().await;
+    /// bus.broadcast(Tick(5)).await?;
+    /// assert_eq!(next.await.unwrap()?.0, 5);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_for<E: Event>(&self) -> Result<Arc<E>, Error> {
         use futures_core::Stream;
         let mut stream = self.stream::<E>();
@@ -427,11 +663,57 @@ impl Endpoint {
     /// that are gone: their departure, stop or drop of the request fails it
     /// ([`Error::RemoteDisconnected`], [`Error::NoResponse`]); bound a wait for a slow
     /// one with [`request_timeout`](Self::request_timeout).
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Count(u64);
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # #[request(response = Count)]
+    /// # struct HowMany;
+    /// use futures_util::StreamExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let mut questions = bus.stream_requests::<HowMany>();
+    /// tokio::spawn(async move {
+    ///     while let Some(question) = questions.next().await {
+    ///         question.respond(Count(3)).await.ok();
+    ///     }
+    /// });
+    /// let count: Count = bus.request(HowMany).await?; // the type is bound by #[request]
+    /// assert_eq!(count.0, 3);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn request<R: Request>(&self, request: R) -> Result<R::Response, Error> {
         self.request_with(request, BroadcastConfig::default()).await
     }
 
     /// [`request`](Self::request) with a routing config.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Count(u64);
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # #[request(response = Count)]
+    /// # struct HowMany;
+    /// use event_core::BroadcastConfig;
+    /// use futures_util::StreamExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let mut questions = bus.stream_requests::<HowMany>();
+    /// tokio::spawn(async move {
+    ///     while let Some(question) = questions.next().await {
+    ///         question.respond(Count(3)).await.ok();
+    ///     }
+    /// });
+    /// // Only the endpoint named `app` (this one) is asked.
+    /// let count = bus.request_with(HowMany, BroadcastConfig::to_endpoint("app")).await?;
+    /// assert_eq!(count.0, 3);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn request_with<R: Request>(
         &self,
         request: R,
@@ -441,6 +723,25 @@ impl Endpoint {
     }
 
     /// [`request`](Self::request) that fails with [`Error::Timeout`] after `timeout`.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Count(u64);
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # #[request(response = Count)]
+    /// # struct HowMany;
+    /// use event_core::Error;
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let _never_answered = bus.stream_requests::<HowMany>();
+    /// let late = bus.request_timeout(HowMany, Duration::from_millis(10)).await;
+    /// assert!(matches!(late, Err(Error::Timeout { .. })));
+    /// assert_eq!(bus.pending_requests(), 0);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn request_timeout<R: Request>(
         &self,
         request: R,
@@ -464,6 +765,40 @@ impl Endpoint {
     /// It goes to the other endpoints subscribed to `name` with `fingerprint` (never to
     /// this endpoint's own subscribers, which take typed values), and fails as
     /// [`request`](Self::request) does; with [`Error::Timeout`] after `timeout`.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Count(u64);
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # #[request(response = Count)]
+    /// # struct HowMany;
+    /// use event_core::{BroadcastConfig, ConnectionConfig};
+    /// use futures_util::StreamExt;
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// let mut questions = networking.stream_requests::<HowMany>();
+    /// tokio::spawn(async move {
+    ///     while let Some(question) = questions.next().await {
+    ///         question.respond(Count(3)).await.ok();
+    ///     }
+    /// });
+    /// let tool = Endpoint::new("tool")?;
+    /// tool.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// // A tool takes the fingerprint from the schema the responder published.
+    /// let fingerprint = event_core::schema::schema_of::<HowMany>().fingerprint();
+    /// let body: &[u8] = &[]; // `HowMany` encodes to nothing
+    /// let reply = tool
+    ///     .request_encoded(HowMany::NAME, fingerprint, body, BroadcastConfig::default(), Duration::from_secs(5))
+    ///     .await?;
+    /// assert_eq!((reply.from.as_str(), reply.name.as_str()), ("networking", Count::NAME));
+    /// assert_eq!(&reply.body[..], [3]); // `Count(3)`
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn request_encoded(
         &self,
         name: &str,
@@ -489,6 +824,29 @@ impl Endpoint {
     }
 
     /// The requests of type `R` that reach this endpoint from now on, to be answered.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Count(u64);
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # #[request(response = Count)]
+    /// # struct HowMany;
+    /// use futures_util::StreamExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let mut questions = bus.stream_requests::<HowMany>();
+    /// tokio::spawn(async move {
+    ///     while let Some(question) = questions.next().await {
+    ///         println!("{} asks", question.origin());
+    ///         // Only a `Count` compiles here.
+    ///         question.respond(Count(3)).await.ok();
+    ///     }
+    /// });
+    /// assert_eq!(bus.request(HowMany).await?.0, 3);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn stream_requests<R: Request>(&self) -> RequestStream<R> {
         RequestStream::new(self.queue_subscriber::<R>(true))
     }
@@ -553,6 +911,14 @@ impl Endpoint {
     /// Whether the connected endpoint called `observer` observes messages of `event`
     /// (an [`Endpoint::observe`] of it there, or of everything), as this endpoint last
     /// heard: from then on this endpoint copies them to it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = event_core::Endpoint::new("app")?;
+    /// // Nobody observes: nothing is copied, and a broadcast costs one atomic load more.
+    /// assert!(!bus.is_observed_by("tap", "doc.Tick"));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn is_observed_by(&self, observer: &str, event: &str) -> bool {
         self.bus
             .remotes
@@ -562,6 +928,19 @@ impl Endpoint {
 
     /// Waits until [`is_observed_by`](Self::is_observed_by) holds (or this endpoint
     /// stops).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = event_core::Endpoint::new("app")?;
+    /// let waited = tokio::time::timeout(
+    ///     Duration::from_millis(10),
+    ///     bus.wait_until_observed_by("tap", "doc.Tick"),
+    /// )
+    /// .await;
+    /// assert!(waited.is_err(), "no tap connected");
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_until_observed_by(&self, observer: &str, event: &str) {
         self.bus
             .wait_until_logged(
@@ -578,22 +957,78 @@ impl Endpoint {
     // -- subscription awareness ----------------------------------------------------------------
 
     /// Whether the endpoint called `remote` (this one included) subscribes to `E`.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// let bus = Endpoint::new("app")?;
+    /// assert!(!bus.is_endpoint_subscribed_to::<Tick>("app"));
+    /// let _ticks = bus.stream::<Tick>();
+    /// assert!(bus.is_endpoint_subscribed_to::<Tick>("app"));
+    /// assert!(!bus.is_endpoint_subscribed_to::<Tick>("not-connected"));
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn is_endpoint_subscribed_to<E: Event>(&self, remote: &str) -> bool {
         endpoint_subscribed(&self.bus, remote, E::NAME, fingerprint::<E>())
     }
 
     /// Whether any endpoint (this one included) subscribes to `E`.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// let bus = Endpoint::new("app")?;
+    /// assert!(!bus.is_any_endpoint_subscribed_to::<Tick>());
+    /// let _ticks = bus.stream::<Tick>();
+    /// assert!(bus.is_any_endpoint_subscribed_to::<Tick>());
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn is_any_endpoint_subscribed_to<E: Event>(&self) -> bool {
         any_subscribed(&self.bus, E::NAME, fingerprint::<E>())
     }
 
     /// Whether every connected endpoint, and this one, subscribes to `E`. An endpoint
     /// that only observes ([`observe`](Self::observe)) is not counted.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// let bus = Endpoint::new("app")?;
+    /// let _ticks = bus.stream::<Tick>();
+    /// // Alone, this endpoint is all of them.
+    /// assert!(bus.are_all_endpoints_subscribed_to::<Tick>());
+    /// # Ok::<(), event_core::Error>(())
+    /// ```
     pub fn are_all_endpoints_subscribed_to<E: Event>(&self) -> bool {
         all_subscribed(&self.bus, E::NAME, fingerprint::<E>())
     }
 
     /// Waits until the endpoint called `remote` subscribes to `E` (or this one stops).
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use event_core::ConnectionConfig;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// let sync = Endpoint::new("sync")?;
+    /// let _ticks = sync.stream::<Tick>();
+    /// sync.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// // The accepting side learns the newcomer's subscriptions a moment later.
+    /// networking.wait_until_endpoint_subscribed_to::<Tick>("sync").await;
+    /// networking.broadcast(Tick(1)).await?;
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_until_endpoint_subscribed_to<E: Event>(&self, remote: &str) {
         let fingerprint = fingerprint::<E>();
         self.bus
@@ -608,6 +1043,19 @@ impl Endpoint {
     }
 
     /// Waits until some endpoint (this one included) subscribes to `E`.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let _ticks = bus.stream::<Tick>();
+    /// bus.wait_until_any_endpoint_subscribed_to::<Tick>().await; // at once: this one does
+    /// bus.broadcast(Tick(1)).await?;
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_until_any_endpoint_subscribed_to<E: Event>(&self) {
         let fingerprint = fingerprint::<E>();
         self.bus
@@ -620,6 +1068,25 @@ impl Endpoint {
 
     /// Waits until every connected endpoint, and this one, subscribes to `E` (not
     /// counting endpoints that only observe).
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use event_core::ConnectionConfig;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// let _mine = networking.stream::<Tick>();
+    /// let sync = Endpoint::new("sync")?;
+    /// let _theirs = sync.stream::<Tick>();
+    /// sync.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// networking.wait_until_all_endpoints_subscribed_to::<Tick>().await;
+    /// assert!(networking.are_all_endpoints_subscribed_to::<Tick>());
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_until_all_endpoints_subscribed_to<E: Event>(&self) {
         let fingerprint = fingerprint::<E>();
         self.bus
@@ -662,6 +1129,28 @@ impl Endpoint {
     }
 
     /// Counters of every current connection, sorted by remote name.
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Tick(u32);
+    /// use event_core::ConnectionConfig;
+    /// use futures_util::StreamExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let networking = Endpoint::serve(ConnectionConfig::from_name("networking", dir.path())).await?;
+    /// let sync = Endpoint::new("sync")?;
+    /// let mut ticks = sync.stream::<Tick>();
+    /// sync.connect_to_endpoints(&[ConnectionConfig::from_name("networking", dir.path())])
+    ///     .await?;
+    /// networking.wait_until_endpoint_subscribed_to::<Tick>("sync").await;
+    /// networking.broadcast(Tick(1)).await?;
+    /// ticks.next().await;
+    /// let stats = networking.connection_stats();
+    /// assert_eq!((stats[0].remote.as_str(), stats[0].events_sent), ("sync", 1));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn connection_stats(&self) -> Vec<ConnectionStats> {
         let mut stats: Vec<ConnectionStats> = self
             .bus
@@ -681,6 +1170,31 @@ impl Endpoint {
 
     /// How many requests of this endpoint await an answer (0 once every request
     /// completed, failed or was cancelled).
+    ///
+    /// ```
+    /// # use event_core::{Endpoint, Event};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # struct Count(u64);
+    /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// # #[request(response = Count)]
+    /// # struct HowMany;
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("app")?;
+    /// let _held = bus.stream_requests::<HowMany>();
+    /// let asking = tokio::spawn({
+    ///     let bus = bus.clone();
+    ///     async move { bus.request_timeout(HowMany, Duration::from_secs(5)).await }
+    /// });
+    /// while bus.pending_requests() == 0 {
+    ///     tokio::task::yield_now().await;
+    /// }
+    /// asking.abort(); // a cancelled request leaves nothing behind
+    /// let _ = asking.await;
+    /// assert_eq!(bus.pending_requests(), 0);
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
     pub fn pending_requests(&self) -> usize {
         self.bus.pending.len()
     }

@@ -3,7 +3,8 @@
 //! The wire codec is not self-describing, so two programs built at different times that
 //! disagree about an event's shape would misdecode each other without a word. Every event
 //! type therefore has a schema (containers, field and variant names, types, recursively,
-//! traced through its `Deserialize`: see `trace.rs`) and a [`Fingerprint`] of it.
+//! traced through its `Deserialize`, as [`Shape`]s and [`Container`]s) and a
+//! [`Fingerprint`] of it.
 //! Endpoints tell each other the fingerprints of what they subscribe to, and publish the
 //! schemas of every event type they know; a sender never sends an event to a subscriber
 //! whose fingerprint differs (see [`crate::Error::IncompatibleSchema`]).
