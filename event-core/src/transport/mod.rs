@@ -9,6 +9,9 @@
 //! subscriptions) is the mesh's ([`crate::mesh`]) and generic over these traits, so a TCP
 //! transport is a module beside [`unix`] and nothing else in the crate names a socket.
 //!
+//! `dir.rs` finds the directory an application's sockets live in
+//! ([`ConnectionConfig::socket_dir`](crate::ConnectionConfig::socket_dir)).
+//!
 //! A broker (zenoh, NATS) is *not* a transport: it does its own routing and subscription
 //! bookkeeping, so it replaces the mesh rather than sitting under it. It plugs into the
 //! core beside the mesh, through [`crate::backend`].
@@ -16,6 +19,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+mod dir;
 mod link;
 mod unix;
 
