@@ -6,7 +6,8 @@
 //! from JSON ([`encode`]). Both go through postcard's own serializer and deserializer, so
 //! the bytes are those the typed code reads and writes.
 //!
-//! The JSON is serde_json's rendering of the same value: a struct is an object, a tuple
+//! The JSON is serde_json's rendering of the same value (objects with their keys in text
+//! order, as serde_json's own): a struct is an object, a tuple
 //! or tuple struct an array, a newtype its content, a unit `null`, an enum variant
 //! `"Name"` or `{"Name": content}`, a map with non-string keys an object whose keys are
 //! the keys' JSON text. Two differences: a byte string ([`Shape::Bytes`], from
@@ -470,6 +471,17 @@ impl<'a> Shaped<'a> {
     }
 }
 
+/// Two JSON integers in their exact order (a float comparison would round 64-bit ones).
+fn compare_numbers(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    let wide = |value: &Value| {
+        value
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| value.as_u64().map(i128::from))
+    };
+    Some(wide(a)?.cmp(&wide(b)?))
+}
+
 fn found(value: &Value) -> String {
     let kind = match value {
         Value::Null => "null",
@@ -568,15 +580,26 @@ impl Serialize for Shaped<'_> {
                 let Value::Object(object) = value else {
                     return Err(self.error("an object"));
                 };
-                let keys: Vec<Value> = object
-                    .keys()
-                    .map(|text| match **key {
-                        Shape::Str | Shape::Char => Value::String(text.clone()),
-                        _ => serde_json::from_str(text).unwrap_or(Value::String(text.clone())),
+                let mut entries: Vec<(&String, Value, &Value)> = object
+                    .iter()
+                    .map(|(text, item)| {
+                        let key_value = match **key {
+                            Shape::Str | Shape::Char => Value::String(text.clone()),
+                            _ => serde_json::from_str(text).unwrap_or(Value::String(text.clone())),
+                        };
+                        (text, key_value, item)
                     })
                     .collect();
-                let mut map = serializer.serialize_map(Some(object.len()))?;
-                for ((text, item), key_value) in object.iter().zip(&keys) {
+                // A JSON object's keys are text, in text order; a map keyed by numbers is
+                // written in number order, as a `BTreeMap` of them is.
+                entries.sort_by(|a, b| match (a.1.as_f64(), b.1.as_f64()) {
+                    (Some(x), Some(y)) if a.1.is_number() && b.1.is_number() => {
+                        compare_numbers(&a.1, &b.1).unwrap_or_else(|| x.total_cmp(&y))
+                    }
+                    _ => a.0.cmp(b.0),
+                });
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (text, key_value, item) in &entries {
                     map.serialize_key(&self.at(key, key_value, format!(" key {text}")))?;
                     map.serialize_value(&self.at(shape, item, format!(".{text}")))?;
                 }
