@@ -165,7 +165,7 @@ struct Tap {
 
 impl Tap {
     async fn start(bus: &Bus, args: &[&str]) -> Tap {
-        let mut all = vec!["tap", "--json"];
+        let mut all = vec!["--name", "tap", "tap", "--json"];
         all.extend_from_slice(args);
         let mut child = evb(bus, &all)
             .stdout(Stdio::piped())
@@ -173,11 +173,17 @@ impl Tap {
             .spawn()
             .expect("start evb tap");
         let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        let said = within("evb tap to start", stderr.next_line())
-            .await
-            .unwrap()
-            .expect("evb tap exited");
-        assert!(said.starts_with("tapping "), "evb tap said: {said}");
+        // Log lines may come first (a warning of the bus's): the tap says when it taps.
+        within("evb tap to start", async {
+            loop {
+                let said = stderr.next_line().await.unwrap().expect("evb tap exited");
+                if said.starts_with("tapping ") {
+                    assert!(said.contains(" as tap "), "evb tap said: {said}");
+                    return;
+                }
+            }
+        })
+        .await;
         tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Tap { child, lines }
@@ -185,7 +191,7 @@ impl Tap {
 
     /// Its endpoint's name on the bus.
     fn name(&self) -> String {
-        format!("evb-{}", self.child.id().expect("running"))
+        "tap".to_owned()
     }
 
     async fn next(&mut self) -> Value {

@@ -29,6 +29,16 @@ struct Cli {
         requires = "zenoh"
     )]
     bus: String,
+    /// A user for a zenoh router that requires one (with --password).
+    #[arg(long, value_name = "USER", requires_all = ["zenoh", "password"])]
+    user: Option<String>,
+    /// The user's password.
+    #[arg(long, value_name = "PASSWORD", requires = "user")]
+    password: Option<String>,
+    /// This tool's endpoint name on the bus (default `evb-<pid>-<nonce>`): one its access
+    /// rules allow, on a secured zenoh bus.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,8 +99,10 @@ where
         None => Where::Zenoh {
             routers: cli.zenoh,
             bus: cli.bus,
+            credentials: cli.user.zip(cli.password),
         },
     };
+    let name = cli.name.unwrap_or_else(crate::bus::default_name);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -101,22 +113,23 @@ where
     let result = runtime.block_on(async {
         let mut out = std::io::stdout().lock();
         match cli.command {
-            Command::Ls { json } => crate::commands::ls(&at, json, &mut out).await,
+            Command::Ls { json } => crate::commands::ls(&at, &name, json, &mut out).await,
             Command::Tap {
                 events,
                 json,
                 count,
-            } => crate::commands::tap(&at, &events, json, count, &mut out).await,
+            } => crate::commands::tap(&at, &name, &events, json, count, &mut out).await,
             Command::Request {
-                name,
+                name: request,
                 json,
                 to,
                 timeout_ms,
             } => {
                 let timeout = Duration::from_millis(timeout_ms);
                 let answer =
-                    crate::commands::request(&at, &name, &json, to.as_deref(), timeout).await?;
-                let body = answer.body.unwrap_or(serde_json::Value::Null);
+                    crate::commands::request(&at, &name, &request, &json, to.as_deref(), timeout)
+                        .await?;
+                let body = answer.body;
                 use std::io::Write;
                 writeln!(out, "{body}")?;
                 out.flush()?;

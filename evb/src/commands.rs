@@ -2,21 +2,21 @@
 
 use crate::bus::{self, Where};
 use crate::{json, show, Error};
-use event_core::observe::{Observed, OBSERVE_PREFIX};
+use event_core::observe::OBSERVE_PREFIX;
 use event_core::schema::EventSchema;
 use event_core::{BroadcastConfig, Endpoint};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// `evb ls`: every endpoint, what it subscribes to (and observes), and each schema it
 /// publishes.
-pub async fn ls(at: &Where, as_json: bool, out: &mut impl Write) -> Result<(), Error> {
-    let endpoint = bus::open(at, |_| {}).await?;
-    bus::settle(&endpoint).await;
+pub async fn ls(at: &Where, name: &str, as_json: bool, out: &mut impl Write) -> Result<(), Error> {
+    let tool = bus::open(at, name, None).await?;
+    let endpoint = &tool.endpoint;
+    bus::settle(endpoint).await;
     let all = endpoint.connected_endpoints_and_subscriptions();
     let mut listed = Vec::new();
     for (name, subscriptions) in all.into_iter().skip(1) {
@@ -68,87 +68,87 @@ pub async fn ls(at: &Where, as_json: bool, out: &mut impl Write) -> Result<(), E
     Ok(())
 }
 
-/// The schemas published by the endpoints a tap hears from, looked up as messages come.
-struct Schemas {
-    known: HashMap<(String, String), Arc<EventSchema>>,
-}
-
-impl Schemas {
-    fn of(&mut self, endpoint: &Endpoint, origin: &str, name: &str) -> Option<Arc<EventSchema>> {
-        let key = (origin.to_owned(), name.to_owned());
-        if let Some(schema) = self.known.get(&key) {
-            return Some(schema.clone());
-        }
-        // Not cached when missing: the schemas of a newcomer may still be on their way.
-        let schema = endpoint
-            .schemas_of(origin)
-            .into_iter()
-            .find(|schema| schema.name() == name)?;
-        self.known.insert(key, schema.clone());
-        Some(schema)
-    }
+/// The schema `origin` published of `name`, looked up for each message (not cached: a
+/// process that restarts with another build publishes another).
+fn schema_of(endpoint: &Endpoint, origin: &str, name: &str) -> Option<Arc<EventSchema>> {
+    endpoint
+        .schemas_of(origin)
+        .into_iter()
+        .find(|schema| schema.name() == name)
 }
 
 /// `evb tap`: every broadcast, request and answer of `events` (all, when empty) that the
 /// endpoints send, as it flows; until the bus stops, or `limit` messages were shown.
 pub async fn tap(
     at: &Where,
+    name: &str,
     events: &[String],
     as_json: bool,
     limit: Option<u64>,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let mut observation = None;
-    let endpoint = bus::open(at, |endpoint| {
-        observation = Some(endpoint.observe(events.iter().cloned()));
-    })
-    .await?;
-    let mut observation = observation.expect("made before connecting");
+    let mut tool = bus::open(at, name, Some(events)).await?;
+    let mut observation = tool.observation.take().expect("asked for");
+    let endpoint = tool.endpoint.clone();
     bus::settle(&endpoint).await;
-    let listening: Vec<String> = bus::remotes(&endpoint);
     eprintln!(
-        "tapping {} ({}); Ctrl-C to stop",
-        listening.join(", "),
+        "tapping {} as {} ({}); Ctrl-C to stop",
+        bus::remotes(&endpoint).join(", "),
+        endpoint.name(),
         if events.is_empty() {
             "every event".to_owned()
         } else {
             events.join(", ")
         }
     );
-    let mut schemas = Schemas {
-        known: HashMap::new(),
-    };
-    let mut rescan = tokio::time::interval(Duration::from_secs(1));
-    let mut shown = 0u64;
-    loop {
-        let observed: Observed = tokio::select! {
-            next = observation.next() => match next {
-                Some(observed) => observed,
-                None => break,
-            },
-            _ = rescan.tick() => {
-                if let Where::Sockets(dir) = at {
-                    bus::connect_new(&endpoint, dir).await.ok();
+    // Newcomers in the directory are connected to by a task of their own, so that a
+    // slow connection never keeps the tap from reading.
+    let rescan = match at {
+        Where::Sockets(dir) => {
+            let (endpoint, dir) = (endpoint.clone(), dir.clone());
+            Some(tokio::spawn(async move {
+                let mut failed = bus::Refused::new();
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    if bus::connect_new(&endpoint, &dir, &mut failed)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-                continue;
-            }
+            }))
+        }
+        Where::Zenoh { .. } => None,
+    };
+    let mut shown = 0u64;
+    let result = loop {
+        let Some(observed) = observation.next().await else {
+            break Ok(());
         };
         let at_time = SystemTime::now();
-        let schema = schemas.of(&endpoint, &observed.origin, &observed.name);
+        let schema = schema_of(&endpoint, &observed.origin, &observed.name);
         let decoded = show::body(&observed, schema.as_deref());
-        if as_json {
-            writeln!(out, "{}", show::json_line(at_time, &observed, decoded))?;
+        let written = if as_json {
+            writeln!(out, "{}", show::json_line(at_time, &observed, decoded))
         } else {
-            writeln!(out, "{}", show::line(at_time, &observed, decoded.as_ref()))?;
+            writeln!(out, "{}", show::line(at_time, &observed, decoded.as_ref()))
+        };
+        if let Err(error) = written.and_then(|()| out.flush()) {
+            break Err(error.into());
         }
-        out.flush()?;
         shown += 1;
         if limit.is_some_and(|limit| shown >= limit) {
-            break;
+            break Ok(());
         }
+    };
+    if let Some(rescan) = rescan {
+        rescan.abort();
     }
     endpoint.stop().await;
-    Ok(())
+    drop(tool);
+    result
 }
 
 /// What `evb request` got back.
@@ -158,8 +158,8 @@ pub struct Answer {
     pub from: String,
     /// The answer's name.
     pub name: String,
-    /// The answer, decoded (`None` without a schema).
-    pub body: Option<Value>,
+    /// The answer, decoded.
+    pub body: Value,
     /// The round trip.
     pub rtt: Duration,
 }
@@ -168,16 +168,17 @@ pub struct Answer {
 /// published, sends it (to `to`, or to every subscriber), and decodes the answer.
 pub async fn request(
     at: &Where,
+    own_name: &str,
     name: &str,
     body: &str,
     to: Option<&str>,
     timeout: Duration,
 ) -> Result<Answer, Error> {
     let value: Value = serde_json::from_str(body).map_err(Error::BadJson)?;
-    let endpoint = bus::open(at, |_| {}).await?;
-    bus::settle(&endpoint).await;
-    let answer = ask(&endpoint, name, &value, to, timeout).await;
-    endpoint.stop().await;
+    let tool = bus::open(at, own_name, None).await?;
+    bus::settle(&tool.endpoint).await;
+    let answer = ask(&tool.endpoint, name, &value, to, timeout).await;
+    tool.endpoint.stop().await;
     answer
 }
 
@@ -223,11 +224,14 @@ async fn ask(
         .request_encoded(name, schema.fingerprint(), &body, config, timeout)
         .await?;
     let rtt = started.elapsed();
-    let decoded = endpoint
-        .schemas_of(&reply.from)
-        .into_iter()
-        .find(|schema| schema.name() == reply.name)
-        .and_then(|schema| json::decode(schema.format()?, &reply.body).ok());
+    // An answer that cannot be shown is an error, not a `null`.
+    let schema = schema_of(endpoint, &reply.from, &reply.name)
+        .filter(|schema| schema.is_traced())
+        .ok_or_else(|| Error::NoSchema {
+            endpoint: reply.from.clone(),
+            name: reply.name.clone(),
+        })?;
+    let decoded = json::decode(schema.format().expect("traced"), &reply.body)?;
     Ok(Answer {
         from: reply.from,
         name: reply.name,

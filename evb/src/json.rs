@@ -34,6 +34,27 @@ pub enum JsonError {
 thread_local! {
     /// The message of the last error raised here: postcard's errors keep no message.
     static MESSAGE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// How many more values a decode may make: a schema comes from another process, and
+    /// one whose elements take no bytes (`Vec<()>`, `[(); N]`) would otherwise turn a
+    /// ten-byte body into billions of values.
+    static BUDGET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The most values a decode makes: a million, plus 64 for every byte of the body.
+fn budget_for(body: &[u8]) -> usize {
+    1_000_000usize.saturating_add(body.len().saturating_mul(64))
+}
+
+fn spend<E: de::Error>() -> Result<(), E> {
+    BUDGET.with(|budget| match budget.get().checked_sub(1) {
+        Some(left) => {
+            budget.set(left);
+            Ok(())
+        }
+        None => Err(de_error(
+            "more values than a body of this size can hold (a schema whose elements take no bytes?)",
+        )),
+    })
 }
 
 /// Keeps the first message of an error on its way out through postcard.
@@ -62,6 +83,7 @@ fn message(error: postcard::Error) -> String {
 /// Decodes `body` as the schema `format` describes.
 pub fn decode(format: &SchemaFormat, body: &[u8]) -> Result<Value, JsonError> {
     MESSAGE.with(|kept| kept.borrow_mut().take());
+    BUDGET.with(|budget| budget.set(budget_for(body)));
     let mut deserializer = postcard::Deserializer::from_bytes(body);
     let value = ShapeSeed {
         shape: &format.root,
@@ -128,6 +150,7 @@ impl<'de> DeserializeSeed<'de> for ShapeSeed<'_> {
         if self.depth > MAX_DEPTH {
             return Err(de_error("nested too deeply"));
         }
+        spend()?;
         let visitor = ShapeVisitor(self);
         match self.shape {
             Shape::Unit => deserializer.deserialize_unit(visitor),
@@ -471,15 +494,42 @@ impl<'a> Shaped<'a> {
     }
 }
 
-/// Two JSON integers in their exact order (a float comparison would round 64-bit ones).
-fn compare_numbers(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    let wide = |value: &Value| {
-        value
+/// Where a map key sorts: numbers before the rest, in their value's order (exactly, for
+/// integers), the rest by their text. A total order, as `sort_by` needs.
+fn order_key(key: &Value) -> (bool, i128, u64) {
+    match key {
+        Value::Number(number) => match number
             .as_i64()
             .map(i128::from)
-            .or_else(|| value.as_u64().map(i128::from))
-    };
-    Some(wide(a)?.cmp(&wide(b)?))
+            .or(number.as_u64().map(i128::from))
+        {
+            Some(integer) => (false, integer, 0),
+            // A float: by its integer part, then its bits in a total order.
+            None => {
+                let float = number.as_f64().unwrap_or_default();
+                let bits = float.to_bits();
+                let total = if float.is_sign_negative() {
+                    !bits
+                } else {
+                    bits | (1 << 63)
+                };
+                (false, float.trunc() as i128, total)
+            }
+        },
+        _ => (true, 0, 0),
+    }
+}
+
+/// Whether a map key of `shape` is text in JSON: a string, a char, or a newtype of one.
+fn is_textual(shape: &Shape, format: &SchemaFormat, depth: usize) -> bool {
+    match shape {
+        Shape::Str | Shape::Char => true,
+        Shape::Named(name) if depth < MAX_DEPTH => match container(format, name) {
+            Some(Container::Newtype(inner)) => is_textual(inner, format, depth + 1),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 fn found(value: &Value) -> String {
@@ -580,24 +630,21 @@ impl Serialize for Shaped<'_> {
                 let Value::Object(object) = value else {
                     return Err(self.error("an object"));
                 };
+                let textual = is_textual(key, self.format, 0);
                 let mut entries: Vec<(&String, Value, &Value)> = object
                     .iter()
                     .map(|(text, item)| {
-                        let key_value = match **key {
-                            Shape::Str | Shape::Char => Value::String(text.clone()),
-                            _ => serde_json::from_str(text).unwrap_or(Value::String(text.clone())),
+                        let key_value = if textual {
+                            Value::String(text.clone())
+                        } else {
+                            serde_json::from_str(text).unwrap_or(Value::String(text.clone()))
                         };
                         (text, key_value, item)
                     })
                     .collect();
                 // A JSON object's keys are text, in text order; a map keyed by numbers is
                 // written in number order, as a `BTreeMap` of them is.
-                entries.sort_by(|a, b| match (a.1.as_f64(), b.1.as_f64()) {
-                    (Some(x), Some(y)) if a.1.is_number() && b.1.is_number() => {
-                        compare_numbers(&a.1, &b.1).unwrap_or_else(|| x.total_cmp(&y))
-                    }
-                    _ => a.0.cmp(b.0),
-                });
+                entries.sort_by(|a, b| order_key(&a.1).cmp(&order_key(&b.1)).then(a.0.cmp(b.0)));
                 let mut map = serializer.serialize_map(Some(entries.len()))?;
                 for (text, key_value, item) in &entries {
                     map.serialize_key(&self.at(key, key_value, format!(" key {text}")))?;

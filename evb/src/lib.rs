@@ -7,7 +7,7 @@
 //! evb --zenoh LOCATOR --bus NAME ...     the same, on a zenoh bus
 //! ```
 //!
-//! `evb` is an endpoint of its own (`evb-<pid>`): over sockets it connects to every
+//! `evb` is an endpoint of its own (`evb-<pid>-<nonce>`, or `--name`): over sockets it connects to every
 //! endpoint served in `DIR` (the directory of their `<name>.ipc` files); on zenoh it
 //! joins the bus through the router at `LOCATOR`. Bodies are decoded to JSON, and built
 //! from it, through the schemas the endpoints publish ([`json`]).

@@ -305,3 +305,46 @@ fn everything_example() -> Everything {
         marker: Marker,
     }
 }
+
+#[test]
+fn a_schema_whose_elements_take_no_bytes_cannot_exhaust_the_decoder() {
+    use event_core::schema::Shape;
+    // `Vec<()>` of 2^60 elements: a 9-byte body.
+    let format = SchemaFormat {
+        root: Shape::Seq(Box::new(Shape::Unit)),
+        containers: Default::default(),
+    };
+    let body = postcard::to_stdvec(&(1u64 << 60)).unwrap();
+    let error = decode(&format, &body).unwrap_err().to_string();
+    assert!(
+        error.contains("more values than a body of this size"),
+        "{error}"
+    );
+    // A modest one still decodes.
+    let body = postcard::to_stdvec(&vec![(); 1000]).unwrap();
+    assert_eq!(
+        decode(&format, &body).unwrap(),
+        serde_json::json!(vec![(); 1000])
+    );
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct UserId(String);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "evb.test.Users")]
+struct Users {
+    by_id: BTreeMap<UserId, u32>,
+}
+
+#[test]
+fn keys_that_are_newtypes_of_strings_stay_strings() {
+    let format = format_of::<Users>();
+    let value = Users {
+        by_id: [(UserId("123".into()), 1), (UserId("true".into()), 2)].into(),
+    };
+    let bytes = postcard::to_stdvec(&value).unwrap();
+    let json = decode(&format, &bytes).unwrap();
+    assert_eq!(json, serde_json::to_value(&value).unwrap());
+    assert_eq!(encode(&format, &json).unwrap(), bytes);
+}

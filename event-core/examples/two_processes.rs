@@ -38,9 +38,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("networking") {
         return networking(&dir).await;
     }
-    let mut child = std::process::Command::new(std::env::current_exe()?)
+    let child = std::process::Command::new(std::env::current_exe()?)
         .arg("networking")
         .spawn()?;
+    // Ended on every way out of here, an error included.
+    let mut child = KillOnDrop(child);
 
     // 2. Serve, and connect: this waits (up to the connect timeout) for the socket of a
     //    process that is still starting.
@@ -65,9 +67,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 4. Stop: what was broadcast is delivered before the connections close.
     bus.broadcast(Shutdown).await?;
     bus.stop().await;
-    let status = child.wait()?;
+    let status = child.0.wait()?;
     println!("sync: networking exited ({status})");
     Ok(())
+}
+
+/// A child process, killed if it is still running when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 async fn networking(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {

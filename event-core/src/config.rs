@@ -130,6 +130,9 @@ impl BroadcastConfig {
 /// ```
 #[derive(Debug, Clone)]
 pub struct EndpointOptions {
+    /// Whether endpoints that observe ([`Endpoint::observe`](crate::Endpoint::observe))
+    /// are sent copies.
+    pub(crate) allow_observers: bool,
     pub(crate) queue_capacity: usize,
     pub(crate) stall_timeout: Duration,
     pub(crate) connection_buffer: usize,
@@ -145,6 +148,7 @@ impl Default for EndpointOptions {
     fn default() -> Self {
         EndpointOptions {
             queue_capacity: 4096,
+            allow_observers: true,
             stall_timeout: Duration::from_secs(10),
             connection_buffer: 1024 * 1024,
             max_frame_size: 16 * 1024 * 1024,
@@ -158,6 +162,19 @@ impl Default for EndpointOptions {
 }
 
 impl EndpointOptions {
+    /// Whether this endpoint sends copies of what it sends to endpoints that observe
+    /// ([`Endpoint::observe`](crate::Endpoint::observe), `evb tap`); on by default. Turn
+    /// it off where a connected endpoint may not read what is sent to others: on a bus
+    /// with access control, any user allowed to announce subscriptions could observe.
+    ///
+    /// ```
+    /// let options = event_core::EndpointOptions::default().allow_observers(false);
+    /// ```
+    pub fn allow_observers(mut self, allowed: bool) -> Self {
+        self.allow_observers = allowed;
+        self
+    }
+
     /// How many events a stream (or request stream) holds before senders must wait.
     /// Default 4096.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {

@@ -16,17 +16,24 @@
 //! * **An observer never slows the bus.** A sender hands it a copy only if its link has
 //!   room at that moment, and never waits for it; the observer's own queue is bounded
 //!   ([`EndpointOptions::queue_capacity`](crate::EndpointOptions::queue_capacity)) and
-//!   full means dropped. Nothing is dropped silently: every [`Observed`] says how many
-//!   copies were missed just before it ([`Observed::missed`]), on the sender's side and on
-//!   this one.
+//!   full means dropped. Nothing is dropped silently while a connection lasts: every
+//!   [`Observed`] says how many copies from its origin were missed just before it
+//!   ([`Observed::missed`]), on the sender's side and on this one. (Copies still queued
+//!   when a connection closes are not counted, and a sender counts for all observations
+//!   of one endpoint together.) A stopping endpoint does not wait for an observer to
+//!   take its copies.
 //! * **Order.** Copies from one sender arrive in the order it sent the originals.
 //! * **What is seen.** What endpoints send to one another or to everyone: broadcasts
-//!   (also those with [`BroadcastConfig::internal`](crate::BroadcastConfig::internal)
-//!   excluded, which stay in their process), requests, and answers (an answer is
-//!   observed under its request's name). An observer sees only what endpoints it is
+//!   (not those with [`BroadcastConfig::internal`](crate::BroadcastConfig::internal),
+//!   which stay in their process, nor their requests' answers), requests, and answers
+//!   (an answer is observed under its request's name). An observer sees only what endpoints it is
 //!   connected to send, from the moment each of them learned of the observation.
 //! * **Cost.** Nothing for an endpoint that has no observer connected (one atomic load
 //!   per broadcast); with one, an encode and a copy per observed message.
+//! * **Who may observe.** Any connected endpoint may, unless the sender turns it off
+//!   with [`EndpointOptions::allow_observers`](crate::EndpointOptions::allow_observers):
+//!   do, where an endpoint may not read what is sent to others (a zenoh bus whose users
+//!   may announce subscriptions). `observe(["*"])` is `observe` of everything.
 //!
 //! The observation is announced as subscriptions to reserved names
 //! (`event_core.observe:<name>`, `event_core.observe:*`), so every backend carries it

@@ -162,6 +162,9 @@ pub fn check_unique_names() -> Result<(), Error> {
 
 /// What to change when `first` and `second` share a name: what they declared decides.
 fn advice(first: &EventInfo, second: &EventInfo) -> String {
+    if first.type_name() == second.type_name() {
+        return "the same type from two copies of its crate (two versions linked into one program?): make the program use one (`cargo tree -d` shows the duplicate)".to_owned();
+    }
     match (first.pinned, second.pinned) {
         (true, true) => format!(
             "both declare `#[event(name = \"{}\")]`: change the name of one of them",
@@ -207,5 +210,6 @@ mod tests {
             "give `a::Joined` a name of its own with `#[event(name = \"...\")]`"
         );
         assert!(advice(&info(a, false), &info(b, false)).contains("by their path"));
+        assert!(advice(&info(a, true), &info(a, true)).contains("two copies of its crate"));
     }
 }

@@ -180,10 +180,19 @@ pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     // A request stays a request: uses of it add no "not a request" errors either.
     let request_stub = stub_response(input).map(|response| {
-        let response =
+        let response: syn::Type =
             response.unwrap_or_else(|| syn::parse_quote!(#krate::__private::UnknownResponse));
+        // As the real impl: a generic request's response may be built from its parameters.
+        let mut request_generics = generics.clone();
+        if !type_params.is_empty() {
+            request_generics
+                .make_where_clause()
+                .predicates
+                .push(syn::parse_quote!(#response: #krate::Event));
+        }
+        let (_, _, request_where) = request_generics.split_for_impl();
         quote! {
-            impl #impl_generics #krate::Request for #ident #ty_generics #where_clause {
+            impl #impl_generics #krate::Request for #ident #ty_generics #request_where {
                 type Response = #response;
             }
         }

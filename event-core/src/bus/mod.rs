@@ -36,6 +36,8 @@
 //! | `backends` (RwLock) | the attached backends | `topics` (announcing, attaching) |
 //! | a backend's own locks (the mesh: its connections, listening socket, each outbox) | the backend's state | `topics` and `backends` (in `subscriptions_changed`), `backends` (in `Backend::stop`), `topics` and the `remotes` table (in `greet`) |
 //! | connection watchers (Mutex) | the queues of `connection_events` streams | the `remotes` table (so changes are queued in the order they were made) |
+//! | a remote's observation (RwLock) | what it observes, parsed from its markers | the `remotes` table (counting observers, finding them) |
+//! | this endpoint's observation sinks, and each sink's missed counts (Mutex) | its observations | `topics` (adding and removing one, with its markers) |
 //! | route cache, `pending`, name ids, a remote's published schemas and logged warnings (Mutex/RwLock) | caches and tables | nothing else is taken under them (leaves) |
 //!
 //! The change signal (`watch`) is sent after the locks are released.
@@ -525,8 +527,10 @@ impl Bus {
     /// The second half of [`stop_gracefully`](Self::stop_gracefully), after
     /// [`begin_stop`](Self::begin_stop).
     pub(crate) async fn drain_and_finish(&self, remotes: Vec<Arc<Remote>>) {
+        // An endpoint that only observes was sent copies, which nobody waits for: a
+        // tap that stopped reading must not hold a stop up.
         let drained = async {
-            for remote in &remotes {
+            for remote in remotes.iter().filter(|remote| !remote.is_observer_only()) {
                 remote.link.drained().await;
             }
         };

@@ -6,7 +6,6 @@ use crate::observe::{Copy, Observed, OBSERVE_PREFIX};
 use crate::schema::{schema_of, Fingerprint};
 use crate::sync;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -21,8 +20,10 @@ pub(crate) struct Observing {
 }
 
 impl Observing {
-    /// The observation `subscriptions` announce, if any marker has this build's
-    /// fingerprint of [`Copy`] (a sender that would encode copies another way sends none).
+    /// The observation `subscriptions` announce, if they have any marker. Only markers
+    /// with this build's fingerprint of [`Copy`] say what to copy (a sender that would
+    /// encode copies another way sends none); any marker makes an endpoint that
+    /// subscribes to nothing else an observer alone.
     pub(crate) fn parse(subscriptions: &HashMap<String, Fingerprint>) -> Option<Observing> {
         let mut observing = Observing {
             only: true,
@@ -34,10 +35,10 @@ impl Observing {
                 observing.only = false;
                 continue;
             };
+            any = true;
             if *fingerprint != copy_fingerprint() {
                 continue;
             }
-            any = true;
             if event == "*" {
                 observing.all = true;
             } else {
@@ -62,8 +63,9 @@ pub(crate) struct Sink {
     /// The names it takes; `None`: all.
     pub filter: Option<BTreeSet<String>>,
     pub tx: mpsc::Sender<Observed>,
-    /// Copies dropped here because its queue was full, since the last one it took.
-    pub missed: AtomicU64,
+    /// Copies from each origin dropped here because the queue was full, since the last
+    /// one from that origin it took.
+    pub missed: Mutex<HashMap<Arc<str>, u64>>,
 }
 
 /// This endpoint's observations.

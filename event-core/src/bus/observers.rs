@@ -20,7 +20,7 @@ use crate::event::Event;
 use crate::observe::{Copy, Observed, ObservedKind, COPY_NAME};
 use crate::sync;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -35,6 +35,8 @@ impl Bus {
         tx: mpsc::Sender<Observed>,
     ) -> Option<u64> {
         let fingerprint = copy_fingerprint();
+        // `*` is the marker of everything: as a filter, it is no filter.
+        let filter = filter.filter(|names| !names.contains("*"));
         let mut topics = self.topics.write();
         if self.is_stopped() {
             return None;
@@ -45,7 +47,7 @@ impl Bus {
             id,
             filter,
             tx,
-            missed: AtomicU64::new(0),
+            missed: Default::default(),
         }));
         if topics.add_markers(&markers, fingerprint) {
             self.announce(&topics);
@@ -74,10 +76,17 @@ impl Bus {
 
     /// A copy arrived from `remote`: to every sink that takes it.
     pub(crate) fn receive_copy(&self, remote: &Remote, body: &[u8]) {
+        let sinks = self.observers.snapshot();
+        if sinks.is_empty() {
+            // Late (after the observation ended), or sent to an endpoint that never
+            // observed: dropped, quietly (a peer must not fill the log).
+            tracing::debug!(endpoint = %self.name, remote = %remote.name, "a copy for no observation; dropped");
+            return;
+        }
         let copy: Copy = match crate::codec::decode(body) {
             Ok(copy) => copy,
             Err(error) => {
-                tracing::warn!(endpoint = %self.name, remote = %remote.name, %error, "cannot decode an observed copy; dropped");
+                tracing::debug!(endpoint = %self.name, remote = %remote.name, %error, "cannot decode an observed copy; dropped");
                 return;
             }
         };
@@ -85,7 +94,7 @@ impl Bus {
             ObservedKind::Answer { request, .. } => request.as_str(),
             _ => copy.name.as_str(),
         };
-        for sink in self.observers.snapshot() {
+        for sink in sinks {
             if sink
                 .filter
                 .as_ref()
@@ -93,7 +102,10 @@ impl Bus {
             {
                 continue;
             }
-            let missed = copy.missed + sink.missed.swap(0, Ordering::Relaxed);
+            let mut missed_here = sync::lock(&sink.missed);
+            let before = missed_here.remove(&remote.name).unwrap_or(0);
+            // A count from the wire is the peer's word: saturate, never overflow.
+            let missed = copy.missed.saturating_add(before);
             let observed = Observed {
                 origin: remote.name.to_string(),
                 target: copy.target.clone(),
@@ -103,7 +115,7 @@ impl Bus {
                 missed,
             };
             if sink.tx.try_send(observed).is_err() {
-                sink.missed.fetch_add(missed + 1, Ordering::Relaxed);
+                missed_here.insert(remote.name.clone(), missed.saturating_add(1));
             }
         }
     }
@@ -113,7 +125,9 @@ impl Bus {
     /// Whether a copy of a message filtered by `name` would go anywhere: the one check a
     /// sender pays when nobody observes.
     pub(crate) fn is_observed(&self, name: &str) -> bool {
-        self.remotes.has_observers() && !self.remotes.observers_of(name).is_empty()
+        self.options.allow_observers
+            && self.remotes.has_observers()
+            && !self.remotes.observers_of(name).is_empty()
     }
 
     /// Copies an event about to be broadcast (or a request, with its id) to the
@@ -140,6 +154,9 @@ impl Bus {
         request_id: Option<u64>,
         body: Vec<u8>,
     ) {
+        if !self.options.allow_observers {
+            return;
+        }
         let observers = self.remotes.observers_of(name);
         if observers.is_empty() {
             return;
@@ -161,6 +178,9 @@ impl Bus {
         name: &str,
         body: Vec<u8>,
     ) {
+        if !self.options.allow_observers {
+            return;
+        }
         let observers = self.remotes.observers_of(request);
         let kind = ObservedKind::Answer {
             request_id,
@@ -202,14 +222,147 @@ impl Bus {
                 Some(observer.link.try_send(&outgoing))
             });
             match sent {
-                Some(Ok(())) | Some(Err(Refused::Closed)) => {}
+                Some(Ok(())) => {
+                    observer.copies_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Err(Refused::Closed)) => {}
                 // No room, or too large to copy: missed, and said with the next copy.
                 _ => {
                     observer
                         .copies_missed
-                        .fetch_add(copy.missed + 1, Ordering::Relaxed);
+                        .fetch_add(copy.missed.saturating_add(1), Ordering::Relaxed);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::fake_link::FakeLink;
+    use crate::config::{BroadcastConfig, EndpointOptions};
+    use crate::observe::marker;
+    use crate::schema::Fingerprint;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "observers.Tick")]
+    struct Tick(u64);
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "observers.Ask")]
+    #[request(response = Tick)]
+    struct Ask;
+
+    /// A core `a` with an observer `tap` of everything, announced with `fingerprint`.
+    fn core(options: EndpointOptions, fingerprint: Fingerprint) -> (Arc<Bus>, Arc<FakeLink>) {
+        let bus = Arc::new(Bus::new(Arc::from("a"), options));
+        let tap = Arc::new(FakeLink::default());
+        let markers: HashMap<String, Fingerprint> = [(marker(None), fingerprint)].into();
+        bus.add_remote("tap", markers, tap.clone(), |_| Ok(()))
+            .unwrap();
+        (bus, tap)
+    }
+
+    fn copies(tap: &FakeLink) -> usize {
+        sync::lock(&tap.sent)
+            .iter()
+            .filter(|(name, _)| *name == COPY_NAME)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn what_stays_in_the_process_is_not_copied_and_the_rest_is() {
+        let (bus, tap) = core(EndpointOptions::default(), copy_fingerprint());
+        let quiet = BroadcastConfig::default().require_subscriber(false);
+        bus.broadcast(Tick(1), &quiet).await.unwrap();
+        assert_eq!(copies(&tap), 1);
+        // An internal request answered here: neither it nor its answer is copied.
+        let bus_for_answers = bus.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        bus.add_subscriber::<Ask>(crate::bus::topics::Subscriber {
+            id: bus.topics.next_id(),
+            sink: crate::bus::topics::Sink::Queue {
+                tx,
+                wants_requests: true,
+                overflowed: Default::default(),
+            },
+        });
+        let answering = tokio::spawn(async move {
+            let delivery = rx.recv().await.unwrap();
+            delivery.reply.unwrap().respond(Tick(2)).unwrap();
+            drop(bus_for_answers);
+        });
+        bus.request(Ask, &BroadcastConfig::internal())
+            .await
+            .unwrap();
+        answering.await.unwrap();
+        assert_eq!(
+            copies(&tap),
+            1,
+            "an internal request and its answer stay here"
+        );
+        // The same request to everyone (answered here too): both are copied.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        bus.add_subscriber::<Ask>(crate::bus::topics::Subscriber {
+            id: bus.topics.next_id(),
+            sink: crate::bus::topics::Sink::Queue {
+                tx,
+                wants_requests: true,
+                overflowed: Default::default(),
+            },
+        });
+        let answering = tokio::spawn(async move {
+            let delivery = rx.recv().await.unwrap();
+            delivery.reply.unwrap().respond(Tick(3)).unwrap();
+        });
+        bus.request(Ask, &BroadcastConfig::default()).await.unwrap();
+        answering.await.unwrap();
+        assert_eq!(copies(&tap), 3, "the request and its answer");
+    }
+
+    #[tokio::test]
+    async fn no_copies_when_observers_are_refused_or_speak_another_copy() {
+        let quiet = BroadcastConfig::default().require_subscriber(false);
+        let (bus, tap) = core(
+            EndpointOptions::default().allow_observers(false),
+            copy_fingerprint(),
+        );
+        bus.broadcast(Tick(1), &quiet).await.unwrap();
+        assert_eq!(copies(&tap), 0);
+        // A tap of another build: sent nothing, and still not one that must subscribe.
+        let (bus, tap) = core(EndpointOptions::default(), Fingerprint(1));
+        bus.broadcast(Tick(1), &quiet).await.unwrap();
+        assert_eq!(copies(&tap), 0);
+        assert!(bus.remotes.get("tap").unwrap().is_observer_only());
+    }
+
+    #[tokio::test]
+    async fn a_forged_count_saturates() {
+        let bus = Bus::new(
+            Arc::from("tap"),
+            EndpointOptions::default().queue_capacity(1),
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        bus.add_observation(None, tx).unwrap();
+        let link = Arc::new(FakeLink::default());
+        let remote = bus
+            .add_remote("a", HashMap::new(), link, |_| Ok(()))
+            .unwrap();
+        let copy = |missed| Copy {
+            kind: ObservedKind::Broadcast,
+            target: None,
+            name: "x".into(),
+            body: Default::default(),
+            missed,
+        };
+        let body = |missed| crate::codec::body(&copy(missed)).unwrap();
+        bus.receive_copy(&remote, &body(0));
+        // The queue (of one) is full: this one is missed, with its forged count.
+        bus.receive_copy(&remote, &body(u64::MAX));
+        assert_eq!(rx.recv().await.unwrap().missed, 0);
+        bus.receive_copy(&remote, &body(u64::MAX));
+        assert_eq!(rx.recv().await.unwrap().missed, u64::MAX);
     }
 }

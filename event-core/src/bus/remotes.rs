@@ -32,6 +32,8 @@ pub(crate) struct Remote {
     observing: RwLock<Option<Observing>>,
     /// Copies meant for it that found no room since the last one sent.
     pub copies_missed: AtomicU64,
+    /// Copies queued for it (it observes).
+    pub copies_sent: AtomicU64,
     /// The schemas it published (every event type it knows), by name.
     schemas: RwLock<HashMap<String, Arc<EventSchema>>>,
     /// The schema disagreements already logged, so each is logged once.
@@ -61,6 +63,7 @@ impl Remote {
             frame_limit: link.frame_limit(),
             observing: RwLock::new(Observing::parse(&subscriptions)),
             copies_missed: AtomicU64::new(0),
+            copies_sent: AtomicU64::new(0),
             subscriptions: RwLock::new(subscriptions),
             schemas: RwLock::default(),
             warned: Mutex::default(),
@@ -368,6 +371,31 @@ impl Remotes {
         drop(stale);
     }
 
+    /// The remotes subscribed to `name`, split by `fingerprint`, computed now and not
+    /// cached (for a caller whose fingerprint is not the process's type of `name`).
+    pub(crate) fn subscribed_with_uncached(
+        &self,
+        name: &str,
+        fingerprint: Fingerprint,
+    ) -> Arc<RemoteRoute> {
+        Arc::new(self.split(name, fingerprint))
+    }
+
+    fn split(&self, name: &str, fingerprint: Fingerprint) -> RemoteRoute {
+        let mut route = RemoteRoute::default();
+        for remote in sync::read(&self.table).by_name.values() {
+            if remote.is_closed() {
+                continue;
+            }
+            match remote.subscribed_with(name) {
+                Some(theirs) if theirs == fingerprint => route.compatible.push(remote.clone()),
+                Some(theirs) => route.incompatible.push((remote.clone(), theirs)),
+                None => {}
+            }
+        }
+        route
+    }
+
     /// The remotes subscribed to `name`, split by whether their schema is the one
     /// `fingerprint` names (asked only when the route is not cached: a name stands for
     /// one type in a process).
@@ -385,23 +413,7 @@ impl Remotes {
                 }
             }
         }
-        let fingerprint = fingerprint();
-        let mut compatible = Vec::new();
-        let mut incompatible = Vec::new();
-        for remote in sync::read(&self.table).by_name.values() {
-            if remote.is_closed() {
-                continue;
-            }
-            match remote.subscribed_with(name) {
-                Some(theirs) if theirs == fingerprint => compatible.push(remote.clone()),
-                Some(theirs) => incompatible.push((remote.clone(), theirs)),
-                None => {}
-            }
-        }
-        let route = Arc::new(RemoteRoute {
-            compatible,
-            incompatible,
-        });
+        let route = Arc::new(self.split(name, fingerprint()));
         let mut cache = sync::write(&self.routes);
         // Only a route computed in the current generation may be cached: one computed
         // across a change could miss a new subscriber for good.

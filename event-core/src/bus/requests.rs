@@ -224,6 +224,9 @@ pub(crate) struct ReplyGuard {
     origin: Origin,
     origin_name: Arc<str>,
     answered: AtomicBool,
+    /// Whether the answer is copied to observers (not for a request that stayed in its
+    /// process, whose request was not copied either).
+    observed: bool,
 }
 
 impl ReplyGuard {
@@ -241,7 +244,14 @@ impl ReplyGuard {
             origin,
             origin_name,
             answered: AtomicBool::new(false),
+            observed: true,
         }
+    }
+
+    /// The same, for a request that stayed in its process: its answer is not copied.
+    pub(crate) fn unobserved(mut self) -> ReplyGuard {
+        self.observed = false;
+        self
     }
 
     /// The name of the endpoint that asked.
@@ -255,13 +265,15 @@ impl ReplyGuard {
         match &self.origin {
             Origin::Local => {
                 if !self.answered.swap(true, Ordering::AcqRel) {
-                    responder.copy_answer(
-                        self.event,
-                        self.request_id,
-                        &self.origin_name,
-                        T::NAME,
-                        &mut || crate::codec::body(&response).ok(),
-                    );
+                    if self.observed {
+                        responder.copy_answer(
+                            self.event,
+                            self.request_id,
+                            &self.origin_name,
+                            T::NAME,
+                            &mut || crate::codec::body(&response).ok(),
+                        );
+                    }
                     responder.pending().complete(
                         self.request_id,
                         LOCAL,

@@ -294,13 +294,12 @@ impl Bus {
             self.send_request(&route, id, R::NAME, &body).await?;
         }
         if let Some(subscribers) = &route.local {
-            let guard = Arc::new(ReplyGuard::new(
-                self.clone(),
-                id,
-                R::NAME,
-                Origin::Local,
-                self.name.clone(),
-            ));
+            let guard =
+                ReplyGuard::new(self.clone(), id, R::NAME, Origin::Local, self.name.clone());
+            let guard = Arc::new(match config.target {
+                Target::Internal => guard.unobserved(),
+                _ => guard,
+            });
             let request: AnyEvent = Arc::new(request);
             self.deliver_local(R::NAME, subscribers, request, Some(&guard))
                 .await;
@@ -376,9 +375,18 @@ impl Bus {
             Target::Internal => Target::Endpoint(self.name.clone()),
             other => other.clone(),
         };
-        let mut route = self.route(name, &target, || fingerprint);
+        // Not through the route cache: it is keyed by name alone ("a name stands for one
+        // type in a process"), and an encoded request's fingerprint is the caller's.
         // Local subscribers take typed values; an encoded request is for other endpoints.
-        route.local = None;
+        let route = Route {
+            local: None,
+            remote: match &target {
+                Target::Endpoint(endpoint) => {
+                    RemoteRoute::of(self.remotes.get(endpoint), name, fingerprint)
+                }
+                _ => self.remotes.subscribed_with_uncached(name, fingerprint),
+            },
+        };
         if route.is_empty() {
             if let Some((remote, theirs)) = route.remote.incompatible.first() {
                 return Err(Error::IncompatibleSchema {

@@ -7,12 +7,15 @@ use std::path::PathBuf;
 impl ConnectionConfig {
     /// A directory for the sockets of application `app`, private to this user, made if
     /// missing: `$XDG_RUNTIME_DIR/<app>` where the system provides a runtime directory
-    /// (per user, owner-only, emptied at logout), else `<temp>/<app>-<uid>`. Every
-    /// process of the application that calls it gets the same directory.
+    /// (per user, owner-only, emptied at logout), else `<temp>/<app>-<uid>`. The
+    /// processes of one user's session that call it get the same directory; a process
+    /// started elsewhere (a service, cron, a container) may see another
+    /// `XDG_RUNTIME_DIR` or none: give such processes one directory explicitly.
     ///
-    /// Fails with [`Error::Io`](crate::Error::Io) when the directory cannot be made, or
-    /// when it exists but is not a directory owned by this user and closed to others
-    /// (another user could otherwise plant sockets in it).
+    /// Fails with [`Error::Io`](crate::Error::Io) when `app` is not a plain file name
+    /// (empty, `.`, `..`, or with a `/`), when the directory cannot be made, or when it
+    /// exists but is not a directory owned by this user and closed to others (another
+    /// user could otherwise plant sockets in it).
     ///
     /// ```
     /// use event_core::ConnectionConfig;
@@ -23,7 +26,18 @@ impl ConnectionConfig {
     /// # Ok::<(), event_core::Error>(())
     /// ```
     pub fn socket_dir(app: &str) -> Result<PathBuf, Error> {
-        let uid = rustix::process::getuid().as_raw();
+        if app.is_empty() || app == "." || app == ".." || app.contains('/') {
+            return Err(Error::Io {
+                endpoint: app.to_owned(),
+                context: format!("choosing a socket directory for `{app}`"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the application name must be a plain file name",
+                ),
+            });
+        }
+        // The user the transport checks peers against.
+        let uid = rustix::process::geteuid().as_raw();
         let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
             Some(runtime) if runtime.is_absolute() => runtime.join(app),
             _ => std::env::temp_dir().join(format!("{app}-{uid}")),
@@ -68,7 +82,7 @@ mod tests {
     #[test]
     fn a_socket_dir_is_made_owner_only_and_one_open_to_others_is_refused() {
         let base = tempfile::tempdir().unwrap();
-        let uid = rustix::process::getuid().as_raw();
+        let uid = rustix::process::geteuid().as_raw();
         let made = private_dir(base.path().join("app"), uid, "app").unwrap();
         let mode = std::fs::metadata(&made).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -83,5 +97,12 @@ mod tests {
         let file = base.path().join("file");
         std::fs::write(&file, b"").unwrap();
         assert!(private_dir(file, uid, "app").is_err());
+    }
+
+    #[test]
+    fn an_application_name_that_is_a_path_is_refused() {
+        for app in ["", ".", "..", "a/b", "/etc"] {
+            assert!(crate::ConnectionConfig::socket_dir(app).is_err(), "{app:?}");
+        }
     }
 }

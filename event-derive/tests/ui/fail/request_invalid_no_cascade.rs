@@ -22,6 +22,17 @@ pub struct Quoted;
 #[request()]
 pub struct Bare;
 
+// A generic request with a typo elsewhere: one error, at the typo; the response built
+// from the parameter still binds.
+#[derive(Serialize, Deserialize, Event)]
+#[event(nmae = "app.Echo")]
+#[request(response = T)]
+pub struct Echo<T>(pub T);
+
+pub async fn echo(bus: &Endpoint) -> u64 {
+    bus.request(Echo(Pong { echo: 1 })).await.unwrap().echo
+}
+
 pub async fn ask(bus: &Endpoint) -> u64 {
     let pong = bus.request(Ask).await.unwrap();
     let quoted = bus.request(Quoted).await.unwrap();
