@@ -10,30 +10,8 @@ use event_core::observe::{Observation, Observed, ObservedKind};
 use event_core::{BroadcastConfig, ConnectionEvent, EndpointOptions, Error};
 use futures_util::StreamExt;
 use std::time::Duration;
-use support::backends::{Bus, Kind};
+use support::backends::{on_both_backends, Bus, Kind};
 use support::{subscribe_remote, within};
-
-/// Runs each scenario once per backend, as `sockets::NAME` and `zenoh::NAME`.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sockets {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Kind::Sockets).await
-                }
-            )*
-        }
-        mod zenoh {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Kind::Zenoh).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     a_broadcast_reaches_only_subscribers,

@@ -8,7 +8,7 @@ mod support;
 use event_bus_tests::peer_process::PeerProcess;
 use serde_json::Value;
 use std::process::Stdio;
-use support::backends::{Bus, Kind};
+use support::backends::{on_both_backends, Bus, Kind};
 use support::within;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -16,28 +16,6 @@ use tokio::process::{Child, ChildStdout, Command};
 const JOINED: &str = "trinity.protocol.common.events.PeerJoinedEvent";
 const COUNT_REQUEST: &str = "trinity.protocol.common.events.PeerCountRequest";
 const COUNT_RESPONSE: &str = "trinity.protocol.common.events.PeerCountResponse";
-
-/// Runs each scenario once per backend.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sockets {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Kind::Sockets).await
-                }
-            )*
-        }
-        mod zenoh {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Kind::Zenoh).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     ls_lists_the_pool_processes_with_their_subscriptions_and_schemas,

@@ -82,15 +82,8 @@ pub fn expand(input: &EventInput<'_>) -> TokenStream {
     let request_impl = input.response.as_ref().map(|response| {
         // The span of `type Response` is the user's `T`, so "`T` is not an event" points there.
         let response_binding = quote_spanned!(response.span()=> type Response = #response;);
-        // A generic request's response may be built from its parameters (`Echo<T>`
-        // answered by `T`): it is a request where the response is an event.
-        let mut request_generics = generics.clone();
-        if !input.type_params.is_empty() {
-            request_generics
-                .make_where_clause()
-                .predicates
-                .push(syn::parse_quote!(#response: #krate::Event));
-        }
+        let request_generics =
+            request_generics(&generics, !input.type_params.is_empty(), response, krate);
         let (_, _, request_where) = request_generics.split_for_impl();
         quote! {
             impl #impl_generics #krate::Request for #ident #ty_generics #request_where {
@@ -182,14 +175,8 @@ pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
     let request_stub = stub_response(input).map(|response| {
         let response: syn::Type =
             response.unwrap_or_else(|| syn::parse_quote!(#krate::__private::UnknownResponse));
-        // As the real impl: a generic request's response may be built from its parameters.
-        let mut request_generics = generics.clone();
-        if !type_params.is_empty() {
-            request_generics
-                .make_where_clause()
-                .predicates
-                .push(syn::parse_quote!(#response: #krate::Event));
-        }
+        let request_generics =
+            request_generics(&generics, !type_params.is_empty(), &response, &krate);
         let (_, _, request_where) = request_generics.split_for_impl();
         quote! {
             impl #impl_generics #krate::Request for #ident #ty_generics #request_where {
@@ -209,6 +196,25 @@ pub fn expand_errors(input: &DeriveInput, error: syn::Error) -> TokenStream {
             #request_stub
         };
     }
+}
+
+/// The generics of a `Request` impl: a generic request's response may be built from its
+/// parameters (`Echo<T>` answered by `T`), so it is a request where the response is an
+/// event.
+fn request_generics(
+    generics: &syn::Generics,
+    generic: bool,
+    response: &syn::Type,
+    krate: &syn::Path,
+) -> syn::Generics {
+    let mut generics = generics.clone();
+    if generic {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(#response: #krate::Event));
+    }
+    generics
 }
 
 /// What a type parameter of a generic event must be: a type with a stable name that the

@@ -10,6 +10,32 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Runs each scenario (an `async fn NAME(kind: Kind)` of the invoking file) once per
+/// backend, as the tests `sockets::NAME` and `zenoh::NAME`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sockets {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Kind::Sockets).await
+                }
+            )*
+        }
+        mod zenoh {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Kind::Zenoh).await
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
+
 /// Which backend connects the endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
