@@ -131,11 +131,12 @@ impl Responder for Bus {
         name: &'static str,
         body: &mut dyn FnMut() -> Option<Vec<u8>>,
     ) {
-        if !self.is_observed(request) {
+        let observers = self.observers_for(request);
+        if observers.is_empty() {
             return;
         }
         if let Some(body) = body() {
-            Bus::copy_answer(self, request, request_id, requester, name, body);
+            self.copy_answer_to(&observers, request, request_id, requester, name, body);
         }
     }
 }

@@ -122,71 +122,66 @@ impl Bus {
 
     // -- sending copies ------------------------------------------------------------------
 
-    /// Whether a copy of a message filtered by `name` would go anywhere: the one check a
-    /// sender pays when nobody observes.
-    pub(crate) fn is_observed(&self, name: &str) -> bool {
-        self.options.allow_observers
-            && self.remotes.has_observers()
-            && !self.remotes.observers_of(name).is_empty()
+    /// The observers a copy of a message filtered by `name` goes to, looked up once per
+    /// message: none, without a lock, when copies are refused or nobody observes (the one
+    /// check a sender pays then).
+    pub(crate) fn observers_for(&self, name: &str) -> Vec<Arc<Remote>> {
+        if !self.options.allow_observers {
+            return Vec::new();
+        }
+        self.remotes.observers_of(name)
     }
 
     /// Copies an event about to be broadcast (or a request, with its id) to the
-    /// observers of its name, encoding it for them.
+    /// observers of its name, encoding it for them only if there are any.
     pub(crate) fn copy_event<E: Event>(
         &self,
         event: &E,
         target: Option<&str>,
         request_id: Option<u64>,
     ) {
-        if !self.is_observed(E::NAME) {
+        let observers = self.observers_for(E::NAME);
+        if observers.is_empty() {
             return;
         }
         if let Ok(body) = crate::codec::body(event) {
-            self.copy_encoded(E::NAME, target, request_id, body);
+            self.copy_encoded(&observers, E::NAME, target, request_id, body);
         }
     }
 
-    /// [`copy_event`](Self::copy_event) for an event already encoded as `body`.
+    /// [`copy_event`](Self::copy_event) for an event already encoded as `body`, to the
+    /// `observers` [`observers_for`](Self::observers_for) found.
     pub(crate) fn copy_encoded(
         &self,
+        observers: &[Arc<Remote>],
         name: &str,
         target: Option<&str>,
         request_id: Option<u64>,
         body: Vec<u8>,
     ) {
-        if !self.options.allow_observers {
-            return;
-        }
-        let observers = self.remotes.observers_of(name);
-        if observers.is_empty() {
-            return;
-        }
         let kind = match request_id {
             Some(id) => ObservedKind::Request { id },
             None => ObservedKind::Broadcast,
         };
-        self.send_copies(&observers, kind, target, name, body);
+        self.send_copies(observers, kind, target, name, body);
     }
 
     /// Copies an answer, encoded as `body`, to request `request_id` (named `request`)
-    /// from `requester`.
-    pub(crate) fn copy_answer(
+    /// from `requester`, to the `observers` [`observers_for`](Self::observers_for) found.
+    pub(crate) fn copy_answer_to(
         &self,
+        observers: &[Arc<Remote>],
         request: &str,
         request_id: u64,
         requester: &str,
         name: &str,
         body: Vec<u8>,
     ) {
-        if !self.options.allow_observers {
-            return;
-        }
-        let observers = self.remotes.observers_of(request);
         let kind = ObservedKind::Answer {
             request_id,
             request: request.to_owned(),
         };
-        self.send_copies(&observers, kind, Some(requester), name, body);
+        self.send_copies(observers, kind, Some(requester), name, body);
     }
 
     fn send_copies(

@@ -414,12 +414,13 @@ impl Bus {
             id,
         };
         self.check_running()?;
-        if self.is_observed(name) {
+        let observers = self.observers_for(name);
+        if !observers.is_empty() {
             let target = match &target {
                 Target::Endpoint(endpoint) => Some(&**endpoint),
                 _ => None,
             };
-            self.copy_encoded(name, target, Some(id), body.to_vec());
+            self.copy_encoded(&observers, name, target, Some(id), body.to_vec());
         }
         self.send_request(&route, id, name, body).await?;
         match reply.await.map_err(|_| self.stopped_error())?? {
