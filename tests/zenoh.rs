@@ -1027,9 +1027,14 @@ impl Authority {
     }
 }
 
-/// Mutual TLS through a router that requires it: endpoints with a certificate from the
-/// bus's authority join and talk; one without a certificate, one whose certificate
-/// another authority signed, and one that does not trust the router's are refused.
+/// Mutual TLS (on QUIC) through a router that requires it: endpoints with a certificate
+/// from the bus's authority join and talk, every event arriving in order; one without a
+/// certificate, one whose certificate another authority signed, and one that does not
+/// trust the router's are refused.
+///
+/// Over `tls/` the first part failed in one run in twenty (zenoh's TLS link closed under
+/// traffic), and over `quic/` with a stream per priority in one run in four (the first
+/// events dropped): see `event_zenoh`'s locators module.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_admits_only_certificates_of_the_bus_authority() {
     use event_zenoh::Tls;
@@ -1050,7 +1055,7 @@ async fn mutual_tls_admits_only_certificates_of_the_bus_authority() {
     )
     .unwrap();
     let tls_port = support::backends::free_port();
-    let locator = format!("tls/127.0.0.1:{tls_port}");
+    let locator = format!("quic/127.0.0.1:{tls_port}");
     let _router = RouterProcess::start_with(
         support::backends::free_port(),
         &[],

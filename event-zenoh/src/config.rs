@@ -49,7 +49,24 @@ pub(crate) enum Mode {
     Peer,
 }
 
-/// TLS files (PEM) for [`ZenohConfig::tls`].
+/// TLS files (PEM) for [`ZenohConfig::tls`], used by `quic/` and `tls/` locators.
+///
+/// Prefer `quic/` for encrypted links: zenoh's `tls/` link can close under traffic and
+/// lose what is on its way (eclipse-zenoh/zenoh#2557); `join` logs a warning for it.
+///
+/// ```
+/// use event_zenoh::{Tls, ZenohConfig};
+///
+/// // Mutual TLS: trust the bus's authority, and show a certificate it signed.
+/// let config = ZenohConfig::client(["quic/10.0.0.1:7447"])
+///     .bus("trinity")
+///     .tls(
+///         Tls::root_ca("/etc/trinity/bus-ca.pem")
+///             .identity("/etc/trinity/proxy.pem", "/etc/trinity/proxy.key")
+///             .mutual(true),
+///     );
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Tls {
     root_ca: Option<PathBuf>,
@@ -67,7 +84,7 @@ impl Tls {
         }
     }
 
-    /// This endpoint's own certificate and key: to listen on `tls/` locators, and to
+    /// This endpoint's own certificate and key: to listen on `quic/` and `tls/` locators, and to
     /// prove who it is to a router that requires it ([`mutual`](Self::mutual)).
     pub fn identity(
         mut self,
@@ -116,7 +133,7 @@ impl ZenohConfig {
         ZenohConfig::new(Mode::Peer)
     }
 
-    /// Also listen on these locators (`"tcp/127.0.0.1:7450"`, `"tls/0.0.0.0:7451"`).
+    /// Also listen on these locators (`"tcp/127.0.0.1:7450"`, `"quic/0.0.0.0:7451"`).
     pub fn listen<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
         locators: I,
@@ -147,7 +164,7 @@ impl ZenohConfig {
         self
     }
 
-    /// TLS for `tls/` locators (see [`Tls`]).
+    /// TLS for `quic/` and `tls/` locators (see [`Tls`]).
     pub fn tls(mut self, tls: Tls) -> ZenohConfig {
         self.tls = Some(tls);
         self
@@ -278,6 +295,7 @@ impl ZenohConfig {
         for (key, value) in &self.json5 {
             set(key, value.clone())?;
         }
+        crate::locators::keep_link_order(&mut config)?;
         Ok(config)
     }
 }

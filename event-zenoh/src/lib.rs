@@ -67,8 +67,14 @@
 //! (`transport/link/tx/queue/congestion_control/block/wait_before_close`, in µs); the
 //! router binary does.
 //!
+//! **Links.** `tcp/` and `quic/` keep zenoh's order on a link, which the bus relies on;
+//! `quic/` locators are given one stream (`multistream=0`), since a stream per priority
+//! lets declarations fall behind the events that use them. For encryption use `quic/`:
+//! zenoh's `tls/` link can close under traffic and lose what is on its way
+//! (eclipse-zenoh/zenoh#2557), and `join` warns of it.
+//!
 //! **Security.** Anyone who can reach a router can publish on it. Authenticate
-//! endpoints ([`ZenohConfig::user_password`], or mutual TLS with [`Tls`]), and let the
+//! endpoints ([`ZenohConfig::user_password`], or mutual TLS with [`Tls`] over `quic/`), and let the
 //! router's access control allow each user to publish only as itself. The origin is the
 //! last chunk of every key an endpoint writes (see the key layout below), so one block
 //! of rules per user does it. These are the rules for a bus `trinity` with the users
@@ -103,6 +109,7 @@ mod header;
 mod inbox;
 mod keys;
 mod link;
+mod locators;
 mod off_runtime;
 mod presence;
 pub mod router;

@@ -81,6 +81,7 @@ impl Router {
                 lease.as_millis().max(100).to_string(),
             )?;
         }
+        crate::locators::keep_link_order(&mut config)?;
         Ok(config)
     }
 
