@@ -258,8 +258,8 @@ pub struct ReadmeDoctests;
 pub use bus::connections::ConnectionEvent;
 pub use config::{BroadcastConfig, ConnectionConfig, EndpointOptions, Reconnect};
 pub use endpoint::{
-    ConnectionEvents, ConnectionStats, EncodedReply, Endpoint, EventStream, InboundRequest,
-    RequestStream, Subscription,
+    BroadcastFuture, ConnectionEvents, ConnectionStats, EncodedReply, Endpoint, EventStream,
+    InboundRequest, RequestFuture, RequestStream, Subscription,
 };
 pub use error::Error;
 pub use event::{Event, Request};

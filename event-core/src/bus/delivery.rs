@@ -167,8 +167,23 @@ impl Bus {
         event: AnyEvent,
         reply: Option<&Arc<ReplyGuard>>,
     ) {
-        // Allocates only when a queue is full.
-        let mut full: Vec<(&Subscriber, Delivery)> = Vec::new();
+        let full = self.offer_local(name, subscribers, event, reply);
+        if !full.is_empty() {
+            self.wait_local(name, subscribers, full).await;
+        }
+    }
+
+    /// Hands `event` to every subscriber with room now; those without come back (their
+    /// index in `subscribers`, and the delivery to wait with). Allocates only when a
+    /// queue is full.
+    pub(crate) fn offer_local(
+        &self,
+        name: &'static str,
+        subscribers: &[Subscriber],
+        event: AnyEvent,
+        reply: Option<&Arc<ReplyGuard>>,
+    ) -> Vec<(usize, Delivery)> {
+        let mut full = Vec::new();
         // Every subscriber but the last gets a clone; the last (often the only one) takes
         // the event itself.
         let mut event = Some(event);
@@ -182,15 +197,24 @@ impl Bus {
                 break;
             };
             if let Err(delivery) = subscriber.offer(name, shared_event, reply) {
-                full.push((subscriber, delivery));
+                full.push((index, delivery));
             }
         }
-        if full.is_empty() {
-            return;
-        }
+        full
+    }
+
+    /// Waits for room for the deliveries [`offer_local`](Self::offer_local) could not
+    /// make, against one deadline; cuts off a subscriber that stalls.
+    pub(crate) async fn wait_local(
+        &self,
+        name: &'static str,
+        subscribers: &[Subscriber],
+        full: Vec<(usize, Delivery)>,
+    ) {
         let stall = self.options.stall_timeout;
         let deadline = tokio::time::Instant::now() + stall;
-        for (subscriber, delivery) in full {
+        for (index, delivery) in full {
+            let subscriber = &subscribers[index];
             if let Delivered::Stalled(id) = subscriber.wait_deliver(delivery, deadline).await {
                 tracing::error!(
                     endpoint = %self.name,

@@ -17,7 +17,7 @@
 use super::delivery::Sent;
 use super::remotes::{Remote, RemoteRoute, Side};
 use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
-use super::topics::{AnyEvent, Subscriber};
+use super::topics::{AnyEvent, Delivery, Subscriber};
 use super::Bus;
 use crate::backend::link::{MessageKind, Outgoing, Refused};
 use crate::config::{BroadcastConfig, Target};
@@ -47,8 +47,30 @@ impl Route {
 
 /// The remotes a broadcast found full, with an owned copy of the body to send them once
 /// they have room.
-struct Backlog<'r> {
-    full: Vec<&'r Arc<Remote>>,
+/// A broadcast that found a remote or a local subscriber without room: what is left to
+/// do, owned and without the event's type.
+pub(crate) struct UnfinishedBroadcast {
+    name: &'static str,
+    route: Route,
+    /// The remotes that were full (indices into the route's remotes), the name's
+    /// number and the encoded body.
+    full_remotes: Option<(Vec<usize>, u32, Vec<u8>)>,
+    local: LocalPart,
+}
+
+/// The local subscribers' part of an [`UnfinishedBroadcast`].
+enum LocalPart {
+    /// None subscribes.
+    None,
+    /// Not offered yet: it goes to them after the full remotes.
+    ToDeliver(AnyEvent),
+    /// Offered; these (indices into the route's subscribers) had no room.
+    Full(Vec<(usize, Delivery)>),
+}
+
+struct Backlog {
+    /// The remotes that were full: indices into the remotes given.
+    full: Vec<usize>,
     name_id: u32,
     body: Vec<u8>,
 }
@@ -147,11 +169,11 @@ impl Bus {
     /// Encodes `event` once and hands it to every remote that has room now. The remotes
     /// that were full come back with an owned copy of the body, for the caller to wait on
     /// or to report.
-    fn queue_to_remotes<'r, E: Event>(
+    fn queue_to_remotes<E: Event>(
         &self,
-        remotes: &'r [Arc<Remote>],
+        remotes: &[Arc<Remote>],
         event: &E,
-    ) -> Result<Option<Backlog<'r>>, Error> {
+    ) -> Result<Option<Backlog>, Error> {
         if remotes.is_empty() {
             return Ok(None);
         }
@@ -167,9 +189,13 @@ impl Bus {
                 request_id: None,
                 body,
             };
-            let full: Vec<&Arc<Remote>> = remotes
+            let full: Vec<usize> = remotes
                 .iter()
-                .filter(|remote| matches!(self.try_send(remote, &outgoing), Err(Refused::Full)))
+                .enumerate()
+                .filter(|(_, remote)| {
+                    matches!(self.try_send(remote, &outgoing), Err(Refused::Full))
+                })
+                .map(|(index, _)| index)
                 .collect();
             Ok((!full.is_empty()).then(|| (full, body.to_vec())))
         })
@@ -181,47 +207,109 @@ impl Bus {
         }))
     }
 
-    /// Sends `event` to every subscriber under `config`, waiting for room.
+    /// Sends `event` to every subscriber under `config`, waiting for room (the
+    /// endpoint's `BroadcastFuture` does the same in two steps).
+    #[cfg(test)]
     pub(crate) async fn broadcast<E: Event>(
         &self,
         event: E,
         config: &BroadcastConfig,
     ) -> Result<(), Error> {
+        match self.start_broadcast(event, config)? {
+            None => Ok(()),
+            Some(waiting) => self.finish_broadcast(waiting).await,
+        }
+    }
+
+    /// The part of a broadcast that never waits: routes and encodes `event` and hands
+    /// it to every remote and local subscriber with room. `None` when that was all of
+    /// them; otherwise what [`finish_broadcast`](Self::finish_broadcast) must wait for,
+    /// type-erased, so that the wait is one future for every event type.
+    pub(crate) fn start_broadcast<E: Event>(
+        &self,
+        event: E,
+        config: &BroadcastConfig,
+    ) -> Result<Option<UnfinishedBroadcast>, Error> {
         self.check_running()?;
         let route = self.route_required::<E>(config)?;
         self.copy_for_observers(&event, &config.target, None);
-        let mut stalled = None;
-        let mut refused = false;
-        if let Some(backlog) = self.queue_to_remotes(route.remotes(), &event)? {
-            let outgoing = Outgoing {
+        let full_remotes = self
+            .queue_to_remotes(route.remotes(), &event)?
+            .map(|backlog| (backlog.full, backlog.name_id, backlog.body));
+        let Some(subscribers) = route.local.clone() else {
+            return Ok(full_remotes.map(|full| UnfinishedBroadcast {
                 name: E::NAME,
-                name_id: backlog.name_id,
+                route,
+                full_remotes: Some(full),
+                local: LocalPart::None,
+            }));
+        };
+        let event: AnyEvent = Arc::new(event);
+        if full_remotes.is_some() {
+            // The remotes are waited for first, and the local subscribers get the event
+            // after them (a stop that cuts the wait short means it was never accepted).
+            return Ok(Some(UnfinishedBroadcast {
+                name: E::NAME,
+                route,
+                full_remotes,
+                local: LocalPart::ToDeliver(event),
+            }));
+        }
+        let full = self.offer_local(E::NAME, &subscribers, event, None);
+        Ok((!full.is_empty()).then(|| UnfinishedBroadcast {
+            name: E::NAME,
+            route,
+            full_remotes: None,
+            local: LocalPart::Full(full),
+        }))
+    }
+
+    /// Waits for the remotes and local subscribers that had no room when the broadcast
+    /// started (see [`start_broadcast`](Self::start_broadcast)).
+    pub(crate) async fn finish_broadcast(&self, waiting: UnfinishedBroadcast) -> Result<(), Error> {
+        let UnfinishedBroadcast {
+            name,
+            route,
+            full_remotes,
+            local,
+        } = waiting;
+        let mut stalled = None;
+        if let Some((full, name_id, body)) = full_remotes {
+            let outgoing = Outgoing {
+                name,
+                name_id,
                 request_id: None,
-                body: &backlog.body,
+                body: &body,
             };
             let deadline = self.remote_deadline();
-            for remote in &backlog.full {
+            let mut refused = false;
+            for remote in full.iter().map(|&index| &route.remotes()[index]) {
                 match self.send_or_stall(remote, &outgoing, deadline).await {
                     Sent::Queued => {}
                     Sent::Closed => refused = true,
                     Sent::Stalled => stalled = Some(remote.name.to_string()),
                 }
             }
-        }
-        // A wait for room that a stop cut short: the event was never accepted.
-        if refused {
-            self.check_running()?;
+            // A wait for room that a stop cut short: the event was never accepted.
+            if refused {
+                self.check_running()?;
+            }
         }
         if let Some(subscribers) = &route.local {
-            let event: AnyEvent = Arc::new(event);
-            self.deliver_local(E::NAME, subscribers, event, None).await;
+            match local {
+                LocalPart::None => {}
+                LocalPart::ToDeliver(event) => {
+                    self.deliver_local(name, subscribers, event, None).await
+                }
+                LocalPart::Full(full) => self.wait_local(name, subscribers, full).await,
+            }
         }
         match stalled {
             None => Ok(()),
             Some(remote) => Err(Error::Stalled {
                 endpoint: self.name.to_string(),
                 remote,
-                event: E::NAME,
+                event: name,
                 waited: self.options.connection_stall_timeout(),
             }),
         }
@@ -239,7 +327,10 @@ impl Bus {
         self.copy_for_observers(&event, &config.target, None);
         let mut full = self
             .queue_to_remotes(route.remotes(), &event)?
-            .and_then(|backlog| backlog.full.last().map(|remote| remote.name.to_string()));
+            .and_then(|backlog| {
+                let last = *backlog.full.last()?;
+                Some(route.remotes()[last].name.to_string())
+            });
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
             for subscriber in subscribers.iter() {

@@ -3,9 +3,11 @@
 //! and the rules live, or into the socket mesh ([`crate::mesh`]) for `serve` and
 //! `connect_to_endpoints`.
 
+mod futures;
 mod inbound;
 mod streams;
 
+pub use futures::{BroadcastFuture, RequestFuture};
 pub use inbound::InboundRequest;
 pub use streams::{ConnectionEvents, EventStream, RequestStream, Subscription};
 
@@ -504,8 +506,8 @@ impl Endpoint {
     /// assert_eq!(ticks.next().await.unwrap().0, 1);
     /// # Ok::<(), event_core::Error>(()) }).unwrap();
     /// ```
-    pub async fn broadcast<E: Event>(&self, event: E) -> Result<(), Error> {
-        self.broadcast_with(event, BroadcastConfig::default()).await
+    pub fn broadcast<E: Event>(&self, event: E) -> BroadcastFuture<'_, E> {
+        self.broadcast_with(event, BroadcastConfig::default())
     }
 
     /// [`broadcast`](Self::broadcast) with a routing config.
@@ -528,12 +530,12 @@ impl Endpoint {
     /// assert_eq!(ticks.next().await.unwrap().0, 2);
     /// # Ok::<(), event_core::Error>(()) }).unwrap();
     /// ```
-    pub async fn broadcast_with<E: Event>(
+    pub fn broadcast_with<E: Event>(
         &self,
         event: E,
         config: BroadcastConfig,
-    ) -> Result<(), Error> {
-        self.bus.broadcast(event, &config).await
+    ) -> BroadcastFuture<'_, E> {
+        BroadcastFuture::new(&self.bus, event, config, futures::start_broadcast::<E>)
     }
 
     /// Like [`broadcast_with`](Self::broadcast_with) but never waits: a full queue makes
@@ -688,8 +690,8 @@ impl Endpoint {
     /// assert_eq!(count.0, 3);
     /// # Ok::<(), event_core::Error>(()) }).unwrap();
     /// ```
-    pub async fn request<R: Request>(&self, request: R) -> Result<R::Response, Error> {
-        self.request_with(request, BroadcastConfig::default()).await
+    pub fn request<R: Request>(&self, request: R) -> RequestFuture<'_, R, R::Response> {
+        self.request_with(request, BroadcastConfig::default())
     }
 
     /// [`request`](Self::request) with a routing config.
@@ -717,12 +719,18 @@ impl Endpoint {
     /// assert_eq!(count.0, 3);
     /// # Ok::<(), event_core::Error>(()) }).unwrap();
     /// ```
-    pub async fn request_with<R: Request>(
+    pub fn request_with<R: Request>(
         &self,
         request: R,
         config: BroadcastConfig,
-    ) -> Result<R::Response, Error> {
-        self.bus.request(request, &config).await
+    ) -> RequestFuture<'_, R, R::Response> {
+        RequestFuture::new(
+            &self.bus,
+            request,
+            config,
+            None,
+            futures::start_request::<R>,
+        )
     }
 
     /// [`request`](Self::request) that fails with [`Error::Timeout`] after `timeout`.
@@ -745,19 +753,18 @@ impl Endpoint {
     /// assert_eq!(bus.pending_requests(), 0);
     /// # Ok::<(), event_core::Error>(()) }).unwrap();
     /// ```
-    pub async fn request_timeout<R: Request>(
+    pub fn request_timeout<R: Request>(
         &self,
         request: R,
         timeout: Duration,
-    ) -> Result<R::Response, Error> {
-        match tokio::time::timeout(timeout, self.request(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout {
-                endpoint: self.name().to_owned(),
-                event: R::NAME,
-                timeout,
-            }),
-        }
+    ) -> RequestFuture<'_, R, R::Response> {
+        RequestFuture::new(
+            &self.bus,
+            request,
+            BroadcastConfig::default(),
+            Some(timeout),
+            futures::start_request::<R>,
+        )
     }
 
     /// Sends a request known only by its name, its type's schema fingerprint and its
