@@ -2,6 +2,7 @@
 //! by hand with postcard, through the baselines, so both pay for the same bytes.
 
 use event_core::Event;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// One broadcast event: `payload` of the configured size, `index` (0, 1, 2, ... so a
@@ -16,6 +17,53 @@ pub struct PerfEvent {
     /// When the sender built it ([`now_ns`](crate::sys::now_ns)).
     pub sent_at: u64,
 }
+
+/// [`PerfEvent`] with its payload declared as bytes (`#[serde(with = "serde_bytes")]`):
+/// serde then encodes and decodes it as one block of bytes, where a plain `Vec<u8>` goes
+/// byte by byte. The shape Trinity's peer messages (RLP bytes) want.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
+pub struct PerfBytesEvent {
+    /// Filler of the configured size (1 KiB or 64 KiB).
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// Position in the run, from 0.
+    pub index: u64,
+    /// When the sender built it ([`now_ns`](crate::sys::now_ns)).
+    pub sent_at: u64,
+}
+
+/// What the fan-out roles need of the event they send: [`PerfEvent`] or
+/// [`PerfBytesEvent`], one code path for both.
+pub trait Perf: Event + Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// The `index`-th event of a run with `payload` as its filler, sent now.
+    fn build(payload: &[u8], index: u64) -> Self;
+    /// Its position in the run.
+    fn index(&self) -> u64;
+    /// Its filler.
+    fn payload(&self) -> &[u8];
+}
+
+macro_rules! perf {
+    ($event:ident) => {
+        impl Perf for $event {
+            fn build(payload: &[u8], index: u64) -> Self {
+                $event {
+                    payload: payload.to_vec(),
+                    index,
+                    sent_at: crate::sys::now_ns(),
+                }
+            }
+            fn index(&self) -> u64 {
+                self.index
+            }
+            fn payload(&self) -> &[u8] {
+                &self.payload
+            }
+        }
+    };
+}
+perf!(PerfEvent);
+perf!(PerfBytesEvent);
 
 /// The answer to a [`PerfRequest`]: its payload and index echoed back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
@@ -43,11 +91,7 @@ pub const FILL: u8 = 0xA5;
 
 /// The `index`-th event of a run with `payload` as its filler.
 pub fn perf_event(payload: &[u8], index: u64) -> PerfEvent {
-    PerfEvent {
-        payload: payload.to_vec(),
-        index,
-        sent_at: crate::sys::now_ns(),
-    }
+    PerfEvent::build(payload, index)
 }
 
 /// Checks the events a consumer receives: every index in order, every payload intact.
@@ -77,18 +121,19 @@ impl Checker {
     }
 
     /// Records one event.
-    pub fn check(&mut self, event: &PerfEvent) {
-        if event.index != self.received
-            || event.payload.len() != self.payload_bytes
-            || event.payload.iter().any(|&byte| byte != FILL)
+    pub fn check<E: Perf>(&mut self, event: &E) {
+        let payload = event.payload();
+        if event.index() != self.received
+            || payload.len() != self.payload_bytes
+            || payload.iter().any(|&byte| byte != FILL)
         {
             if self.in_order {
                 eprintln!(
                     "event-bench: expected event #{} with {} B of payload, got #{} with {} B",
                     self.received,
                     self.payload_bytes,
-                    event.index,
-                    event.payload.len()
+                    event.index(),
+                    payload.len()
                 );
             }
             self.in_order = false;

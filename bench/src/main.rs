@@ -40,12 +40,20 @@
 //!   consumer reads frames through a 64 KiB `BufReader`, decodes them with postcard and
 //!   sends them through a tokio mpsc (capacity 4096, the bus's stream capacity) to a
 //!   counting task that runs the same checks.
+//! * **`ipc-broadcast-bytes`** (N = 1 and 10 × 1 KiB and 64 KiB): the same, with
+//!   `PerfBytesEvent`, whose payload is declared `#[serde(with = "serde_bytes")]`, in the
+//!   scenario and in both floors. A plain `Vec<u8>` goes through serde byte by byte; as
+//!   bytes it is one length and one copy.
 //! * **`ipc-request`**: a requester process sends M sequential `request(PerfRequest)`
 //!   (16 B payload) to a responder process that answers each with `respond`; figures: p50
 //!   (the `value`) and p99 latency in µs, round trips/s, CPU µs per round trip (both
 //!   processes). Baseline **`uds-pingpong`**: two tokio processes, one Unix socket, a
 //!   request frame (4-byte length + 16 B) answered by an identical reply frame. Both run
 //!   a warm-up first that is not counted.
+//! * **`ipc-request-sporadic`**: the same processes, one request every 10 ms (300, after
+//!   20 not counted), against `uds-pingpong` at the same spacing. Each round trip finds
+//!   both processes idle, as a component's occasional question does: it measures the
+//!   work and the wake-ups on a request's way, which back-to-back requests hide.
 //! * **`local-broadcast`**: one process, one endpoint, 1 and 10 `stream()` subscribers in
 //!   their own tasks, M `broadcast`s (16 B payload); deliveries/s from the first broadcast
 //!   to the last delivery. Baseline **`tokio-broadcast`**: `tokio::sync::broadcast` of
@@ -125,8 +133,9 @@ usage: event-bench [--quick] [--repeats N] [--scenario NAME]... [--placement sam
 
   --quick        every scenario once, at small sizes (a smoke test: seconds)
   --repeats N    runs of every scenario and baseline; the median is reported (default 3)
-  --scenario S   only these scenarios (repeatable): ipc-broadcast, ipc-request,
-                 local-broadcast, stalled-consumer, zenoh-broadcast, zenoh-request
+  --scenario S   only these scenarios (repeatable): ipc-broadcast, ipc-broadcast-bytes,
+                 ipc-request, ipc-request-sporadic, local-broadcast, stalled-consumer,
+                 zenoh-broadcast, zenoh-request
   --placement P  same-core (default: every process pinned to one CPU) or unpinned
   --consumer-stall-timeout-ms MS
                  stalled-consumer only: the consumer's stall_timeout, when it should

@@ -20,7 +20,9 @@
 //! join the zenoh bus `bench` through that router instead of serving and connecting
 //! sockets; the zenoh-only roles are in [`crate::zenoh_roles`].
 
-use crate::events::{perf_event, Checker, PerfEvent, PerfRequest, PerfResponse, FILL};
+use crate::events::{
+    perf_event, Checker, Perf, PerfBytesEvent, PerfEvent, PerfRequest, PerfResponse, FILL,
+};
 use crate::sys::{cpu_ns, now_ns, rss_kib};
 use event_core::{ConnectionConfig, Endpoint, EndpointOptions};
 use futures_util::StreamExt;
@@ -88,6 +90,19 @@ impl RoleArgs {
         Ok(self.get(key)?.split(',').map(str::to_owned).collect())
     }
 
+    /// `--payload-type bytes`: the fan-out roles send [`PerfBytesEvent`], not [`PerfEvent`].
+    fn bytes(&self) -> bool {
+        self.0.get("payload-type").map(String::as_str) == Some("bytes")
+    }
+
+    /// `--spacing-us`: how far apart round trips start (none: back to back).
+    pub(crate) fn spacing(&self) -> Result<Option<Duration>, Error> {
+        if !self.0.contains_key("spacing-us") {
+            return Ok(None);
+        }
+        Ok(Some(Duration::from_micros(self.num("spacing-us")?)))
+    }
+
     /// Endpoint options: the defaults, with `--stall-timeout-ms` if given.
     fn options(&self) -> Result<EndpointOptions, Error> {
         let mut options = EndpointOptions::default();
@@ -140,10 +155,14 @@ pub fn main(role: &str, args: &[String]) -> ExitCode {
 async fn run(role: &str, args: &RoleArgs) -> Result<(), Error> {
     let commands = commands();
     match role {
-        "bus-consumer" => bus_consumer(args, commands).await,
-        "bus-driver" => bus_driver(args, commands).await,
-        "floor-consumer" => floor_consumer(args, commands).await,
-        "floor-producer" => floor_producer(args, commands).await,
+        "bus-consumer" if args.bytes() => bus_consumer::<PerfBytesEvent>(args, commands).await,
+        "bus-consumer" => bus_consumer::<PerfEvent>(args, commands).await,
+        "bus-driver" if args.bytes() => bus_driver::<PerfBytesEvent>(args, commands).await,
+        "bus-driver" => bus_driver::<PerfEvent>(args, commands).await,
+        "floor-consumer" if args.bytes() => floor_consumer::<PerfBytesEvent>(args, commands).await,
+        "floor-consumer" => floor_consumer::<PerfEvent>(args, commands).await,
+        "floor-producer" if args.bytes() => floor_producer::<PerfBytesEvent>(args, commands).await,
+        "floor-producer" => floor_producer::<PerfEvent>(args, commands).await,
         "responder" => responder(args, commands).await,
         "requester" => requester(args).await,
         "pingpong-server" => pingpong_server(args, commands).await,
@@ -262,13 +281,42 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
     sorted[(sorted.len() * percent / 100).min(sorted.len() - 1)]
 }
 
+/// When the next round trip starts: at once (back to back), or one every `spacing`, as a
+/// component that asks now and then does (a round trip that overruns its slot delays the
+/// next one; none is sent in a burst to catch up).
+pub(crate) struct Pacing {
+    spacing: Option<Duration>,
+    next: Option<tokio::time::Instant>,
+}
+
+impl Pacing {
+    pub(crate) fn new(spacing: Option<Duration>) -> Pacing {
+        Pacing {
+            spacing,
+            next: None,
+        }
+    }
+
+    /// Waits for the next slot.
+    pub(crate) async fn wait(&mut self) {
+        let Some(spacing) = self.spacing else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        let slot = self.next.map_or(now, |next| next.max(now));
+        tokio::time::sleep_until(slot).await;
+        self.next = Some(slot + spacing);
+    }
+}
+
 /// `warmup + count` sequential round trips of a `PerfRequest` carrying `fill`, each
-/// answered by `ask`; the latency report of the last `count` (and whether every answer
-/// matched its request).
+/// answered by `ask` and started as `pacing` says; the latency report of the last
+/// `count` (and whether every answer matched its request).
 pub(crate) async fn round_trips<F, Fut>(
     warmup: u64,
     count: u64,
     fill: &[u8],
+    mut pacing: Pacing,
     mut ask: F,
 ) -> Result<Value, Error>
 where
@@ -280,6 +328,7 @@ where
     let mut cpu_start = cpu_ns();
     let mut start_ns = now_ns();
     for index in 0..warmup + count {
+        pacing.wait().await;
         if index == warmup {
             cpu_start = cpu_ns();
             start_ns = now_ns();
@@ -322,7 +371,7 @@ pub(crate) fn latency_report(
 // ---------------------------------------------------------------------------------------
 // ipc-broadcast and its baselines
 
-async fn bus_consumer(
+async fn bus_consumer<E: Perf>(
     args: &RoleArgs,
     mut commands: mpsc::UnboundedReceiver<String>,
 ) -> Result<(), Error> {
@@ -330,12 +379,12 @@ async fn bus_consumer(
     let events: u64 = args.num("events")?;
     let mut checker = Checker::new(args.num("payload")?, events);
     let bus = endpoint(args, name, true).await?;
-    let mut stream = bus.stream::<PerfEvent>();
+    let mut stream = bus.stream::<E>();
     let cpu_start = cpu_ns();
     emit(json!({"kind": "ready"}));
     while checker.received < events {
         match stream.next().await {
-            Some(event) => checker.check(&event),
+            Some(event) => checker.check(&*event),
             None => break,
         }
     }
@@ -353,7 +402,7 @@ async fn bus_consumer(
     Ok(())
 }
 
-async fn bus_driver(
+async fn bus_driver<E: Perf>(
     args: &RoleArgs,
     mut commands: mpsc::UnboundedReceiver<String>,
 ) -> Result<(), Error> {
@@ -366,15 +415,14 @@ async fn bus_driver(
     // endpoint's own subscription, and the driver does not subscribe.
     within("every consumer to subscribe", async {
         for name in &names {
-            bus.wait_until_endpoint_subscribed_to::<PerfEvent>(name)
-                .await;
+            bus.wait_until_endpoint_subscribed_to::<E>(name).await;
         }
     })
     .await?;
     let cpu_start = cpu_ns();
     let start_ns = now_ns();
     for index in 0..events {
-        bus.broadcast(perf_event(&fill, index)).await?;
+        bus.broadcast(E::build(&fill, index)).await?;
     }
     emit(json!({"kind": "sent", "start_ns": start_ns, "end_ns": now_ns()}));
     // Asked once every consumer has everything: the CPU spent writing out the queue counts.
@@ -390,7 +438,7 @@ async fn bus_driver(
     Ok(())
 }
 
-async fn floor_consumer(
+async fn floor_consumer<E: Perf>(
     args: &RoleArgs,
     mut commands: mpsc::UnboundedReceiver<String>,
 ) -> Result<(), Error> {
@@ -401,7 +449,7 @@ async fn floor_consumer(
     let cpu_start = cpu_ns();
     emit(json!({"kind": "ready"}));
     let (stream, _) = within("the producer to connect", listener.accept()).await??;
-    let (tx, mut rx) = mpsc::channel::<PerfEvent>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<E>(QUEUE);
     let reader = tokio::spawn(async move {
         let mut reader = BufReader::with_capacity(IO_BUFFER, stream);
         let mut body = Vec::new();
@@ -411,7 +459,7 @@ async fn floor_consumer(
             };
             body.resize(len as usize, 0);
             reader.read_exact(&mut body).await?;
-            let event: PerfEvent = postcard::from_bytes(&body)?;
+            let event: E = postcard::from_bytes(&body)?;
             if tx.send(event).await.is_err() {
                 return Ok(());
             }
@@ -440,7 +488,7 @@ async fn floor_consumer(
     Ok(())
 }
 
-async fn floor_producer(
+async fn floor_producer<E: Perf>(
     args: &RoleArgs,
     mut commands: mpsc::UnboundedReceiver<String>,
 ) -> Result<(), Error> {
@@ -460,7 +508,7 @@ async fn floor_producer(
     let start_ns = now_ns();
     let mut frame = Vec::with_capacity(64 + fill.len());
     for index in 0..events {
-        let event = perf_event(&fill, index);
+        let event = E::build(&fill, index);
         frame.clear();
         frame.extend_from_slice(&[0; 4]);
         frame = postcard::to_extend(&event, frame)?;
@@ -522,10 +570,16 @@ async fn requester(args: &RoleArgs) -> Result<(), Error> {
         bus.wait_until_endpoint_subscribed_to::<PerfRequest>(responder),
     )
     .await?;
-    let report = round_trips(warmup, count, &fill, |request| {
-        let bus = &bus;
-        async move { Ok(bus.request(request).await?) }
-    })
+    let report = round_trips(
+        warmup,
+        count,
+        &fill,
+        Pacing::new(args.spacing()?),
+        |request| {
+            let bus = &bus;
+            async move { Ok(bus.request(request).await?) }
+        },
+    )
     .await?;
     emit(report);
     bus.stop().await;
@@ -576,9 +630,11 @@ async fn pingpong_client(args: &RoleArgs) -> Result<(), Error> {
     let mut reply = Vec::new();
     let mut ok = true;
     let mut latencies = Vec::with_capacity(count as usize);
+    let mut pacing = Pacing::new(args.spacing()?);
     let mut cpu_start = cpu_ns();
     let mut start_ns = now_ns();
     for index in 0..warmup + count {
+        pacing.wait().await;
         if index == warmup {
             cpu_start = cpu_ns();
             start_ns = now_ns();
@@ -629,7 +685,7 @@ async fn local_broadcast(args: &RoleArgs) -> Result<(), Error> {
                 let mut checker = Checker::new(payload, events);
                 while checker.received < events {
                     match stream.next().await {
-                        Some(event) => checker.check(&event),
+                        Some(event) => checker.check(&*event),
                         None => break,
                     }
                 }
@@ -679,7 +735,7 @@ async fn tokio_broadcast(args: &RoleArgs) -> Result<(), Error> {
                 while checker.received < events {
                     match rx.recv().await {
                         Ok(event) => {
-                            checker.check(&event);
+                            checker.check(&*event);
                             credit.add_permits(1);
                         }
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -769,7 +825,7 @@ async fn stall_consumer(
                 if event.index != checker.received && first_gap.is_none() {
                     first_gap = Some(checker.received);
                 }
-                checker.check(&event);
+                checker.check(&*event);
             }
             Ok(None) => break true,
             Err(_) => break false,

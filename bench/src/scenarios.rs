@@ -15,9 +15,11 @@ const RUN: Duration = Duration::from_secs(120);
 const EXIT: Duration = Duration::from_secs(30);
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: [&str; 6] = [
+pub const SCENARIOS: [&str; 8] = [
     "ipc-broadcast",
+    "ipc-broadcast-bytes",
     "ipc-request",
+    "ipc-request-sporadic",
     "local-broadcast",
     "stalled-consumer",
     "zenoh-broadcast",
@@ -123,7 +125,13 @@ impl Bench {
                         self.ipc_broadcast(consumers, payload);
                     }
                 }
+                "ipc-broadcast-bytes" => {
+                    for (consumers, payload) in [(1, 1024), (10, 1024), (1, 65536), (10, 65536)] {
+                        self.ipc_broadcast_bytes(consumers, payload);
+                    }
+                }
                 "ipc-request" => self.ipc_request(),
+                "ipc-request-sporadic" => self.ipc_request_sporadic(),
                 "zenoh-broadcast" => {
                     for (consumers, payload) in [(1, 16), (10, 16), (1, 1024), (10, 1024)] {
                         self.zenoh_broadcast(consumers, payload);
@@ -327,6 +335,52 @@ impl Bench {
         );
     }
 
+    /// `ipc-broadcast` of [`PerfBytesEvent`](crate::events::PerfBytesEvent), whose payload
+    /// is declared as bytes, against the floors sending the same type.
+    fn ipc_broadcast_bytes(&mut self, consumers: usize, payload: usize) {
+        let events: u64 = match (self.settings.quick, consumers, payload) {
+            (true, 1, _) => 1_000,
+            (true, _, _) => 200,
+            (false, 1, 1024) => 400_000,
+            (false, _, 1024) => 50_000,
+            (false, 1, _) => 20_000,
+            (false, _, _) => 3_000,
+        };
+        let baseline = if consumers == 1 {
+            "stream-floor"
+        } else {
+            "fanout-floor"
+        };
+        eprintln!("ipc-broadcast-bytes: {consumers} consumer(s), {payload} B payload declared as bytes, {events} events, against {baseline} with the same type");
+        let params = json!({"consumers": consumers, "payload_bytes": payload, "events": events, "payload_type": "serde_bytes"});
+        let bytes = [("payload-type", "bytes".to_owned())];
+        self.compare(
+            "ipc-broadcast-bytes",
+            params,
+            "deliveries/s",
+            baseline,
+            Goal::AtLeast(0.8),
+            &mut |bench| {
+                bench.fan_out_with(
+                    ("bus-consumer", "bus-driver"),
+                    consumers,
+                    payload,
+                    events,
+                    &bytes,
+                )
+            },
+            &mut |bench| {
+                bench.fan_out_with(
+                    ("floor-consumer", "floor-producer"),
+                    consumers,
+                    payload,
+                    events,
+                    &bytes,
+                )
+            },
+        );
+    }
+
     /// One run of a fan-out: `consumers` consumer processes, then one producer that sends
     /// `events` events to all of them. The elapsed time runs from the producer's first
     /// send to the last consumer's last receipt (one clock for all processes).
@@ -449,6 +503,50 @@ impl Bench {
                     payload,
                     warmup,
                     events,
+                )
+            },
+        );
+    }
+
+    /// One request every 10 ms, as components ask now and then (a peer count): each finds
+    /// both processes idle, so what counts is the work and the wake-ups on the way, not
+    /// the batching that back-to-back requests get.
+    fn ipc_request_sporadic(&mut self) {
+        let (warmup, events) = if self.settings.quick {
+            (5, 30)
+        } else {
+            (20, 300)
+        };
+        let payload = 16;
+        let spacing_us: u64 = 10_000;
+        eprintln!(
+            "ipc-request-sporadic: {events} requests ({payload} B), one every {} ms, against uds-pingpong at the same spacing",
+            spacing_us / 1000
+        );
+        let params = json!({"payload_bytes": payload, "events": events, "warmup": warmup, "spacing_us": spacing_us});
+        let spacing = [("spacing-us", spacing_us.to_string())];
+        self.compare(
+            "ipc-request-sporadic",
+            params,
+            "p50_us",
+            "uds-pingpong",
+            Goal::AtMost(1.25),
+            &mut |bench| {
+                bench.round_trips_with(
+                    ("responder", "requester", "responder"),
+                    payload,
+                    warmup,
+                    events,
+                    &spacing,
+                )
+            },
+            &mut |bench| {
+                bench.round_trips_with(
+                    ("pingpong-server", "pingpong-client", "server"),
+                    payload,
+                    warmup,
+                    events,
+                    &spacing,
                 )
             },
         );

@@ -15,7 +15,7 @@
 //! worker: zenoh refuses to block on a current-thread one.
 
 use crate::events::{perf_event, Checker, PerfEvent, PerfRequest, PerfResponse, FILL};
-use crate::roles::{command, emit, round_trips, until_closed, within, Error, RoleArgs};
+use crate::roles::{command, emit, round_trips, until_closed, within, Error, Pacing, RoleArgs};
 use crate::sys::{cpu_ns, now_ns};
 use serde_json::json;
 use std::time::Duration;
@@ -212,7 +212,7 @@ async fn raw_requester(args: &RoleArgs) -> Result<(), Error> {
     let fill = vec![FILL; args.num("payload")?];
     let session = open(args).await?;
     wait_ready(&session, "responder", 1).await?;
-    let report = round_trips(warmup, count, &fill, |request| {
+    let report = round_trips(warmup, count, &fill, Pacing::new(None), |request| {
         let session = &session;
         async move {
             let replies = session

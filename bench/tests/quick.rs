@@ -58,11 +58,26 @@ fn quick_run_covers_every_scenario_and_loses_nothing() {
             assert!(line["cpu_ns_per_delivery"].is_number(), "{line}");
         }
     }
-    let request = find("ipc-request", None, Some(16));
-    assert_eq!(request["baseline"], "uds-pingpong", "{request}");
-    for key in ["p50_us", "p99_us", "baseline_value", "baseline_p99_us"] {
-        assert!(request[key].is_number(), "{key} missing: {request}");
+    for (consumers, baseline) in [(1, "stream-floor"), (10, "fanout-floor")] {
+        for payload in [1024, 65536] {
+            let line = find("ipc-broadcast-bytes", Some(consumers), Some(payload));
+            assert_eq!(line["baseline"], baseline, "{line}");
+            assert_eq!(line["payload_type"], "serde_bytes", "{line}");
+            assert!(line["baseline_value"].is_number(), "{line}");
+            assert!(line["cpu_ns_per_delivery"].is_number(), "{line}");
+        }
     }
+    for scenario in ["ipc-request", "ipc-request-sporadic"] {
+        let request = find(scenario, None, Some(16));
+        assert_eq!(request["baseline"], "uds-pingpong", "{request}");
+        for key in ["p50_us", "p99_us", "baseline_value", "baseline_p99_us"] {
+            assert!(request[key].is_number(), "{key} missing: {request}");
+        }
+    }
+    assert_eq!(
+        find("ipc-request-sporadic", None, Some(16))["spacing_us"],
+        10_000
+    );
     for subscribers in [1, 10] {
         let line = find("local-broadcast", Some(subscribers), None);
         assert_eq!(line["baseline"], "tokio-broadcast", "{line}");
@@ -92,5 +107,5 @@ fn quick_run_covers_every_scenario_and_loses_nothing() {
     for key in ["p50_us", "p99_us", "baseline_value", "baseline_p99_us"] {
         assert!(request[key].is_number(), "{key} missing: {request}");
     }
-    assert_eq!(lines.len(), 13, "one line per measurement:\n{stdout}");
+    assert_eq!(lines.len(), 18, "one line per measurement:\n{stdout}");
 }
