@@ -50,6 +50,33 @@
 //! * The generated code registers every non-generic event in the [`registry`];
 //!   [`Endpoint::new`] fails with [`Error::DuplicateEventName`] when two types share a name.
 //!
+//! # Byte payloads
+//!
+//! serde writes and reads a plain `Vec<u8>` one byte at a time. Declare a field that
+//! carries bytes (an RLP-encoded message, a hash, a blob) as bytes, with `serde_bytes`,
+//! and it is encoded as a length and one copy instead:
+//!
+//! ```
+//! use event_core::Event;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+//! #[event(name = "app.PeerMessage")]
+//! struct PeerMessage {
+//!     peer: u64,
+//!     #[serde(with = "serde_bytes")]
+//!     rlp: Vec<u8>,
+//! }
+//! # let _ = PeerMessage { peer: 1, rlp: vec![0xc0] };
+//! ```
+//!
+//! Measured with `event-bench` (one process to one other, same core): a 1 KiB payload
+//! as `Vec<u8>` went at 312 k events/s and 3.2 µs of CPU per delivery; declared as
+//! bytes, at 823 k events/s and 1.2 µs (`ipc-broadcast` against `ipc-broadcast-bytes`
+//! in one run). The field's type and value are unchanged, but its schema shape is
+//! (bytes, not a sequence of `u8`): changing a field to bytes changes the event's
+//! fingerprint, like any other change of its shape.
+//!
 //! # Where things are
 //!
 //! * [`Event`], [`Request`]: the traits; `#[derive(Event)]` implements them.
