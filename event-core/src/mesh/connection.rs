@@ -1,7 +1,8 @@
 //! One socket connection after its handshake: the [`RemoteLink`] the core sends through
 //! (an [`Outbox`]), and the two thin tasks that move its bytes. The reader splits frames,
 //! decodes them and hands each message to the connection's [`Inbound`] rules, then
-//! carries out the [`Action`] on the core; the writer writes whatever the outbox holds.
+//! carries out the [`Action`] on the core; the writer writes whatever the outbox holds
+//! (senders that find the connection idle write their frame themselves: see `outbox.rs`).
 //! Either task ending, for any reason, tears the connection down; the mesh starts them.
 
 use super::inbound::{Action, Inbound};
@@ -11,13 +12,15 @@ use crate::backend::link::{BoxFuture, MessageKind, Outgoing, Refused, RemoteLink
 use crate::config::EndpointOptions;
 use crate::schema::{EventSchema, Fingerprint};
 use crate::sync;
+use crate::transport::WriteHalf;
 use crate::wire::{self, FrameReader};
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use std::collections::HashSet;
+use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncRead;
 use tokio::task::AbortHandle;
 
 /// Initial write buffers per connection: frames queued together go out in one system call.
@@ -173,23 +176,18 @@ impl RemoteLink for Connection {
 }
 
 /// Writes what the outbox holds until it is finished or closed.
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_loop<W: WriteHalf>(
     handle: RemoteHandle,
     connection: Arc<Connection>,
-    mut write: W,
+    write: Arc<W>,
 ) {
+    connection.outbox.attach_socket(write.clone());
     // Two buffers swapped with the outbox: everything queued goes out in one write, and
     // the allocations are reused.
     let mut control = BytesMut::with_capacity(WRITE_BUFFER);
     let mut data = BytesMut::with_capacity(WRITE_BUFFER);
     while connection.outbox.take(&mut control, &mut data).await {
-        let mut result = write.write_all(&control).await;
-        if result.is_ok() {
-            result = write.write_all(&data).await;
-        }
-        if result.is_ok() {
-            result = write.flush().await;
-        }
+        let result = write_both(&*write, &mut control, &mut data).await;
         control.clear();
         data.clear();
         if let Err(error) = result {
@@ -201,6 +199,29 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     // The outbox was finished (a graceful stop: everything is written) or closed.
     connection.outbox.writer_finished();
     handle.disconnected("closed");
+}
+
+/// Writes `control`, then `data`, in as few system calls as the socket allows (one, when
+/// it has room for both).
+async fn write_both<W: WriteHalf>(
+    write: &W,
+    control: &mut BytesMut,
+    data: &mut BytesMut,
+) -> io::Result<()> {
+    while !control.is_empty() || !data.is_empty() {
+        match write.try_write_vectored(&[IoSlice::new(control), IoSlice::new(data)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => {
+                let from_control = written.min(control.len());
+                control.advance(from_control);
+                data.advance(written - from_control);
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => write.writable().await?,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Reads, decodes and carries out messages until the connection ends.

@@ -215,7 +215,7 @@ impl Mesh {
         write: W,
     ) where
         R: tokio::io::AsyncRead + Send + Unpin + 'static,
-        W: AsyncWrite + Send + Unpin + 'static,
+        W: transport::WriteHalf,
     {
         let forget = Arc::new(Forget {
             mesh: self.clone(),
@@ -239,7 +239,7 @@ impl Mesh {
             async move {
                 let _forget = writing_guard;
                 let _down = _down;
-                write_loop(handle, connection, write).await
+                write_loop(handle, connection, Arc::new(write)).await
             }
         });
         connection.add_task(reading.abort_handle());
@@ -621,7 +621,8 @@ mod tests {
             .unwrap();
         assert!(bus.remotes.contains("b"));
         let reader = FrameReader::new(Panicking, 1 << 20, Duration::from_secs(1));
-        mesh.spawn_io(handle, &connection, reader, tokio::io::sink());
+        let (write, _peer) = crate::transport::pair().await;
+        mesh.spawn_io(handle, &connection, reader, write);
         // The writer alone would wait forever; the reader's death takes the connection down.
         tokio::time::timeout(Duration::from_secs(10), async {
             while bus.remotes.contains("b") {

@@ -14,6 +14,16 @@
 //! number this connection has not seen yet is preceded by its DEFINE_NAME, under the same
 //! lock, so the definition always arrives first.
 //!
+//! **Direct writes.** A request or a control frame that finds the connection idle (both
+//! lanes empty, the writer not in the middle of a write) is written by the sender itself,
+//! without waiting, still under the lock, so nothing can overtake it. What the socket does
+//! not take at once stays at the front of its lane for the writer, which is then woken.
+//! A question asked now and then thus costs one system call, not a hand-over to the
+//! writer task and a wake-up; a burst still goes out in batches, since everything
+//! appended while a write is on its way waits for the writer. Events always go through the
+//! writer: a broadcast loop that wrote each event itself would pay one system call per
+//! event where the writer pays one per batch.
+//!
 //! Closing comes in two forms: [`finish`](Outbox::finish) refuses new frames but lets the
 //! writer send what is queued (a graceful stop: nothing accepted is lost), and
 //! [`close`](Outbox::close) drops everything (the connection is gone). A control lane
@@ -22,13 +32,15 @@
 
 use crate::backend::link::{Outgoing, Refused};
 use crate::sync;
+use crate::transport::TryWrite;
 use crate::wire::{self, NameRef};
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rustc_hash::FxHasher;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -45,6 +57,46 @@ struct Lanes {
     finishing: bool,
     /// The name numbers already defined on this connection (see `wire`: DEFINE_NAME).
     defined: HashSet<u32, BuildHasherDefault<FxHasher>>,
+    /// The socket, for direct writes: set once the writer runs, unset when it ends.
+    socket: Option<Arc<dyn TryWrite>>,
+    /// The writer took bytes and has not written them all yet.
+    writing: bool,
+}
+
+impl Lanes {
+    /// Whether a frame appended now may be written at once: nothing is queued or on its
+    /// way, so it overtakes nothing.
+    fn idle(&self) -> bool {
+        self.socket.is_some() && !self.writing && self.control.is_empty() && self.data.is_empty()
+    }
+
+    /// Writes what the socket takes of `lane` now; `true` when it took everything. A
+    /// failure leaves the bytes for the writer, which meets it too and ends the
+    /// connection.
+    fn write_now(&mut self, lane: Lane) -> bool {
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        let buf = match lane {
+            Lane::Control => &mut self.control,
+            Lane::Data => &mut self.data,
+        };
+        while !buf.is_empty() {
+            match socket.try_write_vectored(&[IoSlice::new(buf)]) {
+                Ok(0) | Err(_) => return false,
+                Ok(written) => buf.advance(written),
+            }
+        }
+        // Empty again: reset it, so the writer's buffers stay at the front of theirs.
+        buf.clear();
+        true
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Lane {
+    Control,
+    Data,
 }
 
 pub(crate) struct Outbox {
@@ -91,7 +143,12 @@ impl Outbox {
                 self.room.notify_waiters();
                 return Err(Refused::Closed);
             }
+            let idle = lanes.idle();
+            let writer_notified = !lanes.control.is_empty() || !lanes.data.is_empty();
             lanes.control.extend_from_slice(frame);
+            if (idle && lanes.write_now(Lane::Control)) || writer_notified {
+                return Ok(());
+            }
         }
         self.queued.notify_one();
         Ok(())
@@ -100,7 +157,8 @@ impl Outbox {
     /// Appends an EVENT frame unless the lane is full, preceded by the DEFINE_NAME of its
     /// name number if this connection has not seen it yet (atomically: under the same
     /// lock). A frame larger than the limit is accepted into an empty lane, so that no
-    /// frame is refused forever.
+    /// frame is refused forever. A request that finds the connection idle is written at
+    /// once (see the module docs).
     pub(crate) fn try_push_event(&self, event: &Outgoing<'_>) -> Result<(), Refused> {
         let name = NameRef::Id(event.name_id);
         {
@@ -121,12 +179,13 @@ impl Outbox {
             // Bytes already waiting mean the writer was notified and has not taken them
             // yet (taking empties both lanes): it will take this frame too.
             let writer_notified = !lanes.data.is_empty() || !lanes.control.is_empty();
+            let direct = event.request_id.is_some() && lanes.idle();
             if define {
                 wire::put_define_name(&mut lanes.data, event.name_id, event.name);
                 lanes.defined.insert(event.name_id);
             }
             wire::put_event(&mut lanes.data, name, event.request_id, event.body);
-            if writer_notified {
+            if (direct && lanes.write_now(Lane::Data)) || writer_notified {
                 return Ok(());
             }
         }
@@ -166,10 +225,13 @@ impl Outbox {
             queued.as_mut().enable();
             {
                 let mut lanes = self.lock();
+                // The writer is back for more: what it took before is written.
+                lanes.writing = false;
                 if !lanes.control.is_empty() || !lanes.data.is_empty() {
                     std::mem::swap(&mut lanes.control, control);
                     let took_data = !lanes.data.is_empty();
                     std::mem::swap(&mut lanes.data, data);
+                    lanes.writing = true;
                     drop(lanes);
                     if took_data {
                         self.room.notify_waiters();
@@ -184,6 +246,15 @@ impl Outbox {
         }
     }
 
+    /// Lets senders write through `socket` directly while the writer is idle (the writer
+    /// calls it when it starts).
+    pub(crate) fn attach_socket(&self, socket: Arc<dyn TryWrite>) {
+        let mut lanes = self.lock();
+        if !lanes.closed {
+            lanes.socket = Some(socket);
+        }
+    }
+
     /// Refuses further frames; what is queued is still handed to the writer.
     pub(crate) fn finish(&self) {
         self.lock().finishing = true;
@@ -192,7 +263,10 @@ impl Outbox {
     }
 
     /// Called by the writer when it has written its last bytes (or will write no more).
+    /// Nobody writes to the socket after this, so dropping the writer's handle on it
+    /// closes it.
     pub(crate) fn writer_finished(&self) {
+        self.lock().socket = None;
         self.writer_done.store(true, Ordering::SeqCst);
         self.done.notify_waiters();
     }
@@ -217,6 +291,7 @@ impl Outbox {
             lanes.closed = true;
             lanes.control.clear();
             lanes.data.clear();
+            lanes.socket = None;
         }
         self.queued.notify_one();
         self.room.notify_waiters();
@@ -258,6 +333,95 @@ mod tests {
 
     fn taken() -> (BytesMut, BytesMut) {
         (BytesMut::new(), BytesMut::new())
+    }
+
+    fn request(body: &[u8]) -> Outgoing<'_> {
+        Outgoing {
+            request_id: Some(9),
+            ..event(1, body)
+        }
+    }
+
+    async fn attached() -> (Outbox, crate::transport::Peer) {
+        let (write, far) = crate::transport::pair().await;
+        let outbox = Outbox::new(1 << 20);
+        outbox.attach_socket(Arc::new(write));
+        (outbox, far)
+    }
+
+    #[tokio::test]
+    async fn a_request_or_answer_on_an_idle_connection_is_written_by_its_sender() {
+        let (outbox, far) = attached().await;
+        outbox.try_push_event(&request(b"ask")).unwrap();
+        outbox
+            .push_control(&wire::request_dropped(3, 1 << 20).unwrap())
+            .unwrap();
+        // No writer ran: the senders wrote their frames themselves, and nothing is queued.
+        let mut bytes = BytesMut::from(&far.read_now()[..]);
+        let decoder = FrameDecoder::new(1 << 20);
+        let mut messages = Vec::new();
+        while let Some(frame) = decoder.decode(&mut bytes).unwrap() {
+            messages.push(crate::wire::decode(frame).unwrap());
+        }
+        assert!(
+            matches!(
+                &messages[..],
+                [
+                    Message::DefineName { id: 1, .. },
+                    Message::Event { request_id: Some(9), body, .. },
+                    Message::RequestDropped(3),
+                ] if &body[..] == b"ask"
+            ),
+            "{messages:?}"
+        );
+        let lanes = outbox.lock();
+        assert!(lanes.control.is_empty() && lanes.data.is_empty());
+    }
+
+    #[tokio::test]
+    async fn events_and_frames_behind_a_write_in_progress_wait_for_the_writer() {
+        let (outbox, far) = attached().await;
+        // An event is never written by its sender: it waits for the writer.
+        outbox.try_push_event(&event(1, b"e1")).unwrap();
+        assert!(far.read_now().is_empty());
+        // The writer took it and is writing: a request must not overtake it.
+        let (mut control, mut data) = taken();
+        assert!(outbox.take(&mut control, &mut data).await);
+        outbox.try_push_event(&request(b"ask")).unwrap();
+        assert!(far.read_now().is_empty());
+        // Behind a queued frame, a request waits too.
+        outbox.try_push_event(&request(b"ask again")).unwrap();
+        let (mut control2, mut data2) = taken();
+        assert!(outbox.take(&mut control2, &mut data2).await);
+        let bodies: Vec<_> = frames(data2).into_iter().map(|frame| frame.2).collect();
+        assert_eq!(bodies, vec![b"ask".to_vec(), b"ask again".to_vec()]);
+        assert_eq!(frames(data).last().unwrap().2, b"e1".to_vec());
+    }
+
+    #[tokio::test]
+    async fn what_a_full_socket_does_not_take_stays_first_in_line_for_the_writer() {
+        let (write, far) = crate::transport::pair().await;
+        // Fill the socket until it takes nothing more.
+        let filler = vec![0u8; 64 * 1024];
+        let mut filled = 0;
+        loop {
+            match write.try_write(&filler) {
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => panic!("{error}"),
+            }
+        }
+        let outbox = Outbox::new(1 << 20);
+        outbox.attach_socket(Arc::new(write));
+        outbox.try_push_event(&request(b"first")).unwrap();
+        outbox.try_push_event(&request(b"second")).unwrap();
+        // Both wait, whole and in order, for the writer.
+        let (mut control, mut data) = taken();
+        assert!(outbox.take(&mut control, &mut data).await);
+        let bodies: Vec<_> = frames(data).into_iter().map(|frame| frame.2).collect();
+        assert_eq!(bodies, vec![vec![], b"first".to_vec(), b"second".to_vec()]);
+        assert!(filled > 0);
+        drop(far);
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ mod dir;
 mod link;
 mod unix;
 
-pub(crate) use link::{BindError, Link, Listener};
+pub(crate) use link::{BindError, Link, Listener, TryWrite, WriteHalf};
 
 /// Cleans a bound address up (removes the socket file) when dropped.
 pub(crate) type Bound = unix::BoundSocket;
@@ -33,6 +33,9 @@ pub(crate) type Bound = unix::BoundSocket;
 pub(crate) fn bind(path: &Path) -> Result<(impl Listener, Bound), BindError> {
     unix::bind(path)
 }
+
+#[cfg(test)]
+pub(crate) use unix::{pair, Peer};
 
 /// Connects to the socket at `path`, waiting up to `timeout` for it to appear.
 pub(crate) async fn connect(path: &Path, timeout: Duration) -> std::io::Result<impl Link> {

@@ -157,6 +157,48 @@ impl Link for UnixStream {
     }
 }
 
+impl super::link::TryWrite for OwnedWriteHalf {
+    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        OwnedWriteHalf::try_write_vectored(self, bufs)
+    }
+}
+
+impl super::link::WriteHalf for OwnedWriteHalf {
+    async fn writable(&self) -> io::Result<()> {
+        OwnedWriteHalf::writable(self).await
+    }
+}
+
+/// The far end of a [`pair`], read with plain non-blocking system calls.
+#[cfg(test)]
+pub(crate) struct Peer(std::os::unix::net::UnixStream);
+
+#[cfg(test)]
+impl Peer {
+    /// Everything that can be read now, without waiting.
+    pub(crate) fn read_now(&self) -> Vec<u8> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = (&self.0).read(&mut chunk) {
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+        bytes
+    }
+}
+
+/// A connected pair, for tests: a write half the runtime knows to be writable (as a
+/// running writer's is), and its peer.
+#[cfg(test)]
+pub(crate) async fn pair() -> (OwnedWriteHalf, Peer) {
+    let (near, far) = std::os::unix::net::UnixStream::pair().unwrap();
+    near.set_nonblocking(true).unwrap();
+    far.set_nonblocking(true).unwrap();
+    let (_read, write) = UnixStream::from_std(near).unwrap().into_split();
+    write.writable().await.unwrap();
+    (write, Peer(far))
+}
+
 /// The listening socket of a served endpoint.
 pub(crate) struct SocketListener(UnixListener);
 
