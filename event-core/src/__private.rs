@@ -88,12 +88,18 @@ pub trait GenericEventName {
 /// target. Synchronous: no runtime. Returns the number of frames decoded; never panics.
 pub fn fuzz_wire(data: &[u8]) -> usize {
     use crate::mesh::Inbound;
-    use crate::wire::{decode, FrameDecoder};
+    use crate::wire::{decode, decode_event, FrameDecoder};
     let decoder = FrameDecoder::new(64 * 1024);
     let mut buf = bytes::BytesMut::from(data);
     let mut inbound = Inbound::default();
     let mut decoded = 0;
     while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+        // The reader's in-place path first, then the whole decoding, on the same bytes.
+        if let Some(Ok(event)) = decode_event(&frame) {
+            if let Ok(crate::mesh::Action::Deliver { body, .. }) = inbound.on_event(event) {
+                let _ = postcard::from_bytes::<(u64, Vec<u8>, String)>(body);
+            }
+        }
         let message = decode(frame);
         if decoded == 0 {
             let _ = crate::mesh::check_hello(message, "fuzz", |_| false);

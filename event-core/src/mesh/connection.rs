@@ -235,7 +235,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
     };
     let mut inbound = Inbound::default();
     loop {
-        let frame = match reader.next().await {
+        let frame = match reader.next_ref().await {
             Ok(Some(frame)) => frame,
             Ok(None) => return handle.disconnected("connection closed"),
             Err(error) => {
@@ -243,15 +243,27 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                 return handle.disconnected("bad frame");
             }
         };
-        let frame_len = frame.len();
-        let message = match wire::decode(frame) {
-            Ok(message) => message,
-            Err(error) => {
+        // Events, the bulk of the traffic, are read where they lie in the read buffer;
+        // the other messages are copied out and decoded whole.
+        let message;
+        let action = match wire::decode_event(frame) {
+            Some(Ok(event)) => inbound.on_event(event),
+            Some(Err(error)) => {
                 log(&error);
                 return handle.disconnected("malformed frame");
             }
+            None => {
+                message = match wire::decode(bytes::Bytes::copy_from_slice(frame)) {
+                    Ok(message) => message,
+                    Err(error) => {
+                        log(&error);
+                        return handle.disconnected("malformed frame");
+                    }
+                };
+                inbound.on_frame(&message, frame.len())
+            }
         };
-        match inbound.on_frame(&message, frame_len) {
+        match action {
             Ok(Action::Subscriptions(names)) => handle.set_subscriptions(names.iter().cloned()),
             Ok(Action::Schemas(schemas)) => handle.describe(schemas.to_vec()),
             Ok(Action::Deliver {

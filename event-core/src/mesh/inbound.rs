@@ -10,7 +10,7 @@
 
 use crate::backend::handles::TopicCache;
 use crate::schema::{EventSchema, Fingerprint};
-use crate::wire::{EventName, Message};
+use crate::wire::{EventName, EventNameRef, EventRef, Message};
 use bytes::Bytes;
 use rustc_hash::FxHasher;
 use std::collections::HashMap;
@@ -117,6 +117,24 @@ impl Inbound {
         self.on_message(message)
     }
 
+    /// An EVENT read where it lies ([`wire::decode_event`](crate::wire::decode_event)):
+    /// the same as the [`Message::Event`] it stands for.
+    pub(crate) fn on_event<'a>(&'a mut self, event: EventRef<'a>) -> Result<Action<'a>, Violation> {
+        let (name, cache) = match event.name {
+            EventNameRef::Inline(name) => (name, &mut self.inline),
+            EventNameRef::Id(id) => match self.numbered.get_mut(&id) {
+                Some((name, cache)) => (&**name, cache),
+                None => return Err(Violation::UndefinedName(id)),
+            },
+        };
+        Ok(Action::Deliver {
+            name,
+            cache,
+            request_id: event.request_id,
+            body: event.body,
+        })
+    }
+
     pub(crate) fn on_message<'a>(
         &'a mut self,
         message: &'a Message,
@@ -128,21 +146,14 @@ impl Inbound {
                 name,
                 request_id,
                 body,
-            } => {
-                let (name, cache) = match name {
-                    EventName::Inline(name) => (name.as_str(), &mut self.inline),
-                    EventName::Id(id) => match self.numbered.get_mut(id) {
-                        Some((name, cache)) => (&**name, cache),
-                        None => return Err(Violation::UndefinedName(*id)),
-                    },
-                };
-                Ok(Action::Deliver {
-                    name,
-                    cache,
-                    request_id: *request_id,
-                    body,
-                })
-            }
+            } => self.on_event(EventRef {
+                name: match name {
+                    EventName::Inline(name) => EventNameRef::Inline(name.as_str()),
+                    EventName::Id(id) => EventNameRef::Id(*id),
+                },
+                request_id: *request_id,
+                body,
+            }),
             Message::DefineName { id, name } => {
                 let len = name.as_str().len();
                 if len > MAX_NAME_LEN {

@@ -20,26 +20,16 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Message, WireError> {
         KIND_SCHEMAS => control(&frame, "SCHEMAS").map(Message::Schemas),
         KIND_REQUEST_DROPPED => control(&frame, "REQUEST_DROPPED").map(Message::RequestDropped),
         KIND_EVENT => {
-            let flags = take_u8(&mut frame, "EVENT flags")?;
-            if flags & !(FLAG_REQUEST | FLAG_NAME_ID) != 0 {
-                return Err(WireError::Malformed(format!(
-                    "unknown EVENT flags {flags:#04x}"
-                )));
-            }
-            let request_id = if flags & FLAG_REQUEST != 0 {
-                Some(take_u64(&mut frame, "EVENT request id")?)
-            } else {
-                None
-            };
-            let name = if flags & FLAG_NAME_ID != 0 {
-                EventName::Id(take_u32(&mut frame, "EVENT name id")?)
-            } else {
-                EventName::Inline(take_name(&mut frame)?)
-            };
+            let event = event_payload(&frame)?;
             Ok(Message::Event {
-                name,
-                request_id,
-                body: frame,
+                name: match event.name {
+                    EventNameRef::Id(id) => EventName::Id(id),
+                    EventNameRef::Inline(name) => {
+                        EventName::Inline(Name(frame.slice_ref(name.as_bytes())))
+                    }
+                },
+                request_id: event.request_id,
+                body: frame.slice_ref(event.body),
             })
         }
         KIND_DEFINE_NAME => {
@@ -67,6 +57,41 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Message, WireError> {
     }
 }
 
+/// Decodes an EVENT frame (without its length prefix) where it lies, borrowing its name
+/// and body; `None` for a frame of another kind, to be read with [`decode`]. The hot
+/// path of a connection's reader: no reference counting, no copy.
+pub(crate) fn decode_event(frame: &[u8]) -> Option<Result<EventRef<'_>, WireError>> {
+    match frame.split_first() {
+        Some((&KIND_EVENT, payload)) => Some(event_payload(payload)),
+        _ => None,
+    }
+}
+
+/// An EVENT's payload: everything after its kind.
+fn event_payload(mut payload: &[u8]) -> Result<EventRef<'_>, WireError> {
+    let flags = take_u8(&mut payload, "EVENT flags")?;
+    if flags & !(FLAG_REQUEST | FLAG_NAME_ID) != 0 {
+        return Err(WireError::Malformed(format!(
+            "unknown EVENT flags {flags:#04x}"
+        )));
+    }
+    let request_id = if flags & FLAG_REQUEST != 0 {
+        Some(take_u64(&mut payload, "EVENT request id")?)
+    } else {
+        None
+    };
+    let name = if flags & FLAG_NAME_ID != 0 {
+        EventNameRef::Id(take_u32(&mut payload, "EVENT name id")?)
+    } else {
+        EventNameRef::Inline(take_name_ref(&mut payload)?)
+    };
+    Ok(EventRef {
+        name,
+        request_id,
+        body: payload,
+    })
+}
+
 fn control<T: for<'de> Deserialize<'de>>(payload: &[u8], what: &str) -> Result<T, WireError> {
     match postcard::take_from_bytes(payload) {
         Ok((value, [])) => Ok(value),
@@ -78,21 +103,21 @@ fn control<T: for<'de> Deserialize<'de>>(payload: &[u8], what: &str) -> Result<T
     }
 }
 
-fn take_u8(frame: &mut Bytes, what: &str) -> Result<u8, WireError> {
+fn take_u8(frame: &mut impl Buf, what: &str) -> Result<u8, WireError> {
     if frame.remaining() < 1 {
         return Err(WireError::Malformed(format!("frame ends before {what}")));
     }
     Ok(frame.get_u8())
 }
 
-fn take_u32(frame: &mut Bytes, what: &str) -> Result<u32, WireError> {
+fn take_u32(frame: &mut impl Buf, what: &str) -> Result<u32, WireError> {
     if frame.remaining() < 4 {
         return Err(WireError::Malformed(format!("frame ends before {what}")));
     }
     Ok(frame.get_u32_le())
 }
 
-fn take_u64(frame: &mut Bytes, what: &str) -> Result<u64, WireError> {
+fn take_u64(frame: &mut impl Buf, what: &str) -> Result<u64, WireError> {
     if frame.remaining() < 8 {
         return Err(WireError::Malformed(format!("frame ends before {what}")));
     }
@@ -100,6 +125,14 @@ fn take_u64(frame: &mut Bytes, what: &str) -> Result<u64, WireError> {
 }
 
 fn take_name(frame: &mut Bytes) -> Result<Name, WireError> {
+    let mut rest = &frame[..];
+    let len = take_name_ref(&mut rest)?.len();
+    frame.advance(2);
+    Ok(Name(frame.split_to(len)))
+}
+
+/// A name (`name_len:u16le name`), checked to be UTF-8.
+fn take_name_ref<'a>(frame: &mut &'a [u8]) -> Result<&'a str, WireError> {
     if frame.remaining() < 2 {
         return Err(WireError::Malformed(
             "frame ends before the event name".into(),
@@ -112,9 +145,7 @@ fn take_name(frame: &mut Bytes) -> Result<Name, WireError> {
             frame.remaining()
         )));
     }
-    let name = frame.split_to(len);
-    if std::str::from_utf8(&name).is_err() {
-        return Err(WireError::Malformed("event name is not UTF-8".into()));
-    }
-    Ok(Name(name))
+    let (name, rest) = frame.split_at(len);
+    *frame = rest;
+    std::str::from_utf8(name).map_err(|_| WireError::Malformed("event name is not UTF-8".into()))
 }

@@ -37,6 +37,16 @@ impl FrameDecoder {
     /// one yet. Room is not reserved by the announced length: a peer that announces a
     /// large frame and sends nothing costs nothing.
     pub(crate) fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, WireError> {
+        let Some(len) = self.whole_frame(buf)? else {
+            return Ok(None);
+        };
+        buf.advance(LEN_PREFIX);
+        Ok(Some(buf.split_to(len).freeze()))
+    }
+
+    /// The length of the frame at the front of `buf` (without its prefix) if `buf`
+    /// holds all of it; the same checks as [`decode`](Self::decode), taking nothing.
+    fn whole_frame(&self, buf: &[u8]) -> Result<Option<usize>, WireError> {
         let Some(len) = announced_len(buf) else {
             return Ok(None);
         };
@@ -46,11 +56,7 @@ impl FrameDecoder {
                 max: self.max,
             });
         }
-        if buf.len() < LEN_PREFIX + len {
-            return Ok(None);
-        }
-        buf.advance(LEN_PREFIX);
-        Ok(Some(buf.split_to(len).freeze()))
+        Ok((buf.len() >= LEN_PREFIX + len).then_some(len))
     }
 
     /// The stream ended with `buf` left over: a clean end if it is empty, a truncated
@@ -78,6 +84,9 @@ pub(crate) struct FrameReader<R> {
     buf: BytesMut,
     decoder: FrameDecoder,
     frame_timeout: Duration,
+    /// The bytes at the front of `buf` of the frame [`next_ref`](Self::next_ref) lent
+    /// out: taken off at the next call.
+    lent: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -87,6 +96,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: BytesMut::with_capacity(READ_CHUNK),
             decoder: FrameDecoder::new(max),
             frame_timeout,
+            lent: 0,
         }
     }
 
@@ -97,10 +107,31 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next frame (without its length prefix), or `None` at a clean end of stream.
     pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, WireError> {
+        let Some(len) = self.next_len().await? else {
+            return Ok(None);
+        };
+        self.buf.advance(LEN_PREFIX);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// [`next`](Self::next), lent where it lies in the read buffer until the next call:
+    /// no reference count, no copy.
+    pub(crate) async fn next_ref(&mut self) -> Result<Option<&[u8]>, WireError> {
+        let Some(len) = self.next_len().await? else {
+            return Ok(None);
+        };
+        self.lent = LEN_PREFIX + len;
+        Ok(Some(&self.buf[LEN_PREFIX..self.lent]))
+    }
+
+    /// Reads until a whole frame is at the front of the buffer; its length without the
+    /// prefix, or `None` at a clean end of stream.
+    async fn next_len(&mut self) -> Result<Option<usize>, WireError> {
+        self.buf.advance(std::mem::take(&mut self.lent));
         let mut deadline = None;
         loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
-                return Ok(Some(frame));
+            if let Some(len) = self.decoder.whole_frame(&self.buf)? {
+                return Ok(Some(len));
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(READ_CHUNK);

@@ -24,6 +24,21 @@ pub(super) const FLAG_REQUEST: u8 = 1;
 pub(super) const FLAG_NAME_ID: u8 = 2;
 pub(super) const LEN_PREFIX: usize = 4;
 
+/// An EVENT read where it lies in the read buffer ([`decode_event`](super::decode::decode_event)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventRef<'a> {
+    pub name: EventNameRef<'a>,
+    pub request_id: Option<u64>,
+    pub body: &'a [u8],
+}
+
+/// How an [`EventRef`] names its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventNameRef<'a> {
+    Inline(&'a str),
+    Id(u32),
+}
+
 /// A decoded message. Names and bodies borrow from the frame.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Message {

@@ -57,7 +57,7 @@ mod encode;
 mod frame;
 mod message;
 
-pub(crate) use decode::decode;
+pub(crate) use decode::{decode, decode_event};
 pub(crate) use encode::*;
 pub(crate) use frame::{FrameDecoder, FrameReader};
 pub(crate) use message::*;

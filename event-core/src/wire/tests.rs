@@ -14,6 +14,15 @@ struct Sample {
 
 const MAX: usize = 1 << 20;
 
+impl EventNameRef<'_> {
+    fn to_owned_name(self) -> String {
+        match self {
+            EventNameRef::Inline(name) => format!("inline {name}"),
+            EventNameRef::Id(id) => format!("id {id}"),
+        }
+    }
+}
+
 fn strip_prefix(frame: &Bytes) -> Bytes {
     let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
     assert_eq!(
@@ -114,6 +123,42 @@ proptest! {
     #[test]
     fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let _ = decode(Bytes::from(bytes));
+    }
+
+    /// Reading an EVENT where it lies gives what decoding it whole gives, for any bytes:
+    /// the same event, the same error, or (another kind) nothing.
+    #[test]
+    fn events_read_in_place_agree_with_whole_decoding(
+        bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..96),
+            // Mostly EVENTs, well formed or not.
+            (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..96)).prop_map(|(flags, rest)| {
+                let mut frame = vec![5, flags & 3];
+                frame.extend(rest);
+                frame
+            }),
+            (".{0,20}", proptest::option::of(any::<u64>()), proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(name, id, body)| strip_prefix(&event(&name, id, &body, MAX).unwrap()).to_vec()),
+        ]
+    ) {
+        let whole = decode(Bytes::from(bytes.clone()));
+        match (decode_event(&bytes), whole) {
+            (None, _) if bytes.first() == Some(&5) => {
+                prop_assert!(false, "an EVENT frame was not read in place")
+            }
+            (None, _) => {}
+            (Some(Ok(event)), Ok(Message::Event { name, request_id, body })) => {
+                let name = match name {
+                    EventName::Inline(name) => EventNameRef::Inline(name.as_str()).to_owned_name(),
+                    EventName::Id(id) => EventNameRef::Id(id).to_owned_name(),
+                };
+                prop_assert_eq!(event.name.to_owned_name(), name);
+                prop_assert_eq!(event.request_id, request_id);
+                prop_assert_eq!(event.body, &body[..]);
+            }
+            (Some(Err(in_place)), Err(whole)) => prop_assert_eq!(in_place.to_string(), whole.to_string()),
+            (in_place, whole) => prop_assert!(false, "in place {:?}, whole {:?}", in_place, whole),
+        }
     }
 
     /// A stream of valid frames, split at arbitrary points, reads back whole and in order.
