@@ -37,6 +37,7 @@
 //! consumer's stream ends with `overflowed() == true`. All subscribers of one event share
 //! one `Arc` of it; nothing is serialized in-process.
 
+use super::queue::TrySend;
 use super::remotes::Remote;
 use super::requests::ReplyGuard;
 use super::topics::{AnyEvent, Delivery, Handler, Sink, Subscriber};
@@ -45,7 +46,6 @@ use crate::backend::link::{Outgoing, Refused};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// The outcome of delivering to one subscriber.
 pub(crate) enum Delivered {
@@ -93,8 +93,8 @@ impl Subscriber {
             }
             Sink::Queue { overflowed, .. } if overflowed.load(Ordering::Acquire) => Ok(()),
             Sink::Queue { tx, .. } => match tx.try_send(self.delivery(event, reply)) {
-                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
-                Err(mpsc::error::TrySendError::Full(delivery)) => Err(delivery),
+                Ok(()) | Err(TrySend::Closed(_)) => Ok(()),
+                Err(TrySend::Full(delivery)) => Err(delivery),
             },
         }
     }
@@ -109,17 +109,18 @@ impl Subscriber {
         let Sink::Queue { tx, overflowed, .. } = &self.sink else {
             return Delivered::Ok;
         };
-        match tokio::time::timeout_at(deadline, tx.reserve()).await {
-            Ok(Ok(permit)) => {
-                if !overflowed.load(Ordering::Acquire) {
-                    permit.send(delivery);
-                }
-                Delivered::Ok
+        let mut delivery = delivery;
+        loop {
+            if overflowed.load(Ordering::Acquire) {
+                return Delivered::Ok;
             }
-            Ok(Err(_closed)) => Delivered::Ok,
-            Err(_elapsed) => {
+            match tx.try_send(delivery) {
+                Ok(()) | Err(TrySend::Closed(_)) => return Delivered::Ok,
+                Err(TrySend::Full(back)) => delivery = back,
+            }
+            if tokio::time::timeout_at(deadline, tx.room()).await.is_err() {
                 overflowed.store(true, Ordering::Release);
-                Delivered::Stalled(self.id)
+                return Delivered::Stalled(self.id);
             }
         }
     }
@@ -139,7 +140,7 @@ impl Subscriber {
             Sink::Queue { overflowed, .. } if overflowed.load(Ordering::Acquire) => true,
             Sink::Queue { tx, .. } => !matches!(
                 tx.try_send(self.delivery(event.clone(), reply)),
-                Err(mpsc::error::TrySendError::Full(_))
+                Err(TrySend::Full(_))
             ),
         }
     }

@@ -50,6 +50,7 @@ pub(crate) mod inbound;
 pub(crate) mod names;
 pub(crate) mod observation;
 pub(crate) mod observers;
+pub(crate) mod queue;
 pub(crate) mod remotes;
 pub(crate) mod requests;
 pub(crate) mod routing;

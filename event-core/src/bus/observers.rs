@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(copies(&tap), 1);
         // An internal request answered here: neither it nor its answer is copied.
         let bus_for_answers = bus.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let (tx, mut rx) = crate::bus::queue::queue(4);
         bus.add_subscriber::<Ask>(crate::bus::topics::Subscriber {
             id: bus.topics.next_id(),
             sink: crate::bus::topics::Sink::Queue {
@@ -299,7 +299,7 @@ mod tests {
             "an internal request and its answer stay here"
         );
         // The same request to everyone (answered here too): both are copied.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let (tx, mut rx) = crate::bus::queue::queue(4);
         bus.add_subscriber::<Ask>(crate::bus::topics::Subscriber {
             id: bus.topics.next_id(),
             sink: crate::bus::topics::Sink::Queue {

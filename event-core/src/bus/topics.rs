@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use tokio::sync::mpsc;
 
 /// An event of any type, shared by all its local subscribers.
 pub(crate) type AnyEvent = Arc<dyn Any + Send + Sync>;
@@ -45,7 +44,7 @@ pub(crate) type Handler = Arc<dyn Fn(AnyEvent) + Send + Sync>;
 #[derive(Clone)]
 pub(crate) enum Sink {
     Queue {
-        tx: mpsc::Sender<Delivery>,
+        tx: super::queue::QueueSender<Delivery>,
         /// Request streams get the reply handle; plain streams only the event.
         wants_requests: bool,
         /// Set when the subscriber was cut off for stalling.

@@ -1217,7 +1217,7 @@ impl Endpoint {
     }
 
     fn queue_subscriber<E: Event>(&self, wants_requests: bool) -> EventStream<E> {
-        let (tx, rx) = mpsc::channel(self.bus.options.queue_capacity);
+        let (tx, rx) = crate::bus::queue::queue(self.bus.options.queue_capacity);
         let overflowed = Arc::new(AtomicBool::new(false));
         if self.bus.is_stopped() {
             return EventStream::new(rx, overflowed, None);

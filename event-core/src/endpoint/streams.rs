@@ -3,6 +3,7 @@
 
 use super::inbound::InboundRequest;
 use crate::bus::connections::ConnectionEvent;
+use crate::bus::queue::QueueReceiver;
 use crate::bus::topics::Delivery;
 use crate::bus::Bus;
 use crate::event::{Event, Request};
@@ -35,7 +36,7 @@ impl Drop for SubscriptionGuard {
 ///
 /// [`Endpoint::stream`]: crate::Endpoint::stream
 pub struct EventStream<E: Event> {
-    rx: mpsc::Receiver<Delivery>,
+    rx: QueueReceiver<Delivery>,
     overflowed: Arc<AtomicBool>,
     _guard: Option<SubscriptionGuard>,
     _marker: PhantomData<fn() -> E>,
@@ -43,7 +44,7 @@ pub struct EventStream<E: Event> {
 
 impl<E: Event> EventStream<E> {
     pub(crate) fn new(
-        rx: mpsc::Receiver<Delivery>,
+        rx: QueueReceiver<Delivery>,
         overflowed: Arc<AtomicBool>,
         guard: Option<SubscriptionGuard>,
     ) -> Self {
