@@ -117,7 +117,16 @@
 //! or driver from just before its first send to the moment the orchestrator tells it
 //! every consumer is done (so writing out its queues counts). `cpu_ns_per_delivery` is
 //! the sum over all processes of a run divided by N × M; the orchestrator's own (idle)
-//! time is not counted.
+//! time is not counted. Where both sides measured it, `cpu_ratio` is ours over the
+//! baseline's.
+//!
+//! # Targets
+//!
+//! Each line's `target` and `target_met` are `BENCH.md`'s, round two where it set one:
+//! `ipc-broadcast` 16 B ≥ 0.75 with `cpu_ratio` ≤ 1.4 (1 KiB ≥ 0.5),
+//! `ipc-broadcast-bytes` ≥ 0.8, `ipc-request` p50 ≤ 1.15, `ipc-request-sporadic` p50
+//! ≤ 1.25, `local-broadcast` ≥ 0.8, `zenoh-broadcast` ≥ 0.7, `zenoh-request` p50 ≤ 1.3.
+//! They hold in both placements.
 
 mod events;
 mod harness;

@@ -55,6 +55,11 @@ struct Sample {
 enum Goal {
     AtLeast(f64),
     AtMost(f64),
+    /// At least this ratio, with CPU per delivery at most `cpu` times the baseline's.
+    AtLeastWithCpu {
+        ratio: f64,
+        cpu: f64,
+    },
 }
 
 /// The benchmark: where the sockets go, how to start children, what failed.
@@ -271,9 +276,25 @@ impl Bench {
             .map(|(ours, theirs)| round(ours.value / theirs.value))
             .collect();
         line.insert("ratio_per_repeat".into(), json!(per_repeat));
+        // CPU per delivery against the baseline's, where both measured it.
+        let cpu_ratio = match (
+            line.get("cpu_ns_per_delivery").and_then(Value::as_f64),
+            line.get("baseline_cpu_ns_per_delivery")
+                .and_then(Value::as_f64),
+        ) {
+            (Some(ours), Some(theirs)) if theirs > 0.0 => Some(ours / theirs),
+            _ => None,
+        };
+        if let Some(cpu_ratio) = cpu_ratio {
+            line.insert("cpu_ratio".into(), json!(round(cpu_ratio)));
+        }
         let (target, met) = match goal {
             Goal::AtLeast(target) => (format!(">= {target}"), ratio >= target),
             Goal::AtMost(target) => (format!("<= {target}"), ratio <= target),
+            Goal::AtLeastWithCpu { ratio: target, cpu } => (
+                format!(">= {target}, cpu_ratio <= {cpu}"),
+                ratio >= target && cpu_ratio.is_some_and(|cpu_ratio| cpu_ratio <= cpu),
+            ),
         };
         line.insert("target".into(), json!(target));
         line.insert("target_met".into(), json!(met && error.is_none()));
@@ -320,7 +341,15 @@ impl Bench {
             params,
             "deliveries/s",
             baseline,
-            Goal::AtLeast(0.5),
+            // Round two's target for 16 B; 1 KiB keeps round one's.
+            if payload == 16 {
+                Goal::AtLeastWithCpu {
+                    ratio: 0.75,
+                    cpu: 1.4,
+                }
+            } else {
+                Goal::AtLeast(0.5)
+            },
             &mut |bench| {
                 bench.fan_out_once(("bus-consumer", "bus-driver"), consumers, payload, events)
             },
@@ -488,7 +517,7 @@ impl Bench {
             params,
             "p50_us",
             "uds-pingpong",
-            Goal::AtMost(1.5),
+            Goal::AtMost(1.15),
             &mut |bench| {
                 bench.round_trips_once(
                     ("responder", "requester", "responder"),
@@ -735,7 +764,7 @@ impl Bench {
             params,
             "deliveries/s",
             "tokio-broadcast",
-            Goal::AtLeast(0.5),
+            Goal::AtLeast(0.8),
             &mut |bench| bench.in_process_once("local-broadcast", subscribers, payload, events),
             &mut |bench| bench.in_process_once("tokio-broadcast", subscribers, payload, events),
         );

@@ -56,6 +56,11 @@ fn quick_run_covers_every_scenario_and_loses_nothing() {
             assert_eq!(line["unit"], "deliveries/s", "{line}");
             assert!(line["baseline_value"].is_number(), "{line}");
             assert!(line["cpu_ns_per_delivery"].is_number(), "{line}");
+            assert!(line["cpu_ratio"].is_number(), "{line}");
+            let target = line["target"].as_str().unwrap_or_default();
+            if payload == 16 {
+                assert_eq!(target, ">= 0.75, cpu_ratio <= 1.4", "{line}");
+            }
         }
     }
     for (consumers, baseline) in [(1, "stream-floor"), (10, "fanout-floor")] {
