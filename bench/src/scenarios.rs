@@ -56,8 +56,8 @@ enum Goal {
     AtLeast(f64),
     AtMost(f64),
     /// At least this ratio, with CPU per delivery at most `cpu` times the baseline's.
-    AtLeastWithCpu {
-        ratio: f64,
+    ThroughputAndCpu {
+        at_least: f64,
         cpu: f64,
     },
 }
@@ -291,7 +291,10 @@ impl Bench {
         let (target, met) = match goal {
             Goal::AtLeast(target) => (format!(">= {target}"), ratio >= target),
             Goal::AtMost(target) => (format!("<= {target}"), ratio <= target),
-            Goal::AtLeastWithCpu { ratio: target, cpu } => (
+            Goal::ThroughputAndCpu {
+                at_least: target,
+                cpu,
+            } => (
                 format!(">= {target}, cpu_ratio <= {cpu}"),
                 ratio >= target && cpu_ratio.is_some_and(|cpu_ratio| cpu_ratio <= cpu),
             ),
@@ -343,8 +346,8 @@ impl Bench {
             baseline,
             // Round two's target for 16 B; 1 KiB keeps round one's.
             if payload == 16 {
-                Goal::AtLeastWithCpu {
-                    ratio: 0.75,
+                Goal::ThroughputAndCpu {
+                    at_least: 0.75,
                     cpu: 1.4,
                 }
             } else {
