@@ -3,40 +3,37 @@
 //!
 //! # Semantics
 //!
-//! * **Bounded.** At most `capacity` items are queued or held by the receiver and not yet
-//!   taken by its consumer. [`try_send`](QueueSender::try_send) into a full queue hands
-//!   the item back; [`room`](QueueSender::room) waits until there may be room (callers
-//!   wait with a deadline: the stall timeout).
+//! * **Bounded.** At most `capacity` items are queued, or taken by the receiver and not
+//!   yet yielded. Each item yielded makes room at once: [`try_send`](QueueSender::try_send)
+//!   into a full queue hands the item back, and [`room`](QueueSender::room) resolves as
+//!   soon as the consumer takes one (callers wait with a deadline: the stall timeout).
 //! * **Order.** Items come out in the order they went in.
 //! * **End.** The receiver yields what is queued, then `None` once every sender is gone.
 //!   A dropped receiver refuses new items ([`TrySend::Closed`]) and drops what it held.
+//! * **Cooperation.** Each item yielded spends the task's tokio budget, as tokio's own
+//!   channels do: a stream that never runs dry still lets the other tasks of its thread
+//!   run.
 //!
 //! # Why not `tokio::sync::mpsc`
 //!
 //! Every event crosses one of these queues, and a stream's consumer usually takes many in
 //! a row. Here the receiver takes everything queued with one lock and then yields it
-//! without touching shared state; a sender takes the lock once per item. tokio's bounded
-//! channel pays several atomic operations per item on each side (its semaphore releases a
-//! permit under a mutex on every receive).
+//! without a lock, publishing what it still holds with one store per item; a sender takes
+//! the lock once per item. tokio's bounded channel pays several atomic operations per
+//! item on each side (its semaphore releases a permit under a mutex on every receive).
 //!
-//! The receiver hands room back to the senders when it takes the next batch, and, while a
-//! sender waits for room, every [`ROOM_STEPS`]th of the capacity it consumes: a consumer
-//! that keeps reading always makes room well before a waiting sender's deadline.
+//! Unlike tokio's semaphore, waiting senders are not served in turn: all are woken when
+//! room appears and the first to look takes it.
 
 use crate::sync;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 use tokio::sync::Notify;
-
-/// While a sender waits, room is handed back in this many steps of the capacity.
-const ROOM_STEPS: usize = 8;
 
 struct State<T> {
     items: VecDeque<T>,
-    /// Items the receiver took and its consumer has not taken yet, as last told.
-    held: usize,
     /// The receiver, parked on an empty queue.
     waker: Option<Waker>,
     receiver_gone: bool,
@@ -46,9 +43,19 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    /// Items the receiver took and has not yielded yet. Written by the receiver alone;
+    /// `SeqCst` on both sides, with `waiting`, so that a sender that starts waiting either
+    /// sees the room or is woken.
+    held: AtomicUsize,
     /// Senders waiting in [`QueueSender::room`].
     waiting: AtomicUsize,
     room: Notify,
+}
+
+impl<T> Shared<T> {
+    fn is_full(&self, state: &State<T>) -> bool {
+        state.items.len() + self.held.load(Ordering::SeqCst) >= self.capacity
+    }
 }
 
 /// Why [`QueueSender::try_send`] handed the item back.
@@ -63,19 +70,18 @@ pub(crate) fn queue<T>(capacity: usize) -> (QueueSender<T>, QueueReceiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
-            held: 0,
             waker: None,
             receiver_gone: false,
             senders: 1,
         }),
         capacity: capacity.max(1),
+        held: AtomicUsize::new(0),
         waiting: AtomicUsize::new(0),
         room: Notify::new(),
     });
     let receiver = QueueReceiver {
         shared: shared.clone(),
         batch: VecDeque::new(),
-        told_held: 0,
     };
     (QueueSender { shared }, receiver)
 }
@@ -118,7 +124,7 @@ impl<T> QueueSender<T> {
             if state.receiver_gone {
                 return Err(TrySend::Closed(item));
             }
-            if state.items.len() + state.held >= self.shared.capacity {
+            if self.shared.is_full(&state) {
                 return Err(TrySend::Full(item));
             }
             state.items.push_back(item);
@@ -137,21 +143,19 @@ impl<T> QueueSender<T> {
         let notified = shared.room.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        {
+        let has_room = || {
             let state = sync::lock(&shared.state);
-            if state.receiver_gone || state.items.len() + state.held < shared.capacity {
-                return;
-            }
+            state.receiver_gone || !shared.is_full(&state)
+        };
+        if has_room() {
+            return;
         }
         shared.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&shared.waiting);
-        // The receiver may have taken the last batch between the check and the count:
-        // it then saw nobody waiting and handed no room back. Look once more.
-        {
-            let state = sync::lock(&shared.state);
-            if state.receiver_gone || state.items.len() + state.held < shared.capacity {
-                return;
-            }
+        // The receiver may have made room between the check and the count: it then saw
+        // nobody waiting and woke nobody. Look once more.
+        if has_room() {
+            return;
         }
         notified.await;
     }
@@ -171,43 +175,48 @@ pub(crate) struct QueueReceiver<T> {
     shared: Arc<Shared<T>>,
     /// Taken from the queue, not yet yielded.
     batch: VecDeque<T>,
-    /// `held` as the senders last saw it.
-    told_held: usize,
 }
 
 impl<T> QueueReceiver<T> {
     /// The next item; `None` once the queue is empty and every sender is gone.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if let Some(item) = self.batch.pop_front() {
-            self.maybe_hand_back_room();
-            return Poll::Ready(Some(item));
-        }
-        let item = {
-            let mut state = sync::lock(&self.shared.state);
-            std::mem::swap(&mut state.items, &mut self.batch);
-            let item = self.batch.pop_front();
-            state.held = self.batch.len();
-            self.told_held = state.held;
-            if item.is_none() {
-                if state.senders == 0 {
-                    return Poll::Ready(None);
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        let item = match self.batch.pop_front() {
+            Some(item) => Some(item),
+            None => {
+                let mut old_waker = None;
+                let mut state = sync::lock(&self.shared.state);
+                std::mem::swap(&mut state.items, &mut self.batch);
+                let item = self.batch.pop_front();
+                if item.is_none() {
+                    if state.senders == 0 {
+                        coop.made_progress();
+                        return Poll::Ready(None);
+                    }
+                    if !state
+                        .waker
+                        .as_ref()
+                        .is_some_and(|waker| waker.will_wake(cx.waker()))
+                    {
+                        old_waker = state.waker.replace(cx.waker().clone());
+                    }
                 }
-                if !state
-                    .waker
-                    .as_ref()
-                    .is_some_and(|waker| waker.will_wake(cx.waker()))
-                {
-                    state.waker = Some(cx.waker().clone());
-                }
+                drop(state);
+                // Dropped outside the lock: a waker is another crate's code.
+                drop(old_waker);
+                item
             }
-            item
         };
-        // The queue was emptied: room for whoever waits.
+        // What is held now, and room for whoever waits.
+        self.shared.held.store(self.batch.len(), Ordering::SeqCst);
         if self.shared.waiting.load(Ordering::SeqCst) > 0 {
             self.shared.room.notify_waiters();
         }
         match item {
-            Some(item) => Poll::Ready(Some(item)),
+            Some(item) => {
+                coop.made_progress();
+                Poll::Ready(Some(item))
+            }
             None => Poll::Pending,
         }
     }
@@ -216,20 +225,6 @@ impl<T> QueueReceiver<T> {
     #[cfg(test)]
     pub(crate) async fn recv(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
-    }
-
-    /// Tells waiting senders of the room consumed since they were last told, in steps.
-    fn maybe_hand_back_room(&mut self) {
-        if self.shared.waiting.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let step = (self.shared.capacity / ROOM_STEPS).max(1);
-        if self.told_held - self.batch.len() < step {
-            return;
-        }
-        sync::lock(&self.shared.state).held = self.batch.len();
-        self.told_held = self.batch.len();
-        self.shared.room.notify_waiters();
     }
 
     /// How many items are queued or held, not yet yielded.
@@ -247,9 +242,9 @@ impl<T> Drop for QueueReceiver<T> {
         let items = {
             let mut state = sync::lock(&self.shared.state);
             state.receiver_gone = true;
-            state.held = 0;
             std::mem::take(&mut state.items)
         };
+        self.shared.held.store(0, Ordering::SeqCst);
         // Dropped outside the lock: an item's drop may run code of its own (a request's
         // reply handle tells its requester).
         drop(items);
@@ -322,35 +317,58 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_waiting_sender_gets_room_as_the_consumer_reads_on() {
+    async fn every_item_yielded_makes_room_at_once_for_waiting_and_trying_senders() {
         let capacity = 64;
         let (tx, mut rx) = queue(capacity);
         for i in 0..capacity {
             tx.try_send(i).unwrap();
         }
-        let sender = tokio::spawn(async move {
-            let mut next = capacity;
-            while next < 4 * capacity {
-                match tx.try_send(next) {
-                    Ok(()) => next += 1,
-                    Err(TrySend::Full(_)) => {
-                        tokio::time::timeout(Duration::from_secs(10), tx.room())
-                            .await
-                            .expect("no room was handed back");
-                    }
-                    Err(TrySend::Closed(_)) => panic!("closed"),
-                }
-            }
-        });
-        // The consumer reads one item at a time and never drains a batch before the
-        // sender must have been given room: the steps hand it back.
-        for expected in 0..4 * capacity {
-            let item = tokio::time::timeout(Duration::from_secs(10), recv(&mut rx))
-                .await
-                .expect("the consumer starved");
-            assert_eq!(item, Some(expected));
+        assert!(matches!(tx.try_send(capacity), Err(TrySend::Full(_))));
+        // One item taken (the rest of the queue now held by the receiver): one slot free
+        // for a sender that only tries, as `broadcast_nowait` does.
+        assert_eq!(recv(&mut rx).await, Some(0));
+        tx.try_send(capacity).unwrap();
+        assert!(matches!(tx.try_send(capacity + 1), Err(TrySend::Full(_))));
+        // A sender waiting for room gets it from the next single item yielded, without
+        // the consumer draining anything more.
+        let waiting = {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tx.room().await;
+                tx.try_send(capacity + 1)
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        assert_eq!(recv(&mut rx).await, Some(1));
+        let sent = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiting sender was not given the room")
+            .unwrap();
+        assert!(sent.is_ok());
+        let mut rest = Vec::new();
+        drop(tx);
+        while let Some(item) = recv(&mut rx).await {
+            rest.push(item);
         }
-        sender.await.unwrap();
+        assert_eq!(rest, (2..capacity + 2).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_never_runs_dry_still_yields_to_its_thread() {
+        let (tx, mut rx) = queue(1 << 20);
+        for i in 0..100_000 {
+            tx.try_send(i).unwrap();
+        }
+        let other = tokio::spawn(async {});
+        // Reading on without ever seeing an empty queue: the budget makes it yield, and
+        // the other task runs before the queue is drained.
+        let mut read = 0;
+        while !other.is_finished() {
+            assert!(recv(&mut rx).await.is_some());
+            read += 1;
+            assert!(read < 100_000, "the stream never yielded");
+        }
     }
 
     /// Senders on other threads, a small queue: every item arrives, each sender's in

@@ -236,14 +236,14 @@ impl Bus {
         let full_remotes = self
             .queue_to_remotes(route.remotes(), &event)?
             .map(|backlog| (backlog.full, backlog.name_id, backlog.body));
-        let Some(subscribers) = route.local.clone() else {
+        if route.local.is_none() {
             return Ok(full_remotes.map(|full| UnfinishedBroadcast {
                 name: E::NAME,
                 route,
                 full_remotes: Some(full),
                 local: LocalPart::None,
             }));
-        };
+        }
         let event: AnyEvent = Arc::new(event);
         if full_remotes.is_some() {
             // The remotes are waited for first, and the local subscribers get the event
@@ -255,7 +255,9 @@ impl Bus {
                 local: LocalPart::ToDeliver(event),
             }));
         }
-        let full = self.offer_local(E::NAME, &subscribers, event, None);
+        // Borrowed from the route, not cloned: one reference count less per event.
+        let subscribers = route.local.as_deref().unwrap_or(&[]);
+        let full = self.offer_local(E::NAME, subscribers, event, None);
         Ok((!full.is_empty()).then(|| UnfinishedBroadcast {
             name: E::NAME,
             route,

@@ -68,7 +68,8 @@ impl Connection {
         &self.remote
     }
 
-    /// Queues a control frame; `false` when the connection is gone.
+    /// Sends a control frame (queued, or written at once on an idle connection); `false`
+    /// when the connection is gone.
     pub(crate) fn send_control(&self, frame: &[u8]) -> bool {
         !self.closed.load(Ordering::SeqCst) && self.outbox.push_control(frame).is_ok()
     }
@@ -244,7 +245,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
             }
         };
         // Events, the bulk of the traffic, are read where they lie in the read buffer;
-        // the other messages are copied out and decoded whole.
+        // the other messages are split off it (answers keep their body) and decoded whole.
         let message;
         let action = match wire::decode_event(frame) {
             Some(Ok(event)) => inbound.on_event(event),
@@ -253,14 +254,16 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                 return handle.disconnected("malformed frame");
             }
             None => {
-                message = match wire::decode(bytes::Bytes::copy_from_slice(frame)) {
+                let frame = reader.take_lent();
+                let frame_len = frame.len();
+                message = match wire::decode(frame) {
                     Ok(message) => message,
                     Err(error) => {
                         log(&error);
                         return handle.disconnected("malformed frame");
                     }
                 };
-                inbound.on_frame(&message, frame.len())
+                inbound.on_frame(&message, frame_len)
             }
         };
         match action {

@@ -14,10 +14,13 @@
 //! number this connection has not seen yet is preceded by its DEFINE_NAME, under the same
 //! lock, so the definition always arrives first.
 //!
-//! **Direct writes.** A request or a control frame that finds the connection idle (both
-//! lanes empty, the writer not in the middle of a write) is written by the sender itself,
-//! without waiting, still under the lock, so nothing can overtake it. What the socket does
-//! not take at once stays at the front of its lane for the writer, which is then woken.
+//! **Direct writes.** A request or a control frame of up to 64 KiB that finds the
+//! connection idle (both lanes empty, the writer not in the middle of a write) is written
+//! by the sender itself, without waiting (a non-blocking write, still under the lock, so
+//! nothing can overtake it). If the socket takes none of it, it waits in its lane for the
+//! writer, which is woken; if the socket takes part of it, the rest moves to the front of
+//! the control lane, which the writer writes first, so no other frame can land in the
+//! middle of a frame on the wire.
 //! A question asked now and then thus costs one system call, not a hand-over to the
 //! writer task and a wake-up; a burst still goes out in batches, since everything
 //! appended while a write is on its way waits for the writer. Events always go through the
@@ -47,6 +50,10 @@ use tokio::sync::Notify;
 /// The most control bytes that may wait for one peer.
 pub(crate) const CONTROL_LIMIT: usize = 32 * 1024 * 1024;
 
+/// The largest frame a sender writes itself: a larger one goes to the writer, so that
+/// nobody copies much into the socket while holding the outbox's lock.
+const DIRECT_WRITE_MAX: usize = 64 * 1024;
+
 #[derive(Default)]
 struct Lanes {
     control: BytesMut,
@@ -70,7 +77,12 @@ impl Lanes {
         self.socket.is_some() && !self.writing && self.control.is_empty() && self.data.is_empty()
     }
 
-    /// Writes what the socket takes of `lane` now; `true` when it took everything. A
+    /// Writes the frame just appended to `lane` (the only bytes queued: see
+    /// [`idle`](Self::idle)) if the socket takes it now; `true` when it took all of it.
+    ///
+    /// A frame larger than [`DIRECT_WRITE_MAX`] is left to the writer. If the socket takes
+    /// part of a data frame, the rest moves to the control lane, which the writer writes
+    /// first: a control frame appended meanwhile must not land in the middle of it. A
     /// failure leaves the bytes for the writer, which meets it too and ends the
     /// connection.
     fn write_now(&mut self, lane: Lane) -> bool {
@@ -81,15 +93,27 @@ impl Lanes {
             Lane::Control => &mut self.control,
             Lane::Data => &mut self.data,
         };
+        if buf.len() > DIRECT_WRITE_MAX {
+            return false;
+        }
+        let mut started = false;
         while !buf.is_empty() {
             match socket.try_write_vectored(&[IoSlice::new(buf)]) {
-                Ok(0) | Err(_) => return false,
-                Ok(written) => buf.advance(written),
+                Ok(0) | Err(_) => break,
+                Ok(written) => {
+                    buf.advance(written);
+                    started = true;
+                }
             }
         }
-        // Empty again: reset it, so the writer's buffers stay at the front of theirs.
-        buf.clear();
-        true
+        if buf.is_empty() {
+            return true;
+        }
+        if started && matches!(lane, Lane::Data) {
+            // The control lane is empty (the connection was idle).
+            std::mem::swap(&mut self.control, &mut self.data);
+        }
+        false
     }
 }
 
@@ -422,6 +446,52 @@ mod tests {
         assert_eq!(bodies, vec![vec![], b"first".to_vec(), b"second".to_vec()]);
         assert!(filled > 0);
         drop(far);
+    }
+
+    #[tokio::test]
+    async fn a_frame_the_socket_takes_in_part_is_finished_before_any_other() {
+        let (outbox, far) = attached().await;
+        // Larger than the socket's buffer, so the direct write can only be partial, but
+        // not larger than a sender writes itself.
+        let body = vec![7u8; DIRECT_WRITE_MAX - 100];
+        let mut requests = 0;
+        // Fill until a request is written only in part (what the peer has not read
+        // stays in the socket).
+        loop {
+            outbox.try_push_event(&request(&body)).unwrap();
+            requests += 1;
+            let lanes = outbox.lock();
+            if !lanes.control.is_empty() || !lanes.data.is_empty() {
+                break;
+            }
+            assert!(requests < 1000, "the socket never filled");
+        }
+        // An answer queued now must come after the whole request on the wire.
+        let answer = wire::request_dropped(3, 1 << 20).unwrap();
+        outbox.push_control(&answer).unwrap();
+        let (mut control, mut data) = taken();
+        assert!(outbox.take(&mut control, &mut data).await);
+        // What the peer reads: the socket's bytes, then what the writer writes (control,
+        // then data).
+        let mut wire_bytes = BytesMut::from(&far.read_now()[..]);
+        wire_bytes.extend_from_slice(&control);
+        wire_bytes.extend_from_slice(&data);
+        let decoder = FrameDecoder::new(1 << 20);
+        let mut messages = Vec::new();
+        while let Some(frame) = decoder.decode(&mut wire_bytes).unwrap() {
+            messages.push(crate::wire::decode(frame).unwrap());
+        }
+        decoder.end(&wire_bytes).unwrap();
+        assert!(matches!(messages[0], Message::DefineName { .. }));
+        let events = messages[1..messages.len() - 1].iter();
+        assert_eq!(events.len(), requests);
+        for message in events {
+            assert!(
+                matches!(message, Message::Event { body: got, .. } if got[..] == body[..]),
+                "a request was cut: {message:?}"
+            );
+        }
+        assert_eq!(messages.last(), Some(&Message::RequestDropped(3)));
     }
 
     #[tokio::test]

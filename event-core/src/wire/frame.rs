@@ -124,6 +124,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(Some(&self.buf[LEN_PREFIX..self.lent]))
     }
 
+    /// The frame [`next_ref`](Self::next_ref) lent, split off the buffer as shared bytes
+    /// (no copy) for a message that keeps parts of it.
+    pub(crate) fn take_lent(&mut self) -> Bytes {
+        let len = std::mem::take(&mut self.lent);
+        self.buf.advance(LEN_PREFIX.min(len));
+        self.buf.split_to(len.saturating_sub(LEN_PREFIX)).freeze()
+    }
+
     /// Reads until a whole frame is at the front of the buffer; its length without the
     /// prefix, or `None` at a clean end of stream.
     async fn next_len(&mut self) -> Result<Option<usize>, WireError> {

@@ -161,9 +161,10 @@ proptest! {
         }
     }
 
-    /// A stream of valid frames, split at arbitrary points, reads back whole and in order.
+    /// A stream of valid frames, split at arbitrary points, reads back whole and in order,
+    /// whichever way each frame is read (split off, lent in place, lent then split off).
     #[test]
-    fn frames_survive_arbitrary_splits(samples in proptest::collection::vec(arb_sample(), 1..20), cuts in proptest::collection::vec(1usize..64, 1..50)) {
+    fn frames_survive_arbitrary_splits(samples in proptest::collection::vec(arb_sample(), 1..20), cuts in proptest::collection::vec(1usize..64, 1..50), modes in proptest::collection::vec(0u8..3, 20)) {
         let mut stream = Vec::new();
         for (index, sample) in samples.iter().enumerate() {
             stream.extend_from_slice(&event("x", Some(index as u64), sample, MAX).unwrap());
@@ -173,7 +174,18 @@ proptest! {
             let mut builder = tokio_test_io(&stream, &cuts);
             let mut reader = FrameReader::new(&mut builder, MAX, std::time::Duration::from_secs(5));
             let mut out = Vec::new();
-            while let Some(frame) = reader.next().await.unwrap() {
+            for mode in modes.iter().cycle() {
+                let frame = match mode {
+                    0 => reader.next().await.unwrap(),
+                    1 => reader.next_ref().await.unwrap().map(Bytes::copy_from_slice),
+                    _ => reader
+                        .next_ref()
+                        .await
+                        .unwrap()
+                        .is_some()
+                        .then(|| reader.take_lent()),
+                };
+                let Some(frame) = frame else { break };
                 out.push(frame);
             }
             out
