@@ -118,7 +118,7 @@ impl Subscriber {
                 Ok(()) | Err(TrySend::Closed(_)) => return Delivered::Ok,
                 Err(TrySend::Full(back)) => delivery = back,
             }
-            if tokio::time::timeout_at(deadline, tx.room()).await.is_err() {
+            if !tx.wait_room(deadline).await {
                 overflowed.store(true, Ordering::Release);
                 return Delivered::Stalled(self.id);
             }

@@ -4,9 +4,10 @@
 //! # Semantics
 //!
 //! * **Bounded.** At most `capacity` items are queued, or taken by the receiver and not
-//!   yet yielded. Each item yielded makes room at once: [`try_send`](QueueSender::try_send)
-//!   into a full queue hands the item back, and [`room`](QueueSender::room) resolves as
-//!   soon as the consumer takes one (callers wait with a deadline: the stall timeout).
+//!   yet yielded. Each item yielded makes room at once for
+//!   [`try_send`](QueueSender::try_send), which hands the item back when the queue is
+//!   full; [`wait_room`](QueueSender::wait_room) waits for room, up to a deadline (the
+//!   stall timeout), and is woken in steps (see there).
 //! * **Order.** Items come out in the order they went in.
 //! * **End.** The receiver yields what is queued, then `None` once every sender is gone.
 //!   A dropped receiver refuses new items ([`TrySend::Closed`]) and drops what it held.
@@ -18,7 +19,7 @@
 //!
 //! Every event crosses one of these queues, and a stream's consumer usually takes many in
 //! a row. Here the receiver takes everything queued with one lock and then yields it
-//! without a lock, publishing what it still holds with one store per item; a sender takes
+//! without a lock, publishing what it still holds with one plain store per item; a sender takes
 //! the lock once per item. tokio's bounded channel pays several atomic operations per
 //! item on each side (its semaphore releases a permit under a mutex on every receive).
 //!
@@ -32,6 +33,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 use tokio::sync::Notify;
 
+/// While a sender waits, the receiver wakes it every this many parts of the capacity
+/// it yields.
+const ROOM_STEPS: usize = 8;
+
 struct State<T> {
     items: VecDeque<T>,
     /// The receiver, parked on an empty queue.
@@ -43,9 +48,9 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
-    /// Items the receiver took and has not yielded yet. Written by the receiver alone;
-    /// `SeqCst` on both sides, with `waiting`, so that a sender that starts waiting either
-    /// sees the room or is woken.
+    /// Items the receiver took and has not yielded yet. Written by the receiver alone,
+    /// read by senders under the lock; a sender that misses a wake-up sees it when it
+    /// looks again (see [`QueueSender::wait_room`]).
     held: AtomicUsize,
     /// Senders waiting in [`QueueSender::room`].
     waiting: AtomicUsize,
@@ -54,7 +59,7 @@ struct Shared<T> {
 
 impl<T> Shared<T> {
     fn is_full(&self, state: &State<T>) -> bool {
-        state.items.len() + self.held.load(Ordering::SeqCst) >= self.capacity
+        state.items.len() + self.held.load(Ordering::Acquire) >= self.capacity
     }
 }
 
@@ -82,6 +87,7 @@ pub(crate) fn queue<T>(capacity: usize) -> (QueueSender<T>, QueueReceiver<T>) {
     let receiver = QueueReceiver {
         shared: shared.clone(),
         batch: VecDeque::new(),
+        woken_at: 0,
     };
     (QueueSender { shared }, receiver)
 }
@@ -136,28 +142,40 @@ impl<T> QueueSender<T> {
         Ok(())
     }
 
-    /// Resolves once the queue may have room or the receiver is gone; try again then
-    /// (another sender may have taken the room first).
-    pub(crate) async fn room(&self) {
+    /// Waits until the queue may have room or the receiver is gone (`true`; try again
+    /// then: another sender may have taken the room first), or until `deadline`
+    /// (`false`).
+    ///
+    /// The receiver wakes waiting senders when it takes a batch and every
+    /// [`ROOM_STEPS`]th of the capacity it yields, so that they fill the queue in
+    /// batches, not one item each; between wake-ups a waiting sender looks for itself
+    /// every sixteenth of its wait, so a consumer that keeps reading, however slowly,
+    /// always makes room before the deadline.
+    pub(crate) async fn wait_room(&self, deadline: tokio::time::Instant) -> bool {
         let shared = &self.shared;
-        let notified = shared.room.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
         let has_room = || {
             let state = sync::lock(&shared.state);
             state.receiver_gone || !shared.is_full(&state)
         };
-        if has_room() {
-            return;
-        }
+        let look_every = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .div_f64(16.0)
+            .max(std::time::Duration::from_millis(1));
         shared.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&shared.waiting);
-        // The receiver may have made room between the check and the count: it then saw
-        // nobody waiting and woke nobody. Look once more.
-        if has_room() {
-            return;
+        loop {
+            let notified = shared.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if has_room() {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout_at(deadline.min(now + look_every), notified).await;
         }
-        notified.await;
     }
 }
 
@@ -175,49 +193,62 @@ pub(crate) struct QueueReceiver<T> {
     shared: Arc<Shared<T>>,
     /// Taken from the queue, not yet yielded.
     batch: VecDeque<T>,
+    /// The batch's length when waiting senders were last woken.
+    woken_at: usize,
 }
 
 impl<T> QueueReceiver<T> {
     /// The next item; `None` once the queue is empty and every sender is gone.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
-        let item = match self.batch.pop_front() {
-            Some(item) => Some(item),
-            None => {
-                let mut old_waker = None;
-                let mut state = sync::lock(&self.shared.state);
-                std::mem::swap(&mut state.items, &mut self.batch);
-                let item = self.batch.pop_front();
-                if item.is_none() {
-                    if state.senders == 0 {
-                        coop.made_progress();
-                        return Poll::Ready(None);
-                    }
-                    if !state
-                        .waker
-                        .as_ref()
-                        .is_some_and(|waker| waker.will_wake(cx.waker()))
-                    {
-                        old_waker = state.waker.replace(cx.waker().clone());
-                    }
-                }
-                drop(state);
-                // Dropped outside the lock: a waker is another crate's code.
-                drop(old_waker);
-                item
+        if let Some(item) = self.batch.pop_front() {
+            // One plain store: a sender reads what is held when it looks for room.
+            self.shared.held.store(self.batch.len(), Ordering::Release);
+            let step = (self.shared.capacity / ROOM_STEPS).max(1);
+            if self.woken_at - self.batch.len() >= step {
+                self.wake_senders();
             }
-        };
-        // What is held now, and room for whoever waits.
-        self.shared.held.store(self.batch.len(), Ordering::SeqCst);
-        if self.shared.waiting.load(Ordering::SeqCst) > 0 {
-            self.shared.room.notify_waiters();
+            coop.made_progress();
+            return Poll::Ready(Some(item));
         }
+        let mut old_waker = None;
+        let item = {
+            let mut state = sync::lock(&self.shared.state);
+            std::mem::swap(&mut state.items, &mut self.batch);
+            let item = self.batch.pop_front();
+            self.shared.held.store(self.batch.len(), Ordering::Release);
+            if item.is_none() {
+                if state.senders == 0 {
+                    coop.made_progress();
+                    return Poll::Ready(None);
+                }
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    old_waker = state.waker.replace(cx.waker().clone());
+                }
+            }
+            item
+        };
+        // Dropped outside the lock: a waker is another crate's code.
+        drop(old_waker);
+        // The queue was emptied: room for whoever waits.
+        self.wake_senders();
         match item {
             Some(item) => {
                 coop.made_progress();
                 Poll::Ready(Some(item))
             }
             None => Poll::Pending,
+        }
+    }
+
+    fn wake_senders(&mut self) {
+        self.woken_at = self.batch.len();
+        if self.shared.waiting.load(Ordering::SeqCst) > 0 {
+            self.shared.room.notify_waiters();
         }
     }
 
@@ -244,7 +275,7 @@ impl<T> Drop for QueueReceiver<T> {
             state.receiver_gone = true;
             std::mem::take(&mut state.items)
         };
-        self.shared.held.store(0, Ordering::SeqCst);
+        self.shared.held.store(0, Ordering::Release);
         // Dropped outside the lock: an item's drop may run code of its own (a request's
         // reply handle tells its requester).
         drop(items);
@@ -317,7 +348,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_item_yielded_makes_room_at_once_for_waiting_and_trying_senders() {
+    async fn an_item_yielded_makes_room_at_once_and_a_waiting_sender_finds_it() {
         let capacity = 64;
         let (tx, mut rx) = queue(capacity);
         for i in 0..capacity {
@@ -330,20 +361,23 @@ mod tests {
         tx.try_send(capacity).unwrap();
         assert!(matches!(tx.try_send(capacity + 1), Err(TrySend::Full(_))));
         // A sender waiting for room gets it from the next single item yielded, without
-        // the consumer draining anything more.
+        // the consumer reading anything more (it looks for itself between wake-ups).
         let waiting = {
             let tx = tx.clone();
             tokio::spawn(async move {
-                tx.room().await;
+                // Looks for itself every second of this wait: long before the deadline,
+                // which the test's timeout below never reaches.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(16);
+                assert!(tx.wait_room(deadline).await, "no room before the deadline");
                 tx.try_send(capacity + 1)
             })
         };
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
         assert_eq!(recv(&mut rx).await, Some(1));
-        let sent = tokio::time::timeout(Duration::from_secs(10), waiting)
+        let sent = tokio::time::timeout(Duration::from_secs(8), waiting)
             .await
-            .expect("the waiting sender was not given the room")
+            .expect("the waiting sender did not find the room")
             .unwrap();
         assert!(sent.is_ok());
         let mut rest = Vec::new();
@@ -390,9 +424,11 @@ mod tests {
                                 Err(TrySend::Full(back)) => item = back,
                                 Err(TrySend::Closed(_)) => panic!("closed"),
                             }
-                            tokio::time::timeout(Duration::from_secs(10), tx.room())
-                                .await
-                                .expect("a waiting sender was never given room");
+                            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                            assert!(
+                                tx.wait_room(deadline).await,
+                                "a waiting sender was never given room"
+                            );
                         }
                     }
                 })
@@ -421,15 +457,19 @@ mod tests {
         tx.try_send(held.clone()).unwrap();
         let waiter = {
             let tx = tx.clone();
-            tokio::spawn(async move { tx.room().await })
+            tokio::spawn(async move {
+                tx.wait_room(tokio::time::Instant::now() + Duration::from_secs(10))
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         drop(rx);
         assert_eq!(Arc::strong_count(&held), 1, "the queued item was dropped");
         assert!(matches!(tx.try_send(held.clone()), Err(TrySend::Closed(_))));
-        tokio::time::timeout(Duration::from_secs(10), waiter)
+        let freed = tokio::time::timeout(Duration::from_secs(10), waiter)
             .await
             .expect("the waiting sender was not freed")
             .unwrap();
+        assert!(freed, "freed by the receiver's end, not by its deadline");
     }
 }
