@@ -37,6 +37,9 @@ use tokio::sync::Notify;
 /// it yields.
 const ROOM_STEPS: usize = 8;
 
+/// How long a waiting sender goes without looking for room itself, at most.
+const LOOK_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 struct State<T> {
     items: VecDeque<T>,
     /// The receiver, parked on an empty queue.
@@ -48,11 +51,12 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
-    /// Items the receiver took and has not yielded yet. Written by the receiver alone,
-    /// read by senders under the lock; a sender that misses a wake-up sees it when it
-    /// looks again (see [`QueueSender::wait_room`]).
+    /// Items the receiver took and has not yielded yet. Written by the receiver alone
+    /// (under the lock when it takes a batch, with a plain store as it yields), read by
+    /// senders under the lock. A stale read only ever sees less room than there is, and
+    /// a waiting sender looks again within [`LOOK_AT_MOST_EVERY`].
     held: AtomicUsize,
-    /// Senders waiting in [`QueueSender::room`].
+    /// Senders waiting in [`QueueSender::wait_room`].
     waiting: AtomicUsize,
     room: Notify,
 }
@@ -149,8 +153,9 @@ impl<T> QueueSender<T> {
     /// The receiver wakes waiting senders when it takes a batch and every
     /// [`ROOM_STEPS`]th of the capacity it yields, so that they fill the queue in
     /// batches, not one item each; between wake-ups a waiting sender looks for itself
-    /// every sixteenth of its wait, so a consumer that keeps reading, however slowly,
-    /// always makes room before the deadline.
+    /// every sixteenth of its wait (every 20 ms at most), so a consumer that keeps
+    /// reading, however slowly, makes room before the deadline, and room is never left
+    /// unused for long.
     pub(crate) async fn wait_room(&self, deadline: tokio::time::Instant) -> bool {
         let shared = &self.shared;
         let has_room = || {
@@ -160,7 +165,7 @@ impl<T> QueueSender<T> {
         let look_every = deadline
             .saturating_duration_since(tokio::time::Instant::now())
             .div_f64(16.0)
-            .max(std::time::Duration::from_millis(1));
+            .clamp(std::time::Duration::from_millis(1), LOOK_AT_MOST_EVERY);
         shared.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&shared.waiting);
         loop {
@@ -247,6 +252,9 @@ impl<T> QueueReceiver<T> {
 
     fn wake_senders(&mut self) {
         self.woken_at = self.batch.len();
+        // Orders the plain stores of `held` before the look at `waiting` (a sender counts
+        // itself in, then looks at `held`): one of the two sees the other. Once a step.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.shared.waiting.load(Ordering::SeqCst) > 0 {
             self.shared.room.notify_waiters();
         }
@@ -365,7 +373,7 @@ mod tests {
         let waiting = {
             let tx = tx.clone();
             tokio::spawn(async move {
-                // Looks for itself every second of this wait: long before the deadline,
+                // Looks for itself every 20 ms: long before the deadline,
                 // which the test's timeout below never reaches.
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(16);
                 assert!(tx.wait_room(deadline).await, "no room before the deadline");
@@ -406,7 +414,8 @@ mod tests {
     }
 
     /// Senders on other threads, a small queue: every item arrives, each sender's in
-    /// order, and no wake-up is lost (a lost one turns into a timeout here).
+    /// order, and nothing hangs. (A lost wake-up would cost a waiting sender one look's
+    /// delay, not a hang, so this does not catch one.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_senders_lose_nothing_and_never_hang() {
         const SENDERS: u64 = 4;

@@ -127,6 +127,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The frame [`next_ref`](Self::next_ref) lent, split off the buffer as shared bytes
     /// (no copy) for a message that keeps parts of it.
     pub(crate) fn take_lent(&mut self) -> Bytes {
+        debug_assert!(self.lent >= LEN_PREFIX, "no frame lent");
         let len = std::mem::take(&mut self.lent);
         self.buf.advance(LEN_PREFIX.min(len));
         self.buf.split_to(len.saturating_sub(LEN_PREFIX)).freeze()
