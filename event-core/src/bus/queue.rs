@@ -51,6 +51,9 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    /// Waiting senders are woken every this many items yielded
+    /// (`capacity / ROOM_STEPS`, at least 1).
+    room_step: usize,
     /// Items the receiver took and has not yielded yet. Written by the receiver alone
     /// (under the lock when it takes a batch, with a plain store as it yields), read by
     /// senders under the lock. A stale read only ever sees less room than there is, and
@@ -84,6 +87,7 @@ pub(crate) fn queue<T>(capacity: usize) -> (QueueSender<T>, QueueReceiver<T>) {
             senders: 1,
         }),
         capacity: capacity.max(1),
+        room_step: (capacity / ROOM_STEPS).max(1),
         held: AtomicUsize::new(0),
         waiting: AtomicUsize::new(0),
         room: Notify::new(),
@@ -209,8 +213,7 @@ impl<T> QueueReceiver<T> {
         if let Some(item) = self.batch.pop_front() {
             // One plain store: a sender reads what is held when it looks for room.
             self.shared.held.store(self.batch.len(), Ordering::Release);
-            let step = (self.shared.capacity / ROOM_STEPS).max(1);
-            if self.woken_at - self.batch.len() >= step {
+            if self.woken_at - self.batch.len() >= self.shared.room_step {
                 self.wake_senders();
             }
             coop.made_progress();
