@@ -355,6 +355,17 @@ mod tests {
         out
     }
 
+    /// Every message in `bytes`, which must hold whole frames only.
+    fn messages(mut bytes: BytesMut) -> Vec<Message> {
+        let decoder = FrameDecoder::new(1 << 20);
+        let mut messages = Vec::new();
+        while let Some(frame) = decoder.decode(&mut bytes).unwrap() {
+            messages.push(crate::wire::decode(frame).unwrap());
+        }
+        decoder.end(&bytes).unwrap();
+        messages
+    }
+
     fn taken() -> (BytesMut, BytesMut) {
         (BytesMut::new(), BytesMut::new())
     }
@@ -381,12 +392,7 @@ mod tests {
             .push_control(&wire::request_dropped(3, 1 << 20).unwrap())
             .unwrap();
         // No writer ran: the senders wrote their frames themselves, and nothing is queued.
-        let mut bytes = BytesMut::from(&far.read_now()[..]);
-        let decoder = FrameDecoder::new(1 << 20);
-        let mut messages = Vec::new();
-        while let Some(frame) = decoder.decode(&mut bytes).unwrap() {
-            messages.push(crate::wire::decode(frame).unwrap());
-        }
+        let messages = messages(BytesMut::from(&far.read_now()[..]));
         assert!(
             matches!(
                 &messages[..],
@@ -476,12 +482,7 @@ mod tests {
         let mut wire_bytes = BytesMut::from(&far.read_now()[..]);
         wire_bytes.extend_from_slice(&control);
         wire_bytes.extend_from_slice(&data);
-        let decoder = FrameDecoder::new(1 << 20);
-        let mut messages = Vec::new();
-        while let Some(frame) = decoder.decode(&mut wire_bytes).unwrap() {
-            messages.push(crate::wire::decode(frame).unwrap());
-        }
-        decoder.end(&wire_bytes).unwrap();
+        let messages = messages(wire_bytes);
         assert!(matches!(messages[0], Message::DefineName { .. }));
         let events = messages[1..messages.len() - 1].iter();
         assert_eq!(events.len(), requests);
