@@ -107,11 +107,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next frame (without its length prefix), or `None` at a clean end of stream.
     pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, WireError> {
-        let Some(len) = self.next_len().await? else {
-            return Ok(None);
-        };
-        self.buf.advance(LEN_PREFIX);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        let lent = self.next_ref().await?.is_some();
+        Ok(lent.then(|| self.take_lent()))
     }
 
     /// [`next`](Self::next), lent where it lies in the read buffer until the next call:
