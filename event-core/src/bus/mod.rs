@@ -13,6 +13,7 @@
 //! | `routing.rs` | where a broadcast or request goes, and sending it there |
 //! | `inbound.rs` | what arrives from remotes |
 //! | `remotes.rs` | the remote endpoints, their subscriptions, cached routes |
+//! | `route_cache.rs` | each thread's cache of broadcast routes, by event type |
 //! | `requests.rs` | requests in flight and their guarantees |
 //! | `names.rs` | the numbers given to event names |
 //! | `observation.rs` | what remotes observe, and this endpoint's observations |
@@ -53,6 +54,7 @@ pub(crate) mod observers;
 pub(crate) mod queue;
 pub(crate) mod remotes;
 pub(crate) mod requests;
+pub(crate) mod route_cache;
 pub(crate) mod routing;
 pub(crate) mod topics;
 

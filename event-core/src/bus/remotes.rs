@@ -258,8 +258,6 @@ pub(crate) struct Remotes {
     observers: Arc<AtomicUsize>,
     /// The table's count of remotes (shared with it).
     len: Arc<AtomicUsize>,
-    /// The route to nobody, shared.
-    nobody: Arc<RemoteRoute>,
     routes: RwLock<RouteCache>,
     /// Moved on by every change of a remote or its subscriptions: cached routes are stale.
     generation: AtomicU64,
@@ -282,13 +280,39 @@ pub(crate) struct RemoteRoute {
     pub incompatible: Vec<(Arc<Remote>, Fingerprint)>,
 }
 
+/// The route to no remote, for [`RoutedRemotes::Nobody`].
+static NOBODY: RemoteRoute = RemoteRoute {
+    compatible: Vec::new(),
+    incompatible: Vec::new(),
+};
+
+/// The remotes a message goes to: nobody (an endpoint with no remote, or a message that
+/// stays in this process), without a reference count to take and give back, or a route
+/// shared with the route cache.
+#[derive(Clone)]
+pub(crate) enum RoutedRemotes {
+    Nobody,
+    Shared(Arc<RemoteRoute>),
+}
+
+impl std::ops::Deref for RoutedRemotes {
+    type Target = RemoteRoute;
+
+    fn deref(&self) -> &RemoteRoute {
+        match self {
+            RoutedRemotes::Nobody => &NOBODY,
+            RoutedRemotes::Shared(route) => route,
+        }
+    }
+}
+
 impl RemoteRoute {
     /// `remote` alone, if it subscribes to `name`.
     pub(crate) fn of(
         remote: Option<Arc<Remote>>,
         name: &str,
         fingerprint: Fingerprint,
-    ) -> Arc<RemoteRoute> {
+    ) -> RoutedRemotes {
         let mut route = RemoteRoute::default();
         if let Some(remote) = remote.filter(|remote| !remote.is_closed()) {
             match remote.subscribed_with(name) {
@@ -297,7 +321,7 @@ impl RemoteRoute {
                 None => {}
             }
         }
-        Arc::new(route)
+        RoutedRemotes::Shared(Arc::new(route))
     }
 }
 
@@ -310,7 +334,6 @@ impl Default for Remotes {
             observers: table.observers.clone(),
             len: table.len.clone(),
             table: RwLock::new(table),
-            nobody: Arc::default(),
             routes: RwLock::default(),
             generation: AtomicU64::new(0),
             // 0 is `LOCAL`, this endpoint as a request recipient.
@@ -348,9 +371,10 @@ impl Remotes {
             .collect()
     }
 
-    /// The route to no remote.
-    pub(crate) fn nobody(&self) -> Arc<RemoteRoute> {
-        self.nobody.clone()
+    /// What [`subscribed_to`](Self::subscribed_to)'s answers are valid for: it moves
+    /// on with every change of a remote or its subscriptions.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// The table, for a change; the caller calls [`invalidate`](Self::invalidate) after.
@@ -384,8 +408,8 @@ impl Remotes {
         &self,
         name: &str,
         fingerprint: Fingerprint,
-    ) -> Arc<RemoteRoute> {
-        Arc::new(self.split(name, fingerprint))
+    ) -> RoutedRemotes {
+        RoutedRemotes::Shared(Arc::new(self.split(name, fingerprint)))
     }
 
     fn split(&self, name: &str, fingerprint: Fingerprint) -> RemoteRoute {
@@ -410,17 +434,17 @@ impl Remotes {
         &self,
         name: &str,
         fingerprint: impl FnOnce() -> Fingerprint,
-    ) -> Arc<RemoteRoute> {
+    ) -> RoutedRemotes {
         // An endpoint with no remote at all (one process's bus) takes no lock here.
         if self.len.load(Ordering::SeqCst) == 0 {
-            return self.nobody.clone();
+            return RoutedRemotes::Nobody;
         }
         let generation = self.generation.load(Ordering::SeqCst);
         {
             let cache = sync::read(&self.routes);
             if cache.generation == generation {
                 if let Some(route) = cache.by_name.get(name) {
-                    return route.clone();
+                    return RoutedRemotes::Shared(route.clone());
                 }
             }
         }
@@ -435,7 +459,7 @@ impl Remotes {
             }
             cache.by_name.insert(name.into(), route.clone());
         }
-        route
+        RoutedRemotes::Shared(route)
     }
 }
 

@@ -15,8 +15,9 @@
 //! subscriber that is slow does not hold up other processes.
 
 use super::delivery::Sent;
-use super::remotes::{Remote, RemoteRoute, Side};
+use super::remotes::{Remote, RemoteRoute, RoutedRemotes, Side};
 use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
+use super::route_cache::{self, Generations, RouteKey};
 use super::topics::{AnyEvent, Delivery, Subscriber};
 use super::Bus;
 use crate::backend::link::{MessageKind, Outgoing, Refused};
@@ -31,7 +32,10 @@ use std::sync::Arc;
 pub(crate) struct Route {
     pub local: Option<Arc<[Subscriber]>>,
     /// The remotes it goes to, and those with another schema of it (never sent to).
-    pub remote: Arc<RemoteRoute>,
+    pub remote: RoutedRemotes,
+    /// The number of the event's name, when the route came from the route cache and
+    /// goes to a remote.
+    pub name_id: Option<u32>,
 }
 
 impl Route {
@@ -94,19 +98,51 @@ impl Bus {
             None
         };
         let remote = match target {
-            Target::Internal => self.remotes.nobody(),
+            Target::Internal => RoutedRemotes::Nobody,
             Target::Everyone => self.remotes.subscribed_to(name, fingerprint),
             Target::Endpoint(endpoint) => {
                 RemoteRoute::of(self.remotes.get(endpoint), name, fingerprint())
             }
         };
-        Route { local, remote }
+        Route {
+            local,
+            remote,
+            name_id: None,
+        }
+    }
+
+    /// [`route`](Self::route) to everyone for `E`, through this thread's route cache
+    /// (`route_cache.rs`).
+    fn route_to_everyone<E: Event>(&self) -> Route {
+        let key = RouteKey {
+            table: self.topics.table_id(),
+            type_id: std::any::TypeId::of::<E>(),
+        };
+        // Read before the route is computed: see `route_cache.rs`.
+        let generations = Generations {
+            topics: self.topics.generation(),
+            remotes: self.remotes.generation(),
+        };
+        if let Some(route) = route_cache::lookup(key, generations) {
+            return route;
+        }
+        let mut route = self.route(E::NAME, &Target::Everyone, || {
+            schema_of::<E>().fingerprint()
+        });
+        if !route.remotes().is_empty() {
+            route.name_id = self.names.id(E::NAME);
+        }
+        route_cache::store(key, generations, &route);
+        route
     }
 
     /// [`route`](Self::route), failing with `NoSubscribers` (or `IncompatibleSchema`,
     /// when the only subscribers have another schema) where the config requires one.
     fn route_required<E: Event>(&self, config: &BroadcastConfig) -> Result<Route, Error> {
-        let route = self.route(E::NAME, &config.target, || schema_of::<E>().fingerprint());
+        let route = match config.target {
+            Target::Everyone => self.route_to_everyone::<E>(),
+            _ => self.route(E::NAME, &config.target, || schema_of::<E>().fingerprint()),
+        };
         if !route.remote.incompatible.is_empty() {
             self.warn_incompatible::<E>(&route.remote.incompatible);
         }
@@ -171,13 +207,17 @@ impl Bus {
     /// or to report.
     fn queue_to_remotes<E: Event>(
         &self,
-        remotes: &[Arc<Remote>],
+        route: &Route,
         event: &E,
     ) -> Result<Option<Backlog>, Error> {
+        let remotes = route.remotes();
         if remotes.is_empty() {
             return Ok(None);
         }
-        let name_id = self.name_id(E::NAME)?;
+        let name_id = match route.name_id {
+            Some(id) => id,
+            None => self.name_id(E::NAME)?,
+        };
         let full = crate::codec::with_body(event, |body| {
             let links = remotes
                 .iter()
@@ -234,7 +274,7 @@ impl Bus {
         let route = self.route_required::<E>(config)?;
         self.copy_for_observers(&event, &config.target, None);
         let full_remotes = self
-            .queue_to_remotes(route.remotes(), &event)?
+            .queue_to_remotes(&route, &event)?
             .map(|backlog| (backlog.full, backlog.name_id, backlog.body));
         if route.local.is_none() {
             return Ok(full_remotes.map(|full| UnfinishedBroadcast {
@@ -327,12 +367,10 @@ impl Bus {
         self.check_running()?;
         let route = self.route_required::<E>(config)?;
         self.copy_for_observers(&event, &config.target, None);
-        let mut full = self
-            .queue_to_remotes(route.remotes(), &event)?
-            .and_then(|backlog| {
-                let last = *backlog.full.last()?;
-                Some(route.remotes()[last].name.to_string())
-            });
+        let mut full = self.queue_to_remotes(&route, &event)?.and_then(|backlog| {
+            let last = *backlog.full.last()?;
+            Some(route.remotes()[last].name.to_string())
+        });
         if let Some(subscribers) = &route.local {
             let event: AnyEvent = Arc::new(event);
             for subscriber in subscribers.iter() {
@@ -418,7 +456,10 @@ impl Bus {
         self.check_size(name, MessageKind::Request, body.len(), links)?;
         let outgoing = Outgoing {
             name,
-            name_id: self.name_id(name)?,
+            name_id: match route.name_id {
+                Some(id) => id,
+                None => self.name_id(name)?,
+            },
             request_id: Some(id),
             body,
         };
@@ -473,6 +514,7 @@ impl Bus {
         // Local subscribers take typed values; an encoded request is for other endpoints.
         let route = Route {
             local: None,
+            name_id: None,
             remote: match &target {
                 Target::Endpoint(endpoint) => {
                     RemoteRoute::of(self.remotes.get(endpoint), name, fingerprint)

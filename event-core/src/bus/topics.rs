@@ -286,6 +286,17 @@ impl Topics {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Unique among the tables of the process.
+    pub(crate) fn table_id(&self) -> u64 {
+        self.table_id
+    }
+
+    /// Moved on by every change of the table: a lookup made after reading it is valid
+    /// for as long as it reads the same.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// [`TopicMap::find`] through a backend's cache.
     pub(crate) fn find_cached(&self, cache: &mut TopicCache, name: &str) -> Option<Found> {
         let generation = self.generation.load(Ordering::SeqCst);
