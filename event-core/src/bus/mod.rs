@@ -188,6 +188,7 @@ impl Bus {
     /// Refuses a body that would make a message over the maximum frame size on any of
     /// these links, before anything is sent. Near the limit only, each link is asked for
     /// its exact header.
+    #[inline]
     pub(crate) fn check_size<'l>(
         &self,
         event: &'static str,
@@ -199,6 +200,19 @@ impl Bus {
         if body + MESSAGE_OVERHEAD + event.len() <= own.min(self.remotes.min_frame_limit()) {
             return Ok(());
         }
+        self.check_size_per_link(event, kind, body, links)
+    }
+
+    /// [`check_size`](Self::check_size) past its fast path: a body that some remote's
+    /// limit may refuse.
+    fn check_size_per_link<'l>(
+        &self,
+        event: &'static str,
+        kind: MessageKind,
+        body: usize,
+        links: impl IntoIterator<Item = (&'l dyn RemoteLink, Option<usize>)>,
+    ) -> Result<(), Error> {
+        let own = self.options.max_frame_size;
         for (link, limit) in links {
             let size = body + link.header_len(event, kind);
             let max = limit.map_or(own, |limit| limit.min(own));

@@ -125,6 +125,7 @@ impl Bus {
     /// The observers a copy of a message filtered by `name` goes to, looked up once per
     /// message: none, without a lock, when copies are refused or nobody observes (the one
     /// check a sender pays then).
+    #[inline]
     pub(crate) fn observers_for(&self, name: &str) -> Vec<Arc<Remote>> {
         if !self.options.allow_observers {
             return Vec::new();

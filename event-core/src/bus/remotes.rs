@@ -359,10 +359,15 @@ impl Remotes {
 
     /// The remotes that observe messages of `name` (none, without a lock, when no remote
     /// observes anything).
+    #[inline]
     pub(crate) fn observers_of(&self, name: &str) -> Vec<Arc<Remote>> {
         if !self.has_observers() {
             return Vec::new();
         }
+        self.observers_in_table(name)
+    }
+
+    fn observers_in_table(&self, name: &str) -> Vec<Arc<Remote>> {
         sync::read(&self.table)
             .by_name
             .values()

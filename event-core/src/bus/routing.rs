@@ -229,14 +229,12 @@ impl Bus {
                 request_id: None,
                 body,
             };
-            let full: Vec<usize> = remotes
-                .iter()
-                .enumerate()
-                .filter(|(_, remote)| {
-                    matches!(self.try_send(remote, &outgoing), Err(Refused::Full))
-                })
-                .map(|(index, _)| index)
-                .collect();
+            let mut full = Vec::new();
+            for (index, remote) in remotes.iter().enumerate() {
+                if let Err(Refused::Full) = self.try_send(remote, &outgoing) {
+                    full.push(index);
+                }
+            }
             Ok((!full.is_empty()).then(|| (full, body.to_vec())))
         })
         .map_err(|source| self.encode_error(E::NAME, source))??;

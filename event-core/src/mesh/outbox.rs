@@ -41,6 +41,10 @@ use bytes::{Buf, BytesMut};
 use rustc_hash::FxHasher;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
+
+/// Name numbers below this are kept in a bit set (the core numbers names from 0, so in
+/// practice all of them): an event's look-up is then a shift and a mask, not a hash.
+const DENSE_NAMES: u32 = 1 << 16;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,11 +67,42 @@ struct Lanes {
     /// No new frames; what is queued is still written.
     finishing: bool,
     /// The name numbers already defined on this connection (see `wire`: DEFINE_NAME).
-    defined: HashSet<u32, BuildHasherDefault<FxHasher>>,
+    defined: DefinedNames,
     /// The socket, for direct writes: set once the writer runs, unset when it ends.
     socket: Option<Arc<dyn TryWrite>>,
     /// The writer took bytes and has not written them all yet.
     writing: bool,
+}
+
+/// The name numbers defined on one connection.
+#[derive(Default)]
+struct DefinedNames {
+    /// Bit `n` is number `n`, for numbers below [`DENSE_NAMES`].
+    dense: Vec<u64>,
+    sparse: HashSet<u32, BuildHasherDefault<FxHasher>>,
+}
+
+impl DefinedNames {
+    fn contains(&self, id: u32) -> bool {
+        if id < DENSE_NAMES {
+            let word = self.dense.get((id / 64) as usize).copied().unwrap_or(0);
+            word & (1 << (id % 64)) != 0
+        } else {
+            self.sparse.contains(&id)
+        }
+    }
+
+    fn insert(&mut self, id: u32) {
+        if id < DENSE_NAMES {
+            let index = (id / 64) as usize;
+            if self.dense.len() <= index {
+                self.dense.resize(index + 1, 0);
+            }
+            self.dense[index] |= 1 << (id % 64);
+        } else {
+            self.sparse.insert(id);
+        }
+    }
 }
 
 impl Lanes {
@@ -190,7 +225,7 @@ impl Outbox {
             if lanes.closed || lanes.finishing {
                 return Err(Refused::Closed);
             }
-            let define = !lanes.defined.contains(&event.name_id);
+            let define = !lanes.defined.contains(event.name_id);
             let size = wire::event_frame_len(name, event.request_id, event.body.len())
                 + if define {
                     wire::define_name_len(event.name)
@@ -570,6 +605,30 @@ mod tests {
             frames(data.split()),
             vec![("define", 1, vec![]), ("event", 1, b"e".to_vec())]
         );
+    }
+
+    #[test]
+    fn defined_names_hold_exactly_the_numbers_inserted() {
+        let mut defined = DefinedNames::default();
+        let ids = [0, 63, 64, 65, DENSE_NAMES - 1, DENSE_NAMES, u32::MAX];
+        for &id in &ids {
+            assert!(!defined.contains(id));
+            defined.insert(id);
+            assert!(defined.contains(id));
+        }
+        for id in [
+            1,
+            62,
+            66,
+            127,
+            128,
+            DENSE_NAMES - 2,
+            DENSE_NAMES + 1,
+            u32::MAX - 1,
+        ] {
+            assert!(!defined.contains(id), "{id} was never defined");
+        }
+        assert!(ids.iter().all(|&id| defined.contains(id)));
     }
 
     #[tokio::test]

@@ -123,28 +123,40 @@ pub(crate) fn put_event(
     body: &[u8],
 ) {
     let size = event_frame_len(name, request_id, body.len()) - LEN_PREFIX;
-    buf.reserve(size + LEN_PREFIX);
-    buf.put_u32_le(size as u32);
-    buf.put_u8(KIND_EVENT);
     let name_flag = match name {
         NameRef::Inline(_) => 0,
         NameRef::Id(_) => FLAG_NAME_ID,
     };
+    // The header is put together on the stack and appended in one copy: one capacity
+    // check instead of one per field, on every event sent.
+    let mut header = [0u8; LEN_PREFIX + 1 + 1 + 8 + 4];
+    header[..LEN_PREFIX].copy_from_slice(&(size as u32).to_le_bytes());
+    header[LEN_PREFIX] = KIND_EVENT;
+    let mut at = LEN_PREFIX + 2;
     match request_id {
         Some(id) => {
-            buf.put_u8(FLAG_REQUEST | name_flag);
-            buf.put_u64_le(id);
+            header[LEN_PREFIX + 1] = FLAG_REQUEST | name_flag;
+            header[at..at + 8].copy_from_slice(&id.to_le_bytes());
+            at += 8;
         }
-        None => buf.put_u8(name_flag),
+        None => header[LEN_PREFIX + 1] = name_flag,
     }
     match name {
         NameRef::Inline(name) => {
-            buf.put_u16_le(name.len() as u16);
-            buf.put_slice(name.as_bytes());
+            header[at..at + 2].copy_from_slice(&(name.len() as u16).to_le_bytes());
+            at += 2;
         }
-        NameRef::Id(id) => buf.put_u32_le(id),
+        NameRef::Id(id) => {
+            header[at..at + 4].copy_from_slice(&id.to_le_bytes());
+            at += 4;
+        }
     }
-    buf.put_slice(body);
+    buf.reserve(size + LEN_PREFIX);
+    buf.extend_from_slice(&header[..at]);
+    if let NameRef::Inline(name) = name {
+        buf.extend_from_slice(name.as_bytes());
+    }
+    buf.extend_from_slice(body);
 }
 
 /// An EVENT frame with an inline name, for an event encoded here.
