@@ -28,7 +28,6 @@
 //! released is a miss.
 
 use super::remotes::{RemoteRoute, RoutedRemotes};
-use super::routing::Route;
 use super::topics::Subscriber;
 use rustc_hash::FxHasher;
 use std::any::TypeId;
@@ -45,6 +44,15 @@ pub(crate) struct RouteKey {
     /// The endpoint's topic table (`Topics::table_id`: unique in the process).
     pub table: u64,
     pub type_id: TypeId,
+}
+
+/// A route as the cache gives it back (the routing code's `Route`, which this file does
+/// not name: routing depends on the cache, not the other way round).
+pub(crate) struct CachedRoute {
+    pub local: Option<Arc<[Subscriber]>>,
+    pub remote: RoutedRemotes,
+    /// The number of the event's name, kept when the route has remotes.
+    pub name_id: Option<u32>,
 }
 
 /// The generations of the two tables a route is computed from.
@@ -79,7 +87,7 @@ fn index(key: &RouteKey) -> usize {
 }
 
 /// The route cached for `key` at `generations`, if it is still whole.
-pub(crate) fn lookup(key: RouteKey, generations: Generations) -> Option<Route> {
+pub(crate) fn lookup(key: RouteKey, generations: Generations) -> Option<CachedRoute> {
     CACHE
         .try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
@@ -95,7 +103,7 @@ pub(crate) fn lookup(key: RouteKey, generations: Generations) -> Option<Route> {
                 CachedRemotes::Nobody => RoutedRemotes::Nobody,
                 CachedRemotes::Shared(weak) => RoutedRemotes::Shared(weak.upgrade()?),
             };
-            Some(Route {
+            Some(CachedRoute {
                 local,
                 remote,
                 name_id: slot.name_id,
@@ -106,7 +114,7 @@ pub(crate) fn lookup(key: RouteKey, generations: Generations) -> Option<Route> {
 }
 
 /// Keeps `route`, computed for `key` after `generations` were read.
-pub(crate) fn store(key: RouteKey, generations: Generations, route: &Route) {
+pub(crate) fn store(key: RouteKey, generations: Generations, route: &CachedRoute) {
     let slot = Slot {
         key,
         generations,
@@ -145,8 +153,8 @@ mod tests {
         remotes: 0,
     };
 
-    fn local_route(id: u64) -> Route {
-        Route {
+    fn local_route(id: u64) -> CachedRoute {
+        CachedRoute {
             local: Some(Arc::from(vec![Subscriber {
                 id,
                 sink: Sink::Handler(Arc::new(|_| {})),
@@ -156,7 +164,7 @@ mod tests {
         }
     }
 
-    fn local_id(route: &Route) -> Option<u64> {
+    fn local_id(route: &CachedRoute) -> Option<u64> {
         route.local.as_ref().map(|local| local[0].id)
     }
 
@@ -189,7 +197,7 @@ mod tests {
     fn a_cached_route_keeps_nothing_alive() {
         let owned = Arc::new(());
         let held = owned.clone();
-        let route = Route {
+        let route = CachedRoute {
             local: Some(Arc::from(vec![Subscriber {
                 id: 1,
                 sink: Sink::Handler(Arc::new(move |_| {

@@ -17,7 +17,7 @@
 use super::delivery::Sent;
 use super::remotes::{Remote, RemoteRoute, RoutedRemotes, Side};
 use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
-use super::route_cache::{self, Generations, RouteKey};
+use super::route_cache::{self, CachedRoute, Generations, RouteKey};
 use super::topics::{AnyEvent, Delivery, Subscriber};
 use super::Bus;
 use crate::backend::link::{MessageKind, Outgoing, Refused};
@@ -123,17 +123,32 @@ impl Bus {
             topics: self.topics.generation(),
             remotes: self.remotes.generation(),
         };
-        if let Some(route) = route_cache::lookup(key, generations) {
-            return route;
+        if let Some(cached) = route_cache::lookup(key, generations) {
+            return Route {
+                local: cached.local,
+                remote: cached.remote,
+                name_id: cached.name_id,
+            };
         }
-        let mut route = self.route(E::NAME, &Target::Everyone, || {
+        let Route { local, remote, .. } = self.route(E::NAME, &Target::Everyone, || {
             schema_of::<E>().fingerprint()
         });
-        if !route.remotes().is_empty() {
-            route.name_id = self.names.id(E::NAME);
+        let name_id = if remote.compatible.is_empty() {
+            None
+        } else {
+            self.names.id(E::NAME)
+        };
+        let cached = CachedRoute {
+            local,
+            remote,
+            name_id,
+        };
+        route_cache::store(key, generations, &cached);
+        Route {
+            local: cached.local,
+            remote: cached.remote,
+            name_id: cached.name_id,
         }
-        route_cache::store(key, generations, &route);
-        route
     }
 
     /// [`route`](Self::route), failing with `NoSubscribers` (or `IncompatibleSchema`,
