@@ -176,13 +176,19 @@ async fn shapes_that_differ_are_never_sent(kind: Kind) {
         .copied()
         .chain([SwapAnswer::NAME])
         .collect();
-    eventually("old's schemas", || {
-        let published = bus.schemas_of("old");
-        expected
-            .iter()
-            .all(|name| published.iter().any(|schema| schema.name() == *name))
+    within("old's schemas", async {
+        for name in &expected {
+            bus.wait_until_schema_published("old", name).await;
+        }
     })
     .await;
+    let published = bus.schemas_of("old");
+    for name in &expected {
+        assert!(
+            published.iter().any(|schema| schema.name() == *name),
+            "{name}: waited for, not published"
+        );
+    }
 
     // This side refuses to send what old would misdecode, naming both fingerprints.
     refused(

@@ -205,6 +205,13 @@ async fn ask(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
+    // Its schemas follow its subscriptions, which were just seen: wait for them, as
+    // long as the request itself may wait.
+    let _ = tokio::time::timeout(
+        timeout,
+        endpoint.wait_until_schema_published(&responder, name),
+    )
+    .await;
     let schema = endpoint
         .schemas_of(&responder)
         .into_iter()

@@ -403,6 +403,8 @@ impl Bus {
         for (theirs, ours) in mine {
             self.warn_receiving(remote, &theirs, ours);
         }
+        // For `wait_until_schema_published`: schemas follow a connection.
+        self.notify_changed();
     }
 
     /// Logs once if `remote` published another schema of what `schema` subscribes to.

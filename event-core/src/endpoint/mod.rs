@@ -1134,6 +1134,45 @@ impl Endpoint {
             .unwrap_or_default()
     }
 
+    /// Waits until the endpoint called `endpoint` has published a schema of the event
+    /// named `event`, or this endpoint stops. A remote's schemas follow its connection
+    /// (and its subscriptions): a tool that builds or shows a message from its schema
+    /// waits for it first. Returns at once for this endpoint's own event types.
+    ///
+    /// ```
+    /// use event_core::{Endpoint, Event};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+    /// #[event(name = "doc.Tock")]
+    /// struct Tock { n: u64 }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let bus = Endpoint::new("doc")?;
+    /// bus.wait_until_schema_published("doc", "doc.Tock").await;
+    /// assert!(bus.schemas_of("doc").iter().any(|schema| schema.name() == "doc.Tock"));
+    /// # Ok::<(), event_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn wait_until_schema_published(&self, endpoint: &str, event: &str) {
+        let own = endpoint == self.name();
+        self.bus
+            .wait_until_logged(
+                || format!("`{endpoint}` to publish the schema of `{event}`"),
+                |bus| {
+                    if own {
+                        bus.known_schemas()
+                            .iter()
+                            .any(|schema| schema.name() == event)
+                    } else {
+                        bus.remotes
+                            .get(endpoint)
+                            .is_some_and(|remote| remote.schema(event).is_some())
+                    }
+                },
+            )
+            .await;
+    }
+
     /// Counters of every current connection, sorted by remote name.
     ///
     /// ```
