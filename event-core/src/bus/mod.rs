@@ -200,17 +200,18 @@ impl Bus {
         if body + MESSAGE_OVERHEAD + event.len() <= own.min(self.remotes.min_frame_limit()) {
             return Ok(());
         }
-        self.check_size_per_link(event, kind, body, links)
+        self.refuse_oversized(event, kind, body, &mut links.into_iter())
     }
 
-    /// [`check_size`](Self::check_size) past its fast path: a body that some remote's
-    /// limit may refuse.
-    fn check_size_per_link<'l>(
+    /// [`check_size`](Self::check_size) past its fast path, out of line and compiled
+    /// once: a body near some limit.
+    #[cold]
+    fn refuse_oversized(
         &self,
         event: &'static str,
         kind: MessageKind,
         body: usize,
-        links: impl IntoIterator<Item = (&'l dyn RemoteLink, Option<usize>)>,
+        links: &mut dyn Iterator<Item = (&dyn RemoteLink, Option<usize>)>,
     ) -> Result<(), Error> {
         let own = self.options.max_frame_size;
         for (link, limit) in links {
