@@ -14,7 +14,7 @@
 //!   one remote cannot speak for another.
 
 use super::remotes::Remote;
-use super::requests::{Gone, Origin, Reply, ReplyGuard};
+use super::requests::{Gone, Origin, ReplyGuard};
 use super::topics::TopicCache;
 use super::Bus;
 use std::sync::atomic::Ordering;
@@ -81,12 +81,10 @@ impl Bus {
         name: &str,
         body: bytes::Bytes,
     ) {
-        let reply = Reply::Remote {
-            from: remote.name.clone(),
-            name: name.to_owned(),
-            body,
-        };
-        if !self.pending.complete(request_id, remote.id, reply) {
+        let completed =
+            self.pending
+                .complete_remote(request_id, remote.id, &remote.name, name, body);
+        if !completed {
             tracing::debug!(endpoint = %self.name, remote = %remote.name, request_id, "late or unknown response discarded");
         }
     }

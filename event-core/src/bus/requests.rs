@@ -17,8 +17,10 @@ use super::remotes::Remote;
 use crate::error::Error;
 use crate::event::Event;
 use crate::sync;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::any::Any;
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::oneshot;
@@ -27,10 +29,11 @@ use tokio::sync::oneshot;
 pub(crate) enum Reply {
     /// From this endpoint: the value itself, never serialized.
     Local(Box<dyn Any + Send>),
-    /// From another endpoint: who answered, the response's name and encoded body.
+    /// From another endpoint: who answered, the response's name (borrowed when it is
+    /// the name the requester expects, as it is but for a faulty peer) and encoded body.
     Remote {
         from: Arc<str>,
-        name: String,
+        name: Cow<'static, str>,
         body: bytes::Bytes,
     },
 }
@@ -42,17 +45,30 @@ pub(crate) type RecipientId = u64;
 /// The recipient id of this endpoint itself (remote ids start at 1).
 pub(crate) const LOCAL: RecipientId = 0;
 
+/// Who was sent a request, with their names for error messages: mostly one or two, so
+/// kept inline (a request allocates no table of its own).
+pub(crate) type Recipients = SmallVec<[(RecipientId, Arc<str>); 2]>;
+
 struct Pending {
     event: &'static str,
+    /// The name of the answer a typed request expects (`None`: any, for tools).
+    response: Option<&'static str>,
     tx: oneshot::Sender<Result<Reply, Error>>,
-    /// Recipients that may still answer, with their names for error messages.
-    recipients: HashMap<RecipientId, Arc<str>>,
+    /// Recipients that may still answer.
+    recipients: Recipients,
 }
 
-/// The requester's side: requests awaiting an answer, by id.
+impl Pending {
+    fn was_sent_to(&self, recipient: RecipientId) -> bool {
+        self.recipients.iter().any(|(id, _)| *id == recipient)
+    }
+}
+
+/// The requester's side: requests awaiting an answer, by id. The ids are this endpoint's
+/// own counter, never a peer's choice, so a fast hasher is safe here.
 #[derive(Default)]
 pub(crate) struct PendingRequests {
-    map: Mutex<HashMap<u64, Pending>>,
+    map: Mutex<FxHashMap<u64, Pending>>,
 }
 
 /// How a recipient went away.
@@ -63,17 +79,21 @@ pub(crate) enum Gone {
 }
 
 impl PendingRequests {
+    /// Registers request `id` of `event`, sent to `recipients`; `response` is the name of
+    /// the answer it expects, if it expects one type.
     pub(crate) fn insert(
         &self,
         id: u64,
         event: &'static str,
-        recipients: HashMap<RecipientId, Arc<str>>,
+        response: Option<&'static str>,
+        recipients: Recipients,
     ) -> oneshot::Receiver<Result<Reply, Error>> {
         let (tx, rx) = oneshot::channel();
         sync::lock(&self.map).insert(
             id,
             Pending {
                 event,
+                response,
                 tx,
                 recipients,
             },
@@ -91,14 +111,44 @@ impl PendingRequests {
 
     /// An answer from `from`; ignored (`false`) unless `from` was sent the request.
     pub(crate) fn complete(&self, id: u64, from: RecipientId, reply: Reply) -> bool {
+        self.complete_with(id, from, |_| reply)
+    }
+
+    /// An answer named `name` from the remote `from` (`from_name`), encoded as `body`;
+    /// ignored (`false`) unless `from` was sent the request.
+    pub(crate) fn complete_remote(
+        &self,
+        id: u64,
+        from: RecipientId,
+        from_name: &Arc<str>,
+        name: &str,
+        body: bytes::Bytes,
+    ) -> bool {
+        self.complete_with(id, from, |pending| Reply::Remote {
+            from: from_name.clone(),
+            name: match pending.response {
+                Some(expected) if expected == name => Cow::Borrowed(expected),
+                _ => Cow::Owned(name.to_owned()),
+            },
+            body,
+        })
+    }
+
+    fn complete_with(
+        &self,
+        id: u64,
+        from: RecipientId,
+        reply: impl FnOnce(&Pending) -> Reply,
+    ) -> bool {
         let mut map = sync::lock(&self.map);
-        let is_recipient = map
+        if !map
             .get(&id)
-            .is_some_and(|pending| pending.recipients.contains_key(&from));
-        if !is_recipient {
+            .is_some_and(|pending| pending.was_sent_to(from))
+        {
             return false;
         }
         if let Some(pending) = map.remove(&id) {
+            let reply = reply(&pending);
             let _ = pending.tx.send(Ok(reply));
         }
         true
@@ -116,9 +166,14 @@ impl PendingRequests {
         let Some(pending) = map.get_mut(&id) else {
             return;
         };
-        let Some(name) = pending.recipients.remove(&recipient) else {
+        let Some(index) = pending
+            .recipients
+            .iter()
+            .position(|(id, _)| *id == recipient)
+        else {
             return;
         };
+        let (_, name) = pending.recipients.swap_remove(index);
         if !pending.recipients.is_empty() {
             return;
         }
@@ -133,7 +188,7 @@ impl PendingRequests {
     pub(crate) fn remote_gone(&self, endpoint: &str, remote: RecipientId) {
         let ids: Vec<u64> = sync::lock(&self.map)
             .iter()
-            .filter(|(_, pending)| pending.recipients.contains_key(&remote))
+            .filter(|(_, pending)| pending.was_sent_to(remote))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -290,34 +345,48 @@ impl ReplyGuard {
                     event: self.event,
                 };
                 let remote = remote.upgrade().ok_or_else(disconnected)?;
-                // Encoded before the request counts as answered: an answer that cannot be
-                // sent (too large, unserializable) leaves it unanswered, so dropping it
-                // tells the requester instead of leaving it waiting.
-                let body = crate::codec::body(&response).map_err(|source| Error::Encode {
+                // Encoded into the thread's reused buffer, as a broadcast is.
+                crate::codec::with_body(&response, |body| {
+                    self.send_answer(&remote, T::NAME, body, disconnected)
+                })
+                .map_err(|source| Error::Encode {
                     endpoint: responder.endpoint_name().to_owned(),
                     event: T::NAME,
                     source,
-                })?;
-                responder.check_size(T::NAME, body.len(), &*remote.link)?;
-                if self.answered.swap(true, Ordering::AcqRel) {
-                    return Ok(());
-                }
-                if remote.is_closed() {
-                    return Err(disconnected());
-                }
-                responder.copy_answer(
-                    self.event,
-                    self.request_id,
-                    &self.origin_name,
-                    T::NAME,
-                    &mut || Some(body.clone()),
-                );
-                match remote.link.respond(self.request_id, T::NAME, &body) {
-                    Ok(()) => Ok(()),
-                    Err(_) => Err(disconnected()),
-                }
+                })?
             }
         }
+    }
+
+    /// Sends the answer `name`, encoded as `body`, to the remote that asked.
+    fn send_answer(
+        &self,
+        remote: &Remote,
+        name: &'static str,
+        body: &[u8],
+        disconnected: impl Fn() -> Error,
+    ) -> Result<(), Error> {
+        // Checked before the request counts as answered: an answer that cannot be sent
+        // (too large, or unserializable above) leaves it unanswered, so dropping it tells
+        // the requester instead of leaving it waiting.
+        self.responder.check_size(name, body.len(), &*remote.link)?;
+        if self.answered.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if remote.is_closed() {
+            return Err(disconnected());
+        }
+        self.responder.copy_answer(
+            self.event,
+            self.request_id,
+            &self.origin_name,
+            name,
+            &mut || Some(body.to_vec()),
+        );
+        remote
+            .link
+            .respond(self.request_id, name, body)
+            .map_err(|_| disconnected())
     }
 }
 
@@ -352,7 +421,7 @@ impl Drop for ReplyGuard {
 mod tests {
     use super::*;
 
-    fn recipients(ids: &[(RecipientId, &str)]) -> HashMap<RecipientId, Arc<str>> {
+    fn recipients(ids: &[(RecipientId, &str)]) -> Recipients {
         ids.iter()
             .map(|(id, name)| (*id, Arc::from(*name)))
             .collect()
@@ -361,7 +430,7 @@ mod tests {
     fn remote_reply(from: &str) -> Reply {
         Reply::Remote {
             from: Arc::from(from),
-            name: "R".into(),
+            name: Cow::Borrowed("R"),
             body: bytes::Bytes::new(),
         }
     }
@@ -369,7 +438,7 @@ mod tests {
     #[test]
     fn the_first_answer_from_a_recipient_wins_and_strangers_are_ignored() {
         let pending = PendingRequests::default();
-        let mut rx = pending.insert(1, "Q", recipients(&[(3, "b"), (4, "c")]));
+        let mut rx = pending.insert(1, "Q", None, recipients(&[(3, "b"), (4, "c")]));
         assert!(
             !pending.complete(1, 9, remote_reply("x")),
             "not a recipient"
@@ -388,9 +457,31 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_answer_borrows_the_expected_name_and_keeps_any_other() {
+        let pending = PendingRequests::default();
+        let them: Arc<str> = Arc::from("b");
+        let mut expected = pending.insert(1, "Q", Some("R"), recipients(&[(3, "b")]));
+        let mut other = pending.insert(2, "Q", Some("R"), recipients(&[(3, "b")]));
+        assert!(!pending.complete_remote(1, 4, &them, "R", bytes::Bytes::new()));
+        assert!(pending.complete_remote(1, 3, &them, "R", bytes::Bytes::new()));
+        assert!(pending.complete_remote(2, 3, &them, "S", bytes::Bytes::new()));
+        match expected.try_recv().unwrap() {
+            Ok(Reply::Remote { from, name, .. }) => {
+                assert_eq!(&*from, "b");
+                assert!(matches!(name, Cow::Borrowed("R")));
+            }
+            _ => panic!("expected b's answer"),
+        }
+        match other.try_recv().unwrap() {
+            Ok(Reply::Remote { name, .. }) => assert!(matches!(name, Cow::Owned(n) if n == "S")),
+            _ => panic!("expected b's answer"),
+        }
+    }
+
+    #[test]
     fn a_request_fails_only_when_its_last_recipient_is_gone() {
         let pending = PendingRequests::default();
-        let mut rx = pending.insert(1, "Q", recipients(&[(LOCAL, "a"), (3, "b")]));
+        let mut rx = pending.insert(1, "Q", None, recipients(&[(LOCAL, "a"), (3, "b")]));
         pending.recipient_gone("a", 1, LOCAL, Gone::Dropped);
         assert!(rx.try_recv().is_err(), "b may still answer");
         pending.remote_gone("a", 3);
@@ -400,7 +491,7 @@ mod tests {
             }
             other => panic!("{:?}", other.err()),
         }
-        let mut dropped = pending.insert(2, "Q", recipients(&[(3, "b")]));
+        let mut dropped = pending.insert(2, "Q", None, recipients(&[(3, "b")]));
         pending.recipient_gone("a", 2, 3, Gone::Dropped);
         assert!(matches!(
             dropped.try_recv(),
@@ -479,9 +570,10 @@ mod tests {
     #[test]
     fn a_local_answer_completes_the_request_and_a_second_is_discarded() {
         let responder = Arc::new(FakeResponder::default());
-        let mut rx = responder
-            .pending
-            .insert(1, "requests.Ask", recipients(&[(LOCAL, "me")]));
+        let mut rx =
+            responder
+                .pending
+                .insert(1, "requests.Ask", None, recipients(&[(LOCAL, "me")]));
         let guard = ReplyGuard::new(
             responder.clone(),
             1,
@@ -501,9 +593,10 @@ mod tests {
     #[test]
     fn a_guard_dropped_unanswered_tells_the_requester() {
         let responder = Arc::new(FakeResponder::default());
-        let mut rx = responder
-            .pending
-            .insert(1, "requests.Ask", recipients(&[(LOCAL, "me")]));
+        let mut rx =
+            responder
+                .pending
+                .insert(1, "requests.Ask", None, recipients(&[(LOCAL, "me")]));
         drop(ReplyGuard::new(
             responder.clone(),
             1,
@@ -560,13 +653,13 @@ mod tests {
     #[test]
     fn a_dropped_guard_removes_the_entry_and_stop_fails_the_rest() {
         let pending = PendingRequests::default();
-        let _rx = pending.insert(1, "Q", recipients(&[(3, "b")]));
+        let _rx = pending.insert(1, "Q", None, recipients(&[(3, "b")]));
         drop(PendingGuard {
             pending: &pending,
             id: 1,
         });
         assert_eq!(pending.len(), 0);
-        let mut rx = pending.insert(2, "Q", recipients(&[(3, "b")]));
+        let mut rx = pending.insert(2, "Q", None, recipients(&[(3, "b")]));
         pending.fail_all("a");
         assert!(matches!(rx.try_recv(), Ok(Err(Error::Stopped { .. }))));
         assert!(!pending.complete(2, 3, remote_reply("b")));

@@ -16,7 +16,7 @@
 
 use super::delivery::Sent;
 use super::remotes::{Remote, RemoteRoute, RoutedRemotes, Side};
-use super::requests::{Gone, Origin, PendingGuard, Reply, ReplyGuard, LOCAL};
+use super::requests::{Gone, Origin, PendingGuard, Recipients, Reply, ReplyGuard, LOCAL};
 use super::route_cache::{self, CachedRoute, Generations, RouteKey};
 use super::topics::{AnyEvent, Delivery, Subscriber};
 use super::Bus;
@@ -25,7 +25,6 @@ use crate::config::{BroadcastConfig, Target};
 use crate::error::Error;
 use crate::event::{Event, Request};
 use crate::schema::{schema_of, Fingerprint};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where one broadcast goes.
@@ -415,15 +414,16 @@ impl Bus {
         // A request nobody can answer would wait forever: it always needs a subscriber.
         let route = self.route_required::<R>(&config.clone().require_subscriber(true))?;
         let id = self.next_request_id();
-        let mut recipients: HashMap<u64, Arc<str>> = route
+        let mut recipients: Recipients = route
             .remotes()
             .iter()
             .map(|remote| (remote.id, remote.name.clone()))
             .collect();
         if route.local.is_some() {
-            recipients.insert(LOCAL, self.name.clone());
+            recipients.push((LOCAL, self.name.clone()));
         }
-        let reply = self.pending.insert(id, R::NAME, recipients);
+        let response = Some(<R::Response as Event>::NAME);
+        let reply = self.pending.insert(id, R::NAME, response, recipients);
         let _cleanup = PendingGuard {
             pending: &self.pending,
             id,
@@ -433,9 +433,15 @@ impl Bus {
         self.check_running()?;
         self.copy_for_observers(&request, &config.target, Some(id));
         if !route.remotes().is_empty() {
-            let body = crate::codec::body(&request)
-                .map_err(|source| self.encode_error(R::NAME, source))?;
-            self.send_request(&route, id, R::NAME, &body).await?;
+            // Encoded into the thread's reused buffer, as a broadcast is; only remotes
+            // without room make it copy the body, to wait with.
+            let backlog = crate::codec::with_body(&request, |body| {
+                self.offer_request(&route, id, R::NAME, body)
+            })
+            .map_err(|source| self.encode_error(R::NAME, source))??;
+            if let Some(backlog) = backlog {
+                self.wait_request(&route, id, R::NAME, backlog).await;
+            }
         }
         if let Some(subscribers) = &route.local {
             let guard =
@@ -462,22 +468,39 @@ impl Bus {
         name: &'static str,
         body: &[u8],
     ) -> Result<(), Error> {
+        if let Some(backlog) = self.offer_request(route, id, name, body)? {
+            self.wait_request(route, id, name, backlog).await;
+        }
+        Ok(())
+    }
+
+    /// The part of [`send_request`](Self::send_request) that never waits: hands the
+    /// request to every remote of `route` with room now, and strikes off those that are
+    /// gone. The full ones come back with an owned copy of the body.
+    fn offer_request(
+        &self,
+        route: &Route,
+        id: u64,
+        name: &'static str,
+        body: &[u8],
+    ) -> Result<Option<Backlog>, Error> {
         let links = route
             .remotes()
             .iter()
             .map(|remote| (&*remote.link, remote.frame_limit));
         self.check_size(name, MessageKind::Request, body.len(), links)?;
+        let name_id = match route.name_id {
+            Some(id) => id,
+            None => self.name_id(name)?,
+        };
         let outgoing = Outgoing {
             name,
-            name_id: match route.name_id {
-                Some(id) => id,
-                None => self.name_id(name)?,
-            },
+            name_id,
             request_id: Some(id),
             body,
         };
         let mut full = Vec::new();
-        for remote in route.remotes().iter() {
+        for (index, remote) in route.remotes().iter().enumerate() {
             // A remote that went away before the request was registered would never be
             // struck off by its departure: check after registering.
             let sent = if remote.is_closed() {
@@ -487,15 +510,31 @@ impl Bus {
             };
             match sent {
                 Ok(()) => {}
-                Err(Refused::Full) => full.push(remote),
+                Err(Refused::Full) => full.push(index),
                 Err(_) => {
                     self.pending
                         .recipient_gone(&self.name, id, remote.id, Gone::Disconnected)
                 }
             }
         }
+        Ok((!full.is_empty()).then(|| Backlog {
+            full,
+            name_id,
+            body: body.to_vec(),
+        }))
+    }
+
+    /// Waits for room in the remotes that were full when request `id` was offered,
+    /// against one deadline; one that is gone or stalls is struck off the request.
+    async fn wait_request(&self, route: &Route, id: u64, name: &'static str, backlog: Backlog) {
+        let outgoing = Outgoing {
+            name,
+            name_id: backlog.name_id,
+            request_id: Some(id),
+            body: &backlog.body,
+        };
         let deadline = self.remote_deadline();
-        for remote in full {
+        for remote in backlog.full.iter().map(|&index| &route.remotes()[index]) {
             if !matches!(
                 self.send_or_stall(remote, &outgoing, deadline).await,
                 Sent::Queued
@@ -504,7 +543,6 @@ impl Bus {
                     .recipient_gone(&self.name, id, remote.id, Gone::Disconnected);
             }
         }
-        Ok(())
     }
 
     /// A request known by its name, its type's fingerprint and its encoded body (for
@@ -556,7 +594,7 @@ impl Bus {
             .iter()
             .map(|remote| (remote.id, remote.name.clone()))
             .collect();
-        let reply = self.pending.insert(id, name, recipients);
+        let reply = self.pending.insert(id, name, None, recipients);
         let _cleanup = PendingGuard {
             pending: &self.pending,
             id,
@@ -572,7 +610,7 @@ impl Bus {
         }
         self.send_request(&route, id, name, body).await?;
         match reply.await.map_err(|_| self.stopped_error())?? {
-            Reply::Remote { from, name, body } => Ok((from.to_string(), name, body)),
+            Reply::Remote { from, name, body } => Ok((from.to_string(), name.into_owned(), body)),
             Reply::Local(_) => Err(Error::Protocol {
                 endpoint: self.name.to_string(),
                 remote: self.name.to_string(),
@@ -603,7 +641,7 @@ impl Bus {
                 crate::codec::decode(&body).map_err(|source| Error::Decode {
                     endpoint: self.name.to_string(),
                     remote: from.to_string(),
-                    event: name,
+                    event: name.into_owned(),
                     source,
                 })
             }
