@@ -52,6 +52,7 @@ fn handles_futures_and_streams_are_send() {
     send(&bus.request(PeerCountRequest));
     send(&bus.wait_for::<PeerJoined>());
     send(&bus.wait_until_any_endpoint_subscribed_to::<PeerJoined>());
+    send(&bus.wait_until_schema_published("other", "PeerJoined"));
     // `InboundRequest` and the future of `respond()` move into spawned tasks.
     fn inbound_is_send(
         request: InboundRequest<PeerCountRequest>,

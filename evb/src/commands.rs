@@ -205,13 +205,16 @@ async fn ask(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    // Its schemas follow its subscriptions, which were just seen: wait for them, as
-    // long as the request itself may wait.
-    let _ = tokio::time::timeout(
-        timeout,
-        endpoint.wait_until_schema_published(&responder, name),
-    )
-    .await;
+    // One deadline for the whole question: the wait for the schema and the request.
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Its schemas follow its subscriptions, which were just seen: wait for them, but not
+    // for a responder that left meanwhile. (An answer's schema needs no wait: the answer
+    // comes after the schemas on the answering connection.)
+    tokio::select! {
+        () = endpoint.wait_until_schema_published(&responder, name) => {}
+        () = endpoint.wait_until_disconnected_from(&responder) => {}
+        () = tokio::time::sleep_until(deadline) => {}
+    }
     let schema = endpoint
         .schemas_of(&responder)
         .into_iter()
@@ -227,8 +230,9 @@ async fn ask(
         None => BroadcastConfig::default(),
     };
     let started = Instant::now();
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let reply = endpoint
-        .request_encoded(name, schema.fingerprint(), &body, config, timeout)
+        .request_encoded(name, schema.fingerprint(), &body, config, left)
         .await?;
     let rtt = started.elapsed();
     // An answer that cannot be shown is an error, not a `null`.

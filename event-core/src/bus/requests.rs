@@ -88,6 +88,11 @@ impl PendingRequests {
         response: Option<&'static str>,
         recipients: Recipients,
     ) -> oneshot::Receiver<Result<Reply, Error>> {
+        // Striking a recipient off removes one entry: each must be listed once.
+        debug_assert!(recipients
+            .iter()
+            .enumerate()
+            .all(|(at, (id, _))| recipients[..at].iter().all(|(other, _)| other != id)));
         let (tx, rx) = oneshot::channel();
         sync::lock(&self.map).insert(
             id,

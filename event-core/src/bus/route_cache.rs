@@ -25,7 +25,8 @@
 //! A slot holds its route weakly, as a backend's `TopicCache` does: a subscriber or a
 //! remote removed from the tables is released at once (its stream ends, its link's
 //! buffers go), even if this thread never broadcasts again. A route whose lists were
-//! released is a miss.
+//! released is a miss. (The weak handles themselves keep the lists' small allocations
+//! until the slot is overwritten; never what they listed.)
 
 use super::remotes::{RemoteRoute, RoutedRemotes};
 use super::topics::Subscriber;

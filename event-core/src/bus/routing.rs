@@ -560,8 +560,9 @@ impl Bus {
             Target::Internal => Target::Endpoint(self.name.clone()),
             other => other.clone(),
         };
-        // Not through the route cache: it is keyed by name alone ("a name stands for one
-        // type in a process"), and an encoded request's fingerprint is the caller's.
+        // Through neither route cache: the remotes' is keyed by name alone ("a name stands
+        // for one type in a process") and the per-thread one by type, while an encoded
+        // request's fingerprint is the caller's.
         // Local subscribers take typed values; an encoded request is for other endpoints.
         let route = Route {
             local: None,
@@ -658,6 +659,7 @@ mod tests {
     use crate::sync;
     use std::collections::HashMap;
     use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
     #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
     #[event(crate = "crate", name = "routing.Tick")]
@@ -756,6 +758,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_broadcast_follows_a_change_of_subscriptions_through_the_route_cache() {
+        let (bus, b, _, remote_b) = core();
+        let config = BroadcastConfig::default();
+        let sent = || sync::lock(&b.sent).len();
+        bus.broadcast(Tick(1), &config).await.unwrap();
+        assert_eq!(sent(), 1);
+        // The typed path caches the route per thread: a change must still be seen at once.
+        bus.set_remote_subscriptions(&remote_b, HashMap::new());
+        let nobody = bus.broadcast(Tick(2), &config).await;
+        assert!(
+            matches!(nobody, Err(Error::NoSubscribers { .. })),
+            "{nobody:?}"
+        );
+        assert_eq!(sent(), 1);
+        bus.set_remote_subscriptions(&remote_b, [subscribing::<Tick>()].into());
+        bus.broadcast(Tick(3), &config).await.unwrap();
+        assert_eq!(sent(), 2);
+        bus.disconnect(&remote_b, "test");
+        let gone = bus.broadcast(Tick(4), &config).await;
+        assert!(matches!(gone, Err(Error::NoSubscribers { .. })), "{gone:?}");
+        assert_eq!(sent(), 2);
+    }
+
+    #[tokio::test]
     async fn a_subscriber_with_another_schema_is_never_sent_to() {
         let (bus, b, _, remote_b) = core();
         let d = Arc::new(FakeLink::default());
@@ -807,5 +833,74 @@ mod tests {
             "{result:?}"
         );
         assert_eq!(bus.pending.len(), 0);
+    }
+
+    /// A core like [`core`]'s `a`, with two remotes subscribed to `Ask`: `b` full, `d` not.
+    fn core_with_a_full_remote() -> (Arc<Bus>, Arc<FakeLink>, Arc<FakeLink>, Arc<Remote>) {
+        let bus = Arc::new(Bus::new(Arc::from("a"), EndpointOptions::default()));
+        let (b, d) = (Arc::new(FakeLink::default()), Arc::new(FakeLink::default()));
+        b.full.store(true, Ordering::SeqCst);
+        let asks = || [subscribing::<Ask>()].into();
+        bus.add_remote("b", asks(), b.clone(), |_| Ok(())).unwrap();
+        let remote_d = bus.add_remote("d", asks(), d.clone(), |_| Ok(())).unwrap();
+        (bus, b, d, remote_d)
+    }
+
+    /// The id of the request `link` was sent, once it was.
+    async fn sent_request(link: &FakeLink) -> u64 {
+        loop {
+            if let Some((_, Some(id))) = sync::lock(&link.sent).first().copied() {
+                return id;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_reaches_the_remotes_with_room_and_strikes_off_one_that_stalls() {
+        let (bus, b, d, remote_d) = core_with_a_full_remote();
+        let asking = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.request(Ask, &BroadcastConfig::default()).await }
+        });
+        let id = tokio::time::timeout(Duration::from_secs(10), sent_request(&d))
+            .await
+            .expect("d was never sent the request");
+        // b took nothing (its link refuses, and waiting for it gives up at once): it is
+        // disconnected and struck off, and d may still answer.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while bus.remotes.contains("b") {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("b was never given up on");
+        assert!(sync::lock(&b.sent).is_empty());
+        assert_eq!(bus.pending.len(), 1, "d's answer is still awaited");
+        let body = crate::codec::body(&Tick(7)).unwrap();
+        bus.receive_answer(&remote_d, id, Tick::NAME, body.into());
+        let answer = asking.await.unwrap().unwrap();
+        assert_eq!(answer.0, 7);
+        assert_eq!(bus.pending.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_another_type_fails_the_request() {
+        let (bus, d, _, remote_d) = core();
+        let asking = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.request(Ask, &BroadcastConfig::default()).await }
+        });
+        let id = tokio::time::timeout(Duration::from_secs(10), sent_request(&d))
+            .await
+            .expect("b was never sent the request");
+        let body = crate::codec::body(&Ask).unwrap();
+        bus.receive_answer(&remote_d, id, Ask::NAME, body.into());
+        let result = asking.await.unwrap();
+        assert!(
+            matches!(&result, Err(Error::Protocol { remote, reason, .. })
+                if remote == "b" && reason.contains("`routing.Tick`") && reason.contains("`routing.Ask`")),
+            "{result:?}"
+        );
     }
 }

@@ -1135,9 +1135,19 @@ impl Endpoint {
     }
 
     /// Waits until the endpoint called `endpoint` has published a schema of the event
-    /// named `event`, or this endpoint stops. A remote's schemas follow its connection
-    /// (and its subscriptions): a tool that builds or shows a message from its schema
-    /// waits for it first. Returns at once for this endpoint's own event types.
+    /// named `event`, or this endpoint stops (a return does not say which: look with
+    /// [`schemas_of`](Self::schemas_of)).
+    ///
+    /// A remote's schemas arrive just after its subscriptions, on the same connection: a
+    /// tool that builds or shows a message from a remote's schema waits for it first. A
+    /// schema that fails its consistency check is not kept, so it does not end the wait.
+    /// For this endpoint's own name it looks where `schemas_of` does (every event type
+    /// registered in the process, and this endpoint's subscriptions), so for those it
+    /// returns at once.
+    ///
+    /// It waits as long as it takes, for a remote that never connects or has left too:
+    /// bound it with [`tokio::time::timeout`] (as `evb request` does, with the request's
+    /// own deadline). A wait that runs long is logged, as the other `wait_until_*` are.
     ///
     /// ```
     /// use event_core::{Endpoint, Event};
@@ -1317,4 +1327,63 @@ fn subscription_seen(bus: &Bus, remote: &str, name: &str, fingerprint: Fingerpri
 
 fn fingerprint<E: Event>() -> Fingerprint {
     schema_of::<E>().fingerprint()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::fake_link::FakeLink;
+    use futures_util::FutureExt;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "endpoint.Probe")]
+    struct Probe(u8);
+
+    #[tokio::test]
+    async fn a_wait_for_a_remote_schema_ends_when_the_remote_publishes_it() {
+        // A long wait looks again when it logs: later than this test's bound, so only
+        // the schema's arrival can end it in time.
+        let options = EndpointOptions::default().wait_warning(Duration::from_secs(600));
+        let bus = Endpoint::with_options("a", options).unwrap();
+        let link = Arc::new(FakeLink::default());
+        let remote = bus
+            .bus
+            .add_remote("b", HashMap::new(), link, |_| Ok(()))
+            .unwrap();
+        let mut wait = std::pin::pin!(bus.wait_until_schema_published("b", "endpoint.Probe"));
+        assert!((&mut wait).now_or_never().is_none(), "b published nothing");
+        // Another event's schema does not end it...
+        let other = (*crate::schema::schema_of::<Unrelated>()).clone();
+        bus.bus.describe(&remote, vec![other]);
+        assert!(
+            (&mut wait).now_or_never().is_none(),
+            "not the schema waited for"
+        );
+        // ...the one waited for does, from another task's point of view too.
+        let probe = (*crate::schema::schema_of::<Probe>()).clone();
+        bus.bus.describe(&remote, vec![probe]);
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("the wait did not end when the schema arrived");
+        assert!(bus
+            .schemas_of("b")
+            .iter()
+            .any(|schema| schema.name() == "endpoint.Probe"));
+    }
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "endpoint.Unrelated")]
+    struct Unrelated(u16);
+
+    #[tokio::test]
+    async fn a_wait_for_a_remote_schema_ends_when_the_endpoint_stops() {
+        let bus = Endpoint::new("a").unwrap();
+        let mut wait = std::pin::pin!(bus.wait_until_schema_published("gone", "endpoint.Probe"));
+        assert!((&mut wait).now_or_never().is_none());
+        bus.stop().await;
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("the wait outlived the endpoint");
+    }
 }
