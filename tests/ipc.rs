@@ -455,3 +455,59 @@ async fn a_restarted_peer_is_reached_again_after_reconnecting() {
     .unwrap();
     alice.wait_count("counter", 1).await;
 }
+
+/// While a consumer pauses, its endpoint reads on from the socket (into a bounded
+/// buffer), so a sender is not held to what the kernel's socket buffer holds: the peer
+/// judges a stall by what is read, and an endpoint whose consumer keeps taking, however
+/// slowly, must keep reading. Here about 250 KiB of events go out while the consumer
+/// takes nothing: more than a Unix socket's default buffer holds in 1 KiB writes, less
+/// than the read-ahead bound. All arrive, in order, once it takes them.
+#[tokio::test]
+async fn an_endpoint_reads_on_while_its_consumer_pauses() {
+    use event_core::EndpointOptions;
+    use futures_util::StreamExt;
+    const EVENTS: u64 = 250;
+    let dir = tempfile::tempdir().unwrap();
+    // Stalls are far off: nothing here may be cut off, only held.
+    let options = || {
+        EndpointOptions::default()
+            .queue_capacity(1)
+            .stall_timeout(std::time::Duration::from_secs(300))
+            .connection_buffer(1024)
+    };
+    let config = |name: &str| ConnectionConfig::from_name(name, dir.path());
+    let receiver = Endpoint::serve_with(config("receiver"), options())
+        .await
+        .unwrap();
+    let mut stream = receiver.stream::<Counter>();
+    let sender = Endpoint::serve_with(config("sender"), options())
+        .await
+        .unwrap();
+    within(
+        "connect",
+        sender.connect_to_endpoints(&[config("receiver")]),
+    )
+    .await
+    .unwrap();
+    within(
+        "the receiver's subscription",
+        sender.wait_until_endpoint_subscribed_to::<Counter>("receiver"),
+    )
+    .await;
+    let event = |index| Counter {
+        index,
+        payload: vec![7; 1000],
+    };
+    within("the sender, while the consumer takes nothing", async {
+        for index in 0..EVENTS {
+            sender.broadcast(event(index)).await.unwrap();
+        }
+    })
+    .await;
+    for index in 0..EVENTS {
+        let got = within("the next event", stream.next()).await;
+        assert_eq!(got.as_deref(), Some(&event(index)));
+    }
+    sender.stop().await;
+    receiver.stop().await;
+}

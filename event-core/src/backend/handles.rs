@@ -2,6 +2,7 @@
 //! [`RemoteHandle`] for each remote it reported.
 
 use super::link::{Backend, RemoteLink};
+pub(crate) use crate::bus::inbound::WaitingDelivery;
 use crate::bus::remotes::Remote;
 pub use crate::bus::topics::TopicCache;
 use crate::bus::Bus;
@@ -215,6 +216,25 @@ impl RemoteHandle {
         self.bus
             .receive_event(&self.remote, cache, name, request_id, body)
             .await;
+    }
+
+    /// [`deliver`](Self::deliver) in two steps, for a backend that reads on while a
+    /// delivery waits for queue room: this one never waits, and returns what is left to
+    /// wait for, which borrows nothing of `body`.
+    pub(crate) fn start_delivery(
+        &self,
+        cache: &mut TopicCache,
+        name: &str,
+        request_id: Option<u64>,
+        body: &[u8],
+    ) -> Option<WaitingDelivery> {
+        self.bus
+            .start_receive_event(&self.remote, cache, name, request_id, body)
+    }
+
+    /// Waits for what [`start_delivery`](Self::start_delivery) left.
+    pub(crate) async fn finish_delivery(&self, waiting: WaitingDelivery) {
+        self.bus.finish_receive_event(waiting).await;
     }
 
     /// The remote answered request `request_id` with `body`, an encoded `name`. Ignored

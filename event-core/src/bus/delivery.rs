@@ -29,6 +29,12 @@
 //! whose own subscriber stalled cuts that subscriber off (and reads on) before its
 //! connection is given up. Answers and subscription sets do not wait behind events.
 //!
+//! "Takes" is judged by what the remote reads. So that a remote whose consumer keeps
+//! taking, however slowly, is never taken for dead, the socket mesh reads on while a
+//! delivery waits for queue room, into a buffer of at most 256 KiB per connection
+//! (the frames are delivered in order afterwards); once that is full, it reads as its
+//! consumers take.
+//!
 //! A sender waits for all the full queues (or remotes) of one broadcast against one
 //! deadline: several stalled consumers cost one timeout, not one each, and the healthy
 //! ones are never held longer than that.

@@ -15,10 +15,18 @@
 
 use super::remotes::Remote;
 use super::requests::{Gone, Origin, ReplyGuard};
-use super::topics::TopicCache;
+use super::topics::{Delivery, Subscriber, TopicCache};
 use super::Bus;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// An event from a remote that waits for room in some of its subscribers' queues.
+pub(crate) struct WaitingDelivery {
+    name: &'static str,
+    subscribers: Arc<[Subscriber]>,
+    /// The subscribers without room (indices into `subscribers`), with their deliveries.
+    full: Vec<(usize, Delivery)>,
+}
 
 impl Bus {
     pub(crate) async fn receive_event(
@@ -29,12 +37,30 @@ impl Bus {
         request_id: Option<u64>,
         body: &[u8],
     ) {
+        if let Some(waiting) = self.start_receive_event(remote, cache, name, request_id, body) {
+            self.finish_receive_event(waiting).await;
+        }
+    }
+
+    /// The part of [`receive_event`](Self::receive_event) that never waits: decodes the
+    /// event and hands it to every subscriber with room. What is left to wait for (the
+    /// subscribers whose queues were full) comes back owning all it needs, so that the
+    /// caller may read on while it waits.
+    pub(crate) fn start_receive_event(
+        self: &Arc<Self>,
+        remote: &Arc<Remote>,
+        cache: &mut TopicCache,
+        name: &str,
+        request_id: Option<u64>,
+        body: &[u8],
+    ) -> Option<WaitingDelivery> {
         remote.events_received.fetch_add(1, Ordering::Relaxed);
         if self.is_stopped() {
-            return;
+            return None;
         }
         if name == crate::observe::COPY_NAME {
-            return self.receive_copy(remote, body);
+            self.receive_copy(remote, body);
+            return None;
         }
         let Some(found) = self.topics.find_cached(cache, name) else {
             if crate::registry::find(name).is_some() {
@@ -45,7 +71,7 @@ impl Bus {
             if let Some(id) = request_id {
                 remote.link.drop_request(id);
             }
-            return;
+            return None;
         };
         let reply = request_id.map(|id| {
             Arc::new(ReplyGuard::new(
@@ -61,17 +87,34 @@ impl Bus {
         let decoded = std::panic::catch_unwind(|| (found.decode)(body));
         match decoded {
             Ok(Ok(event)) => {
-                self.deliver_local(found.name, &found.subscribers, event, reply.as_ref())
-                    .await
+                let full = self.offer_local(found.name, &found.subscribers, event, reply.as_ref());
+                (!full.is_empty()).then(|| WaitingDelivery {
+                    name: found.name,
+                    subscribers: found.subscribers,
+                    full,
+                })
             }
             Ok(Err(error)) => {
                 // Dropped alone. A request's guard goes with it, which tells the requester.
                 tracing::error!(endpoint = %self.name, remote = %remote.name, event = found.name, %error, "cannot decode event; dropped");
+                None
             }
             Err(_panic) => {
                 tracing::error!(endpoint = %self.name, remote = %remote.name, event = found.name, "decoding the event panicked; dropped");
+                None
             }
         }
+    }
+
+    /// Waits for the subscribers that had no room when the event arrived (see
+    /// [`start_receive_event`](Self::start_receive_event)).
+    pub(crate) async fn finish_receive_event(&self, waiting: WaitingDelivery) {
+        let WaitingDelivery {
+            name,
+            subscribers,
+            full,
+        } = waiting;
+        self.wait_local(name, &subscribers, full).await;
     }
 
     pub(crate) fn receive_answer(

@@ -7,7 +7,7 @@
 
 use super::inbound::{Action, Inbound};
 use super::outbox::Outbox;
-use crate::backend::handles::RemoteHandle;
+use crate::backend::handles::{RemoteHandle, WaitingDelivery};
 use crate::backend::link::{BoxFuture, MessageKind, Outgoing, Refused, RemoteLink};
 use crate::config::EndpointOptions;
 use crate::schema::{EventSchema, Fingerprint};
@@ -225,6 +225,30 @@ async fn write_both<W: WriteHalf>(
     Ok(())
 }
 
+/// While an event waits for room in a subscriber's queue, the reader reads on into its
+/// buffer, up to this many bytes. The peer judges this end by what it reads (a peer that
+/// reads nothing for twice the stall timeout is given up): without reading on, a slow
+/// consumer that keeps taking would look stalled whenever the frames read in one go take
+/// it longer than that. What a connection can hold is still bounded, by this.
+pub(crate) const READ_AHEAD: usize = 256 * 1024;
+
+/// Waits for the delivery of an event to subscribers that had no room, reading on
+/// meanwhile (see [`READ_AHEAD`]); the frames read are taken in order afterwards.
+async fn deliver_reading_on<R: AsyncRead + Unpin>(
+    handle: &RemoteHandle,
+    waiting: WaitingDelivery,
+    reader: &mut FrameReader<R>,
+) {
+    let mut delivered = std::pin::pin!(handle.finish_delivery(waiting));
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut delivered => return,
+            () = reader.read_ahead(READ_AHEAD) => {}
+        }
+    }
+}
+
 /// Reads, decodes and carries out messages until the connection ends.
 pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
     handle: RemoteHandle,
@@ -274,7 +298,11 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                 cache,
                 request_id,
                 body,
-            }) => handle.deliver(cache, name, request_id, body).await,
+            }) => {
+                if let Some(waiting) = handle.start_delivery(cache, name, request_id, body) {
+                    deliver_reading_on(&handle, waiting, &mut reader).await;
+                }
+            }
             Ok(Action::Answer {
                 request_id,
                 name,

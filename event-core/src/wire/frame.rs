@@ -87,6 +87,15 @@ pub(crate) struct FrameReader<R> {
     /// The bytes at the front of `buf` of the frame [`next_ref`](Self::next_ref) lent
     /// out: taken off at the next call.
     lent: usize,
+    /// How the stream ended, if [`read_ahead`](Self::read_ahead) saw it end: reported
+    /// once the frames read before it are taken.
+    ended: Option<StreamEnd>,
+}
+
+/// The end of a stream, seen while reading ahead.
+enum StreamEnd {
+    Clean,
+    Failed(std::io::Error),
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -97,6 +106,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             decoder: FrameDecoder::new(max),
             frame_timeout,
             lent: 0,
+            ended: None,
         }
     }
 
@@ -130,6 +140,31 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.buf.split_to(len.saturating_sub(LEN_PREFIX)).freeze()
     }
 
+    /// The bytes in the buffer, lent frame included.
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Reads what the stream has into the buffer, behind the frames already there, while
+    /// the buffer holds less than `limit` bytes; otherwise (and once the stream ended)
+    /// never completes. For a reader whose frame waits to be delivered: the peer sees its
+    /// bytes taken, and a read-ahead is never lost (it completes whole or not at all, so
+    /// it may be cancelled). The frame lent out stays where it is.
+    pub(crate) async fn read_ahead(&mut self, limit: usize) {
+        if self.ended.is_some() || self.buf.len() >= limit {
+            return std::future::pending().await;
+        }
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        match self.inner.read_buf(&mut self.buf).await {
+            Ok(0) => self.ended = Some(StreamEnd::Clean),
+            Ok(_) => {}
+            Err(error) => self.ended = Some(StreamEnd::Failed(error)),
+        }
+    }
+
     /// Reads until a whole frame is at the front of the buffer; its length without the
     /// prefix, or `None` at a clean end of stream.
     async fn next_len(&mut self) -> Result<Option<usize>, WireError> {
@@ -138,6 +173,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         loop {
             if let Some(len) = self.decoder.whole_frame(&self.buf)? {
                 return Ok(Some(len));
+            }
+            match self.ended.take() {
+                None => {}
+                Some(StreamEnd::Clean) => {
+                    self.ended = Some(StreamEnd::Clean);
+                    return self.decoder.end(&self.buf).map(|()| None);
+                }
+                Some(StreamEnd::Failed(error)) => return Err(WireError::Io(error)),
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(READ_CHUNK);

@@ -2,6 +2,7 @@
 
 use super::*;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -162,9 +163,10 @@ proptest! {
     }
 
     /// A stream of valid frames, split at arbitrary points, reads back whole and in order,
-    /// whichever way each frame is read (split off, lent in place, lent then split off).
+    /// whichever way each frame is read (split off, lent in place, lent then split off,
+    /// lent then read ahead of, up to a bound, before the next).
     #[test]
-    fn frames_survive_arbitrary_splits(samples in proptest::collection::vec(arb_sample(), 1..20), cuts in proptest::collection::vec(1usize..64, 1..50), modes in proptest::collection::vec(0u8..3, 20)) {
+    fn frames_survive_arbitrary_splits(samples in proptest::collection::vec(arb_sample(), 1..20), cuts in proptest::collection::vec(1usize..64, 1..50), modes in proptest::collection::vec(0u8..4, 20), ahead in 1usize..300) {
         let mut stream = Vec::new();
         for (index, sample) in samples.iter().enumerate() {
             stream.extend_from_slice(&event("x", Some(index as u64), sample, MAX).unwrap());
@@ -178,6 +180,20 @@ proptest! {
                 let frame = match mode {
                     0 => reader.next().await.unwrap(),
                     1 => reader.next_ref().await.unwrap().map(Bytes::copy_from_slice),
+                    3 => {
+                        let frame = reader.next_ref().await.unwrap().map(Bytes::copy_from_slice);
+                        // Ready at once (the stream is in memory) until the bound or the
+                        // end: then it must stay pending, not spin.
+                        let before = reader.buffered();
+                        let mut reads = 0;
+                        while reader.read_ahead(ahead).now_or_never().is_some() {
+                            reads += 1;
+                            assert!(reads <= stream.len(), "read ahead past the end");
+                        }
+                        // A read starts only below the bound and takes one chunk (< 64).
+                        assert!(reader.buffered() <= before.max(ahead + 63), "read ahead past the bound");
+                        frame
+                    }
                     _ => reader
                         .next_ref()
                         .await
@@ -210,6 +226,14 @@ proptest! {
             FrameReader::new(&mut bytes, MAX, std::time::Duration::from_secs(5)).next().await
         });
         prop_assert!(matches!(result, Err(WireError::Truncated { .. })), "{:?}", result);
+        // The same when the end was seen while reading ahead.
+        let ahead = runtime.block_on(async {
+            let mut bytes = &frame[..keep];
+            let mut reader = FrameReader::new(&mut bytes, MAX, std::time::Duration::from_secs(5));
+            while reader.read_ahead(usize::MAX).now_or_never().is_some() {}
+            reader.next().await
+        });
+        prop_assert!(matches!(ahead, Err(WireError::Truncated { .. })), "{:?}", ahead);
     }
 }
 
