@@ -818,10 +818,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_fails_when_its_only_recipient_departs() {
         let (bus, _, _, remote_b) = core();
-        let asking = tokio::spawn({
-            let bus = bus.clone();
-            async move { bus.request(Ask, &BroadcastConfig::default()).await }
-        });
+        let asking = ask_in_background(&bus);
         // Wait (without a clock) until the request is registered, then take b away.
         while bus.pending.len() == 0 {
             tokio::task::yield_now().await;
@@ -846,6 +843,12 @@ mod tests {
         (bus, b, d, remote_d)
     }
 
+    /// `bus` asks `Ask` in a task of its own.
+    fn ask_in_background(bus: &Arc<Bus>) -> tokio::task::JoinHandle<Result<Tick, Error>> {
+        let bus = bus.clone();
+        tokio::spawn(async move { bus.request(Ask, &BroadcastConfig::default()).await })
+    }
+
     /// The id of the request `link` was sent, once it was.
     async fn sent_request(link: &FakeLink) -> u64 {
         loop {
@@ -859,10 +862,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_reaches_the_remotes_with_room_and_strikes_off_one_that_stalls() {
         let (bus, b, d, remote_d) = core_with_a_full_remote();
-        let asking = tokio::spawn({
-            let bus = bus.clone();
-            async move { bus.request(Ask, &BroadcastConfig::default()).await }
-        });
+        let asking = ask_in_background(&bus);
         let id = tokio::time::timeout(Duration::from_secs(10), sent_request(&d))
             .await
             .expect("d was never sent the request");
@@ -887,10 +887,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_of_another_type_fails_the_request() {
         let (bus, d, _, remote_d) = core();
-        let asking = tokio::spawn({
-            let bus = bus.clone();
-            async move { bus.request(Ask, &BroadcastConfig::default()).await }
-        });
+        let asking = ask_in_background(&bus);
         let id = tokio::time::timeout(Duration::from_secs(10), sent_request(&d))
             .await
             .expect("b was never sent the request");
