@@ -220,7 +220,8 @@ impl RemoteHandle {
 
     /// [`deliver`](Self::deliver) in two steps, for a backend that reads on while a
     /// delivery waits for queue room: this one never waits, and returns what is left to
-    /// wait for, which borrows nothing of `body`.
+    /// wait for, which borrows nothing of `body`. (Crate-private while the socket mesh is
+    /// its only user; a backend outside the crate uses `deliver`.)
     pub(crate) fn start_delivery(
         &self,
         cache: &mut TopicCache,

@@ -31,9 +31,10 @@
 //!
 //! "Takes" is judged by what the remote reads. So that a remote whose consumer keeps
 //! taking, however slowly, is never taken for dead, the socket mesh reads on while a
-//! delivery waits for queue room, into a buffer of at most 256 KiB per connection
-//! (the frames are delivered in order afterwards); once that is full, it reads as its
-//! consumers take.
+//! delivery waits for queue room, into a buffer of at most 256 KiB per connection behind
+//! the waiting event (the frames are delivered in order afterwards); once that is full,
+//! it reads as its consumers take. What a connection read and had not delivered when it
+//! closes is lost with it, as what its socket held always was.
 //!
 //! A sender waits for all the full queues (or remotes) of one broadcast against one
 //! deadline: several stalled consumers cost one timeout, not one each, and the healthy

@@ -229,7 +229,8 @@ async fn write_both<W: WriteHalf>(
 /// buffer, up to this many bytes. The peer judges this end by what it reads (a peer that
 /// reads nothing for twice the stall timeout is given up): without reading on, a slow
 /// consumer that keeps taking would look stalled whenever the frames read in one go take
-/// it longer than that. What a connection can hold is still bounded, by this.
+/// it longer than that. What a connection holds behind the waiting event is still
+/// bounded, by this.
 pub(crate) const READ_AHEAD: usize = 256 * 1024;
 
 /// Waits for the delivery of an event to subscribers that had no room, reading on

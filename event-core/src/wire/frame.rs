@@ -10,7 +10,7 @@
 
 use super::message::*;
 use bytes::Bytes;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -140,25 +140,28 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.buf.split_to(len.saturating_sub(LEN_PREFIX)).freeze()
     }
 
-    /// The bytes in the buffer, lent frame included.
+    /// The bytes in the buffer behind the frame lent out.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.lent
     }
 
     /// Reads what the stream has into the buffer, behind the frames already there, while
-    /// the buffer holds less than `limit` bytes; otherwise (and once the stream ended)
-    /// never completes. For a reader whose frame waits to be delivered: the peer sees its
-    /// bytes taken, and a read-ahead is never lost (it completes whole or not at all, so
-    /// it may be cancelled). The frame lent out stays where it is.
+    /// less than `limit` bytes wait behind the frame lent out (the one being delivered);
+    /// never past that bound, and once it is reached (or the stream ended) it never
+    /// completes. For a reader whose frame waits to be delivered: the peer sees its bytes
+    /// taken. A read-ahead is never lost (it completes whole or not at all, so it may be
+    /// cancelled), and the frame lent out stays where it is.
     pub(crate) async fn read_ahead(&mut self, limit: usize) {
-        if self.ended.is_some() || self.buf.len() >= limit {
+        let held = self.buf.len() - self.lent;
+        if self.ended.is_some() || held >= limit {
             return std::future::pending().await;
         }
+        let room = limit - held;
         if self.buf.capacity() - self.buf.len() < 4096 {
-            self.buf.reserve(READ_CHUNK);
+            self.buf.reserve(room.min(READ_CHUNK));
         }
-        match self.inner.read_buf(&mut self.buf).await {
+        match self.inner.read_buf(&mut (&mut self.buf).limit(room)).await {
             Ok(0) => self.ended = Some(StreamEnd::Clean),
             Ok(_) => {}
             Err(error) => self.ended = Some(StreamEnd::Failed(error)),

@@ -190,8 +190,7 @@ proptest! {
                             reads += 1;
                             assert!(reads <= stream.len(), "read ahead past the end");
                         }
-                        // A read starts only below the bound and takes one chunk (< 64).
-                        assert!(reader.buffered() <= before.max(ahead + 63), "read ahead past the bound");
+                        assert!(reader.buffered() <= before.max(ahead), "read ahead past the bound");
                         frame
                     }
                     _ => reader
@@ -234,6 +233,86 @@ proptest! {
             reader.next().await
         });
         prop_assert!(matches!(ahead, Err(WireError::Truncated { .. })), "{:?}", ahead);
+    }
+}
+
+/// Reading ahead stops at its bound exactly, however much one read could take, and what
+/// was read ahead comes out whole and in order.
+#[tokio::test]
+async fn reading_ahead_stops_at_its_bound_and_loses_nothing() {
+    let frames: Vec<Vec<u8>> = (0..100u64)
+        .map(|index| {
+            event("x", Some(index), &vec![index as u8; 90], MAX)
+                .unwrap()
+                .to_vec()
+        })
+        .collect();
+    let stream = frames.concat();
+    // The first read takes the first frame alone; any later one, all there is.
+    let cuts = [frames[0].len(), usize::MAX];
+    let mut reader = FrameReader::new(
+        tokio_test_io(&stream, &cuts),
+        MAX,
+        std::time::Duration::from_secs(5),
+    );
+    let first = reader.next_ref().await.unwrap().map(Bytes::copy_from_slice);
+    let limit = 1000;
+    while reader.read_ahead(limit).now_or_never().is_some() {}
+    // A slice reader gives all it has to one read: only the bound stopped it.
+    assert_eq!(reader.buffered(), limit);
+    let mut read = vec![first.unwrap()];
+    while let Some(frame) = reader.next().await.unwrap() {
+        read.push(frame);
+    }
+    assert_eq!(read.len(), frames.len());
+    for (frame, sent) in read.iter().zip(&frames) {
+        assert_eq!(&frame[..], &sent[LEN_PREFIX..]);
+    }
+}
+
+/// A read error met while reading ahead is reported, after the whole frames read before
+/// it, as that error: not as an end of stream (a reset socket reads as one afterwards).
+#[tokio::test]
+async fn a_read_error_met_ahead_is_reported_after_the_frames_before_it() {
+    let frames: Vec<u8> = (0..2u64)
+        .flat_map(|index| event("x", Some(index), &[1u8; 8], MAX).unwrap().to_vec())
+        .collect();
+    let mut reader = FrameReader::new(
+        FailingReader {
+            data: Some(frames),
+            failed: false,
+        },
+        MAX,
+        std::time::Duration::from_secs(5),
+    );
+    while reader.read_ahead(usize::MAX).now_or_never().is_some() {}
+    assert!(reader.next().await.unwrap().is_some());
+    assert!(reader.next().await.unwrap().is_some());
+    match reader.next().await {
+        Err(WireError::Io(error)) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset),
+        other => panic!("expected the read error, got {other:?}"),
+    }
+}
+
+/// Gives `data` in one read, then fails once, then reads as a closed stream.
+struct FailingReader {
+    data: Option<Vec<u8>>,
+    failed: bool,
+}
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(data) = self.data.take() {
+            buf.put_slice(&data);
+        } else if !self.failed {
+            self.failed = true;
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()));
+        }
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
