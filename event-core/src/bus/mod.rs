@@ -487,10 +487,13 @@ impl Bus {
         remote: &Remote,
         subscriptions: HashMap<String, Fingerprint>,
     ) {
-        self.remotes
-            .write()
-            .set_subscriptions(remote, subscriptions);
+        let mut table = self.remotes.write();
+        table.set_subscriptions(remote, subscriptions);
+        // Under the table's lock, as where remotes come and go: whoever sees the new
+        // subscriptions (`is_endpoint_subscribed_to`) sees the routes cached before them
+        // gone too.
         self.remotes.invalidate();
+        drop(table);
         self.notify_changed();
     }
 

@@ -632,4 +632,61 @@ mod tests {
         .await
         .expect("the connection was left registered");
     }
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, event_derive::Event)]
+    #[event(crate = "crate", name = "mesh.Tick")]
+    struct Tick(u64, Vec<u8>);
+
+    /// While its consumer takes nothing, a connection reads on (up to its bound), so the
+    /// peer sees its bytes taken: here about 200 KiB go through a pipe of 4 KiB, which
+    /// without reading on would hold the writer after one read and the pipe's worth.
+    #[tokio::test]
+    async fn a_connection_reads_on_while_its_consumer_pauses() {
+        use crate::bus::topics::{Sink, Subscriber};
+        use tokio::io::AsyncWriteExt;
+        const EVENTS: u64 = 200;
+        let options = EndpointOptions::default()
+            .queue_capacity(1)
+            .stall_timeout(Duration::from_secs(300));
+        let bus = Arc::new(crate::bus::Bus::new(Arc::from("a"), options));
+        let (tx, mut rx) = crate::bus::queue::queue(1);
+        bus.add_subscriber::<Tick>(Subscriber {
+            id: bus.topics.next_id(),
+            sink: Sink::Queue {
+                tx,
+                wants_requests: false,
+                overflowed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            },
+        });
+        let mesh = Mesh::new(Attached::new(bus.clone()));
+        let connection = mesh.new_connection("b", 1 << 20);
+        let greeting = |names: Vec<(String, Fingerprint)>| wire::subscriptions(&names, 1 << 20);
+        let handle = mesh
+            .register(&connection, HashMap::new(), greeting)
+            .unwrap();
+        let (ours, mut theirs) = tokio::io::duplex(4096);
+        let reader = FrameReader::new(ours, 1 << 20, Duration::from_secs(5));
+        let (write, _peer) = crate::transport::pair().await;
+        mesh.spawn_io(handle, &connection, reader, write);
+        let tick = |index| Tick(index, vec![index as u8; 1000]);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            for index in 0..EVENTS {
+                let frame = wire::event("mesh.Tick", None, &tick(index), 1 << 20).unwrap();
+                theirs.write_all(&frame).await.unwrap();
+            }
+        })
+        .await
+        .expect("the connection stopped reading while its consumer paused");
+        for index in 0..EVENTS {
+            let delivery = tokio::time::timeout(
+                Duration::from_secs(10),
+                std::future::poll_fn(|cx| rx.poll_recv(cx)),
+            )
+            .await
+            .expect("an event read ahead was not delivered")
+            .expect("the queue is open");
+            let got = delivery.event.downcast::<Tick>().unwrap();
+            assert_eq!((got.0, &got.1), (index, &tick(index).1));
+        }
+    }
 }
