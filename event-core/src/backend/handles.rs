@@ -213,9 +213,9 @@ impl RemoteHandle {
         request_id: Option<u64>,
         body: &[u8],
     ) {
-        self.bus
-            .receive_event(&self.remote, cache, name, request_id, body)
-            .await;
+        if let Some(waiting) = self.start_delivery(cache, name, request_id, body) {
+            self.finish_delivery(waiting).await;
+        }
     }
 
     /// [`deliver`](Self::deliver) in two steps, for a backend that reads on while a

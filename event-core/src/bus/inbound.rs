@@ -29,21 +29,8 @@ pub(crate) struct WaitingDelivery {
 }
 
 impl Bus {
-    pub(crate) async fn receive_event(
-        self: &Arc<Self>,
-        remote: &Arc<Remote>,
-        cache: &mut TopicCache,
-        name: &str,
-        request_id: Option<u64>,
-        body: &[u8],
-    ) {
-        if let Some(waiting) = self.start_receive_event(remote, cache, name, request_id, body) {
-            self.finish_receive_event(waiting).await;
-        }
-    }
-
-    /// The part of [`receive_event`](Self::receive_event) that never waits: decodes the
-    /// event and hands it to every subscriber with room. What is left to wait for (the
+    /// The part of receiving an event that never waits: decodes the event and hands it
+    /// to every subscriber with room. What is left to wait for (the
     /// subscribers whose queues were full) comes back owning all it needs, so that the
     /// caller may read on while it waits.
     pub(crate) fn start_receive_event(

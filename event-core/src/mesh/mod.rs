@@ -607,18 +607,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_connection_whose_reader_dies_is_torn_down() {
-        let bus = Arc::new(crate::bus::Bus::new(
-            Arc::from("a"),
-            EndpointOptions::default(),
-        ));
+    /// A mesh on `bus` with a registered connection from `b`, whose I/O is not started.
+    fn connection_from_b(bus: &Arc<crate::bus::Bus>) -> (Arc<Mesh>, Arc<Connection>, RemoteHandle) {
         let mesh = Mesh::new(Attached::new(bus.clone()));
         let connection = mesh.new_connection("b", 1 << 20);
         let greeting = |names: Vec<(String, Fingerprint)>| wire::subscriptions(&names, 1 << 20);
         let handle = mesh
             .register(&connection, HashMap::new(), greeting)
             .unwrap();
+        (mesh, connection, handle)
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_reader_dies_is_torn_down() {
+        let bus = Arc::new(crate::bus::Bus::new(
+            Arc::from("a"),
+            EndpointOptions::default(),
+        ));
+        let (mesh, connection, handle) = connection_from_b(&bus);
         assert!(bus.remotes.contains("b"));
         let reader = FrameReader::new(Panicking, 1 << 20, Duration::from_secs(1));
         let (write, _peer) = crate::transport::pair().await;
@@ -658,12 +664,7 @@ mod tests {
                 overflowed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             },
         });
-        let mesh = Mesh::new(Attached::new(bus.clone()));
-        let connection = mesh.new_connection("b", 1 << 20);
-        let greeting = |names: Vec<(String, Fingerprint)>| wire::subscriptions(&names, 1 << 20);
-        let handle = mesh
-            .register(&connection, HashMap::new(), greeting)
-            .unwrap();
+        let (mesh, connection, handle) = connection_from_b(&bus);
         let (ours, mut theirs) = tokio::io::duplex(4096);
         let reader = FrameReader::new(ours, 1 << 20, Duration::from_secs(5));
         let (write, _peer) = crate::transport::pair().await;

@@ -41,16 +41,15 @@ use bytes::{Buf, BytesMut};
 use rustc_hash::FxHasher;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
-
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Name numbers below this are kept in a bit set (the core numbers names from 0, so in
 /// practice all of them): an event's look-up is then a shift and a mask, not a hash.
 const DENSE_NAMES: u32 = 1 << 16;
-use std::time::Duration;
-use tokio::sync::Notify;
 
 /// The most control bytes that may wait for one peer.
 pub(crate) const CONTROL_LIMIT: usize = 32 * 1024 * 1024;

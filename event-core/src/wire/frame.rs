@@ -158,13 +158,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return std::future::pending().await;
         }
         let room = limit - held;
-        if self.buf.capacity() - self.buf.len() < 4096 {
-            self.buf.reserve(room.min(READ_CHUNK));
-        }
+        self.make_room(room.min(READ_CHUNK));
         match self.inner.read_buf(&mut (&mut self.buf).limit(room)).await {
             Ok(0) => self.ended = Some(StreamEnd::Clean),
             Ok(_) => {}
             Err(error) => self.ended = Some(StreamEnd::Failed(error)),
+        }
+    }
+
+    /// Grows the buffer by `wanted` bytes when less than a page is left to read into.
+    fn make_room(&mut self, wanted: usize) {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(wanted);
         }
     }
 
@@ -177,17 +182,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(len) = self.decoder.whole_frame(&self.buf)? {
                 return Ok(Some(len));
             }
-            match self.ended.take() {
-                None => {}
-                Some(StreamEnd::Clean) => {
-                    self.ended = Some(StreamEnd::Clean);
-                    return self.decoder.end(&self.buf).map(|()| None);
-                }
-                Some(StreamEnd::Failed(error)) => return Err(WireError::Io(error)),
+            if matches!(self.ended, Some(StreamEnd::Clean)) {
+                return self.decoder.end(&self.buf).map(|()| None);
             }
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(READ_CHUNK);
+            if let Some(StreamEnd::Failed(error)) = self.ended.take() {
+                return Err(WireError::Io(error));
             }
+            self.make_room(READ_CHUNK);
             let read = if self.buf.is_empty() {
                 self.inner.read_buf(&mut self.buf).await
             } else {
