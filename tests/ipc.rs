@@ -483,12 +483,7 @@ async fn an_endpoint_reads_on_while_its_consumer_pauses() {
     let sender = Endpoint::serve_with(config("sender"), options())
         .await
         .unwrap();
-    within(
-        "connect",
-        sender.connect_to_endpoints(&[config("receiver")]),
-    )
-    .await
-    .unwrap();
+    connect(&sender, dir.path(), &["receiver"]).await;
     within(
         "the receiver's subscription",
         sender.wait_until_endpoint_subscribed_to::<Counter>("receiver"),

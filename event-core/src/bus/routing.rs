@@ -849,23 +849,26 @@ mod tests {
         tokio::spawn(async move { bus.request(Ask, &BroadcastConfig::default()).await })
     }
 
-    /// The id of the request `link` was sent, once it was.
+    /// The id of the request `link` was sent, once it was (failing the test after 10 s).
     async fn sent_request(link: &FakeLink) -> u64 {
-        loop {
-            if let Some((_, Some(id))) = sync::lock(&link.sent).first().copied() {
-                return id;
+        let sent = async {
+            loop {
+                if let Some((_, Some(id))) = sync::lock(&link.sent).first().copied() {
+                    return id;
+                }
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
-        }
+        };
+        tokio::time::timeout(Duration::from_secs(10), sent)
+            .await
+            .expect("the remote was never sent the request")
     }
 
     #[tokio::test]
     async fn a_request_reaches_the_remotes_with_room_and_strikes_off_one_that_stalls() {
         let (bus, b, d, remote_d) = core_with_a_full_remote();
         let asking = ask_in_background(&bus);
-        let id = tokio::time::timeout(Duration::from_secs(10), sent_request(&d))
-            .await
-            .expect("d was never sent the request");
+        let id = sent_request(&d).await;
         // b took nothing (its link refuses, and waiting for it gives up at once): it is
         // disconnected and struck off, and d may still answer.
         tokio::time::timeout(Duration::from_secs(10), async {
@@ -888,9 +891,7 @@ mod tests {
     async fn an_answer_of_another_type_fails_the_request() {
         let (bus, d, _, remote_d) = core();
         let asking = ask_in_background(&bus);
-        let id = tokio::time::timeout(Duration::from_secs(10), sent_request(&d))
-            .await
-            .expect("b was never sent the request");
+        let id = sent_request(&d).await;
         let body = crate::codec::body(&Ask).unwrap();
         bus.receive_answer(&remote_d, id, Ask::NAME, body.into());
         let result = asking.await.unwrap();
