@@ -43,6 +43,7 @@ use crate::header::Header;
 use crate::keys::Kind;
 use crate::link::{Handover, Route, ZenohLink};
 use crate::presence::Subscriptions;
+use crate::route_keys::RouteKeys;
 use crate::sequence::{Observed, Sequences};
 use event_core::backend::{Attached, RemoteHandle, TopicCache};
 use event_core::schema::EventSchema;
@@ -453,6 +454,7 @@ impl Inbox {
             unannounced: !announced,
             retry_after,
             pending_flush: None,
+            route_keys: RouteKeys::default(),
         };
         self.runtime.spawn(task.run());
         Some(picked)
@@ -543,6 +545,8 @@ struct Origin {
     retry_after: Duration,
     /// A stopping origin's flush, until every event it counts was delivered.
     pending_flush: Option<(Query, Vec<(String, u64)>)>,
+    /// The keys its events came in on, declared so that zenoh keeps their routes.
+    route_keys: RouteKeys,
 }
 
 /// What the task of an origin waits for next.
@@ -914,6 +918,10 @@ impl Origin {
                         tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, seq, "zenoh: an event numbered out of sequence (forged?)");
                     }
                 }
+                let route = &self.inbox.route;
+                self.route_keys.declare(&route.session, &name, || {
+                    route.keys.event_to(&route.me, &name, &self.name)
+                });
                 current
                     .handle
                     .deliver(&mut self.cache, &name, None, &body)

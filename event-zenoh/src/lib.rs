@@ -112,6 +112,7 @@ mod link;
 mod locators;
 mod off_runtime;
 mod presence;
+mod route_keys;
 pub mod router;
 mod sequence;
 mod session;
