@@ -203,7 +203,7 @@ impl Inbox {
         let key = sample.key_expr().as_str();
         let (name, origin) = match self.route.keys.parse_inbox(&self.route.me, key) {
             Some((Kind::Event, name, origin)) => (name, origin),
-            Some((Kind::Heartbeat, _, origin)) => return self.on_heartbeat(origin, &sample),
+            Some((Kind::Heartbeat, _, origin)) => return self.on_heartbeat(&origin, &sample),
             _ => {
                 tracing::warn!(endpoint = %self.route.me, key, "zenoh: a put on a key that is not an event for this endpoint; dropped");
                 return;
@@ -228,7 +228,7 @@ impl Inbox {
         self.push(
             &origin,
             Item::Event {
-                name,
+                name: name.into_owned(),
                 incarnation,
                 seq,
                 end,
@@ -237,19 +237,19 @@ impl Inbox {
         );
     }
 
-    fn on_heartbeat(self: &Arc<Self>, origin: String, sample: &Sample) {
+    fn on_heartbeat(self: &Arc<Self>, origin: &str, sample: &Sample) {
         let header = header_of(sample.attachment());
         let Some(Header::Heartbeat { incarnation }) = header else {
             tracing::warn!(endpoint = %self.route.me, remote = %origin, "zenoh: a heartbeat without a valid header; dropped");
             return;
         };
         let payload = sample.payload().to_bytes();
-        if !self.fits("heartbeat", &origin, payload.len()) {
+        if !self.fits("heartbeat", origin, payload.len()) {
             return;
         }
         match postcard::from_bytes::<Vec<(String, u64)>>(&payload) {
             Ok(counts) => self.push(
-                &origin,
+                origin,
                 Item::Heartbeat {
                     incarnation,
                     counts,
@@ -321,7 +321,7 @@ impl Inbox {
         self.push(
             &origin,
             Item::Request {
-                name,
+                name: name.into_owned(),
                 incarnation,
                 request_id,
                 end,
@@ -502,6 +502,10 @@ impl Inbox {
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
 
+/// How many data items an origin's task delivers in a row before it looks at its timers
+/// again.
+const DRAIN_AT_ONCE: usize = 64;
+
 /// How long the task of an origin that left the bus lives on (keeping its sequence
 /// numbers, for a failover's return) before it is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60);
@@ -574,7 +578,10 @@ impl Origin {
             }
             match next {
                 Next::Control(control) => self.on_control(control).await,
-                Next::Data(item) => self.on_data(item).await,
+                Next::Data(item) => {
+                    self.on_data(item).await;
+                    self.drain_data().await;
+                }
                 Next::Asked => self.on_ask(),
                 Next::Credit => self.on_credit_timer(),
                 Next::HeldTooLong => self.drop_held(),
@@ -632,6 +639,22 @@ impl Origin {
             }
             None => next.await,
         }
+    }
+
+    /// Delivers what the data lane holds already, up to [`DRAIN_AT_ONCE`] items, without
+    /// a [`next`](Self::next) for each; but a control message or a credit query that
+    /// came meanwhile goes first, as `next` would take it first.
+    async fn drain_data(&mut self) {
+        for _ in 0..DRAIN_AT_ONCE {
+            if !self.control.is_empty() || lock(&self.ask.pending).is_some() {
+                break;
+            }
+            let Ok(item) = self.data.try_recv() else {
+                break;
+            };
+            self.on_data(item).await;
+        }
+        self.last_activity = tokio::time::Instant::now();
     }
 
     fn stop_counting_unannounced(&mut self) {

@@ -23,6 +23,7 @@
 //! keeping `[A-Za-z0-9._:<>,()-]` and writing every other byte as `%XX`.
 
 use event_core::schema::Fingerprint;
+use std::borrow::Cow;
 
 /// Whether `byte` stands for itself in an escaped chunk.
 fn is_plain(byte: u8) -> bool {
@@ -50,13 +51,18 @@ pub(crate) fn escape(name: &str) -> String {
 }
 
 /// The name an [`escape`]d chunk stands for; `None` for a chunk `escape` never makes.
-pub(crate) fn unescape(chunk: &str) -> Option<String> {
+/// Borrowed when the chunk escapes nothing (the usual case, and the one on every
+/// message's path).
+pub(crate) fn unescape(chunk: &str) -> Option<Cow<'_, str>> {
     match chunk {
         "" => return None,
-        "%" => return Some(String::new()),
+        "%" => return Some(Cow::Borrowed("")),
         _ => {}
     }
     let bytes = chunk.as_bytes();
+    if bytes.iter().all(|&byte| is_plain(byte)) {
+        return Some(Cow::Borrowed(chunk));
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -77,7 +83,7 @@ pub(crate) fn unescape(chunk: &str) -> Option<String> {
             return None;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// A liveliness token of the bus, parsed.
@@ -204,38 +210,53 @@ impl Keys {
         let chunks: Vec<&str> = rest.split('/').collect();
         match chunks.as_slice() {
             ["live", name, incarnation, max_frame] => Some(Token::Live {
-                name: unescape(name)?,
+                name: unescape(name)?.into_owned(),
                 incarnation: parse_hex(incarnation)?,
                 // No endpoint accepts less than 64 bytes: anything smaller is forged.
                 max_frame: parse_hex(max_frame).filter(|max| *max >= MIN_FRAME)?,
             }),
             ["sub", name, incarnation, event, fingerprint] => Some(Token::Sub {
-                name: unescape(name)?,
+                name: unescape(name)?.into_owned(),
                 incarnation: parse_hex(incarnation)?,
-                event: unescape(event)?,
+                event: unescape(event)?.into_owned(),
                 fingerprint: Fingerprint(parse_hex(fingerprint)?),
             }),
             _ => None,
         }
     }
 
-    /// A key under `me`'s inbox, parsed into what it is, the event (none for a
-    /// heartbeat) and the origin.
-    pub(crate) fn parse_inbox(&self, me: &str, key: &str) -> Option<(Kind, String, String)> {
-        let rest = key
+    /// A key under `me`'s inbox, parsed into what it is, the event (empty but for events
+    /// and requests) and the origin. Allocates nothing unless a name is escaped.
+    pub(crate) fn parse_inbox<'k>(
+        &self,
+        me: &str,
+        key: &'k str,
+    ) -> Option<(Kind, Cow<'k, str>, Cow<'k, str>)> {
+        let mut chunks = key
             .strip_prefix(&self.root)?
             .strip_prefix("/to/")?
-            .strip_prefix(escape(me).as_str())?
-            .strip_prefix('/')?;
-        let chunks: Vec<&str> = rest.split('/').collect();
-        match chunks.as_slice() {
-            ["ev", event, origin] => Some((Kind::Event, unescape(event)?, unescape(origin)?)),
-            ["rq", event, origin] => Some((Kind::Request, unescape(event)?, unescape(origin)?)),
-            ["hb", origin] => Some((Kind::Heartbeat, String::new(), unescape(origin)?)),
-            ["fl", origin] => Some((Kind::Flush, String::new(), unescape(origin)?)),
-            ["cr", origin] => Some((Kind::Credit, String::new(), unescape(origin)?)),
-            _ => None,
+            .split('/');
+        // Names escape one way only, so this is the same as comparing with `escape(me)`.
+        if unescape(chunks.next()?)? != me {
+            return None;
         }
+        let kind = match chunks.next()? {
+            "ev" => Kind::Event,
+            "rq" => Kind::Request,
+            "hb" => Kind::Heartbeat,
+            "fl" => Kind::Flush,
+            "cr" => Kind::Credit,
+            _ => return None,
+        };
+        let event = match kind {
+            Kind::Event | Kind::Request => unescape(chunks.next()?)?,
+            _ => Cow::Borrowed(""),
+        };
+        let origin = unescape(chunks.next()?)?;
+        if chunks.next().is_some() {
+            return None;
+        }
+        Some((kind, event, origin))
     }
 }
 
@@ -270,7 +291,8 @@ mod tests {
             let chunk = escape(&name);
             prop_assert!(!chunk.is_empty());
             prop_assert!(!chunk.contains(['/', '*', '$', '?', '#']));
-            prop_assert_eq!(unescape(&chunk), Some(name.clone()));
+            let unescaped = unescape(&chunk);
+            prop_assert_eq!(unescaped.as_deref(), Some(name.as_str()));
             let key = format!("evb/{chunk}/x");
             prop_assert!(zenoh::key_expr::KeyExpr::try_from(key.as_str()).is_ok(), "{}", key);
         }
@@ -278,7 +300,7 @@ mod tests {
         #[test]
         fn unescape_never_panics_and_accepts_only_canonical_chunks(chunk in "[%A-Za-z0-9/*$?# .]{0,12}") {
             if let Some(name) = unescape(&chunk) {
-                prop_assert_eq!(escape(&name), chunk);
+                prop_assert_eq!(escape(&name), chunk.clone());
             }
         }
 
@@ -302,26 +324,32 @@ mod tests {
                 })
             );
             prop_assert_eq!(
-                keys.parse_inbox(&name, &keys.event_to(&name, &event, &origin)),
+                parse(&keys, &name, &keys.event_to(&name, &event, &origin)),
                 Some((Kind::Event, event.clone(), origin.clone()))
             );
             prop_assert_eq!(
-                keys.parse_inbox(&name, &keys.request_to(&name, &event, &origin)),
+                parse(&keys, &name, &keys.request_to(&name, &event, &origin)),
                 Some((Kind::Request, event.clone(), origin.clone()))
             );
             prop_assert_eq!(
-                keys.parse_inbox(&name, &keys.heartbeat_to(&name, &origin)),
+                parse(&keys, &name, &keys.heartbeat_to(&name, &origin)),
                 Some((Kind::Heartbeat, String::new(), origin.clone()))
             );
             prop_assert_eq!(
-                keys.parse_inbox(&name, &keys.flush_to(&name, &origin)),
+                parse(&keys, &name, &keys.flush_to(&name, &origin)),
                 Some((Kind::Flush, String::new(), origin.clone()))
             );
             prop_assert_eq!(
-                keys.parse_inbox(&name, &keys.credit_to(&name, &origin)),
+                parse(&keys, &name, &keys.credit_to(&name, &origin)),
                 Some((Kind::Credit, String::new(), origin.clone()))
             );
         }
+    }
+
+    /// [`Keys::parse_inbox`], owning what it parsed.
+    fn parse(keys: &Keys, me: &str, key: &str) -> Option<(Kind, String, String)> {
+        let (kind, event, origin) = keys.parse_inbox(me, key)?;
+        Some((kind, event.into_owned(), origin.into_owned()))
     }
 
     #[test]
@@ -348,6 +376,19 @@ mod tests {
         ] {
             assert_eq!(keys.parse_token(key), None, "{key}");
         }
+    }
+
+    #[test]
+    fn a_plain_key_parses_without_copies() {
+        let keys = Keys::new("b");
+        let key = keys.event_to("me", "trinity.PeerJoinedEvent", "networking");
+        let Some((Kind::Event, Cow::Borrowed(event), Cow::Borrowed(origin))) =
+            keys.parse_inbox("me", &key)
+        else {
+            panic!("{key} parsed into copies, or not at all");
+        };
+        assert_eq!((event, origin), ("trinity.PeerJoinedEvent", "networking"));
+        assert!(matches!(unescape("a%2Fb"), Some(Cow::Owned(name)) if name == "a/b"));
     }
 
     #[test]
