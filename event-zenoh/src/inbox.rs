@@ -43,11 +43,11 @@ use crate::header::Header;
 use crate::keys::Kind;
 use crate::link::{Handover, Route, ZenohLink};
 use crate::presence::Subscriptions;
-use crate::route_keys::RouteKeys;
+use crate::route_keys::{self, RouteKeys};
 use crate::sequence::{Observed, Sequences};
 use event_core::backend::{Attached, RemoteHandle, TopicCache};
 use event_core::schema::EventSchema;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -181,6 +181,8 @@ pub(crate) struct Inbox {
     pub links_changed: Notify,
     /// Set when this endpoint leaves the bus: nothing new is taken.
     leaving: AtomicBool,
+    /// The keys events came in on, declared so that zenoh keeps their routes.
+    route_keys: Mutex<RouteKeys>,
 }
 
 impl Inbox {
@@ -195,6 +197,7 @@ impl Inbox {
             open_links: AtomicUsize::new(0),
             links_changed: Notify::new(),
             leaving: AtomicBool::new(false),
+            route_keys: Mutex::new(RouteKeys::default()),
         }
     }
 
@@ -454,7 +457,7 @@ impl Inbox {
             unannounced: !announced,
             retry_after,
             pending_flush: None,
-            route_keys: RouteKeys::default(),
+            keys_declared: HashSet::new(),
         };
         self.runtime.spawn(task.run());
         Some(picked)
@@ -502,8 +505,8 @@ impl Inbox {
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
 
-/// How many data items an origin's task delivers in a row before it looks at its timers
-/// again.
+/// How many data items an origin's task delivers in a row, after the one `next` gave it,
+/// before it goes back to `next`.
 const DRAIN_AT_ONCE: usize = 64;
 
 /// How long the task of an origin that left the bus lives on (keeping its sequence
@@ -549,8 +552,8 @@ struct Origin {
     retry_after: Duration,
     /// A stopping origin's flush, until every event it counts was delivered.
     pending_flush: Option<(Query, Vec<(String, u64)>)>,
-    /// The keys its events came in on, declared so that zenoh keeps their routes.
-    route_keys: RouteKeys,
+    /// The events whose keys the inbox was asked to declare (see [`crate::route_keys`]).
+    keys_declared: HashSet<String>,
 }
 
 /// What the task of an origin waits for next.
@@ -646,7 +649,11 @@ impl Origin {
     /// came meanwhile goes first, as `next` would take it first.
     async fn drain_data(&mut self) {
         for _ in 0..DRAIN_AT_ONCE {
-            if !self.control.is_empty() || lock(&self.ask.pending).is_some() {
+            // Closed: the inbox let the origin go, which `next` would see first.
+            if !self.control.is_empty()
+                || self.control.is_closed()
+                || lock(&self.ask.pending).is_some()
+            {
                 break;
             }
             let Ok(item) = self.data.try_recv() else {
@@ -941,10 +948,7 @@ impl Origin {
                         tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, seq, "zenoh: an event numbered out of sequence (forged?)");
                     }
                 }
-                let route = &self.inbox.route;
-                self.route_keys.declare(&route.session, &name, || {
-                    route.keys.event_to(&route.me, &name, &self.name)
-                });
+                declare_key(&mut self.keys_declared, &self.inbox, &self.name, &name);
                 current
                     .handle
                     .deliver(&mut self.cache, &name, None, &body)
@@ -1115,6 +1119,20 @@ fn confirm_flush(query: &Query) {
 }
 
 /// The header in a message's attachment, if it has a well-formed one.
+/// Has the key that events named `event` from `origin` come in on declared, the first
+/// time the origin's task delivers one (`declared` is that task's record; see
+/// [`crate::route_keys`]).
+fn declare_key(declared: &mut HashSet<String>, inbox: &Inbox, origin: &str, event: &str) {
+    if declared.contains(event) || declared.len() >= route_keys::MAX_KEYS {
+        return;
+    }
+    let route = &inbox.route;
+    lock(&inbox.route_keys).declare(&route.session, origin, event, || {
+        route.keys.event_to(&route.me, event, origin)
+    });
+    declared.insert(event.to_owned());
+}
+
 fn header_of(attachment: Option<&ZBytes>) -> Option<Header> {
     attachment.and_then(|attachment| Header::decode(&attachment.to_bytes()))
 }

@@ -363,6 +363,18 @@ mod tests {
             "evb/c/to/me/ev/E/o",
             "evb/b/to/me/ev/E%2/o",
             "evb/b/to/me/ev/%41/o",
+            // `me` escaped in a form `escape` never makes.
+            "evb/b/to/m%65/ev/E/o",
+            "evb/b/to//ev/E/o",
+            "evb/b/to/me",
+            "evb/b/to/me/",
+            "evb/b/to/me/ev/E/o/",
+            "evb/b/to/me/rq/E/o/x",
+            "evb/b/to/me/hb/",
+            "evb/b/to/me/hb/o/",
+            "evb/b/to/me/hb/o/x",
+            "evb/b/to/me/fl/o/x",
+            "evb/b/to/me/cr/o/x",
         ] {
             assert_eq!(keys.parse_inbox("me", key), None, "{key}");
         }
