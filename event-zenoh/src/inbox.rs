@@ -40,7 +40,7 @@
 
 use crate::credit::{self, ReceiveWindow};
 use crate::header::Header;
-use crate::keys::Kind;
+use crate::keys::{Keys, Kind};
 use crate::link::{Handover, Route, ZenohLink};
 use crate::presence::Subscriptions;
 use crate::route_keys::{self, RouteKeys};
@@ -457,7 +457,7 @@ impl Inbox {
             unannounced: !announced,
             retry_after,
             pending_flush: None,
-            keys_declared: HashSet::new(),
+            keys_declared: DeclaredNames::default(),
         };
         self.runtime.spawn(task.run());
         Some(picked)
@@ -552,8 +552,8 @@ struct Origin {
     retry_after: Duration,
     /// A stopping origin's flush, until every event it counts was delivered.
     pending_flush: Option<(Query, Vec<(String, u64)>)>,
-    /// The events whose keys the inbox was asked to declare (see [`crate::route_keys`]).
-    keys_declared: HashSet<String>,
+    /// The names whose keys the inbox was asked to declare (see [`crate::route_keys`]).
+    keys_declared: DeclaredNames,
 }
 
 /// What the task of an origin waits for next.
@@ -948,7 +948,12 @@ impl Origin {
                         tracing::warn!(endpoint = %self.inbox.route.me, remote = %self.name, event = %name, seq, "zenoh: an event numbered out of sequence (forged?)");
                     }
                 }
-                declare_key(&mut self.keys_declared, &self.inbox, &self.name, &name);
+                declare_key(
+                    &mut self.keys_declared.events,
+                    &self.inbox,
+                    &name,
+                    |keys, me| keys.event_to(me, &name, &self.name),
+                );
                 current
                     .handle
                     .deliver(&mut self.cache, &name, None, &body)
@@ -965,6 +970,12 @@ impl Origin {
                 query,
                 body,
             } => {
+                declare_key(
+                    &mut self.keys_declared.requests,
+                    &self.inbox,
+                    &name,
+                    |keys, me| keys.request_to(me, &name, &self.name),
+                );
                 current.link.hold_query(request_id, query);
                 current
                     .handle
@@ -1119,18 +1130,29 @@ fn confirm_flush(query: &Query) {
 }
 
 /// The header in a message's attachment, if it has a well-formed one.
-/// Has the key that events named `event` from `origin` come in on declared, the first
-/// time the origin's task delivers one (`declared` is that task's record; see
-/// [`crate::route_keys`]).
-fn declare_key(declared: &mut HashSet<String>, inbox: &Inbox, origin: &str, event: &str) {
-    if declared.contains(event) || declared.len() >= route_keys::MAX_KEYS {
+/// The event and request names of one origin whose keys the inbox was asked to declare
+/// (see [`crate::route_keys`]).
+#[derive(Default)]
+struct DeclaredNames {
+    events: HashSet<String>,
+    requests: HashSet<String>,
+}
+
+/// Has the key that messages named `name` come in on (`key` makes it from the bus's
+/// keys and this endpoint's name) declared, the first time the origin's task delivers
+/// one; `declared` is that task's record of the names it asked for.
+fn declare_key(
+    declared: &mut HashSet<String>,
+    inbox: &Inbox,
+    name: &str,
+    key: impl FnOnce(&Keys, &str) -> String,
+) {
+    if declared.contains(name) || declared.len() >= route_keys::MAX_KEYS {
         return;
     }
     let route = &inbox.route;
-    lock(&inbox.route_keys).declare(&route.session, origin, event, || {
-        route.keys.event_to(&route.me, event, origin)
-    });
-    declared.insert(event.to_owned());
+    lock(&inbox.route_keys).declare(&route.session, key(&route.keys, &route.me));
+    declared.insert(name.to_owned());
 }
 
 fn header_of(attachment: Option<&ZBytes>) -> Option<Header> {

@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use zenoh::key_expr::KeyExpr;
 use zenoh::qos::{CongestionControl, Priority};
 use zenoh::query::{ConsolidationMode, Query, QueryTarget, Reply};
 use zenoh::Wait;
@@ -191,6 +192,7 @@ impl ZenohLink {
             shared: shared.clone(),
             window: window.clone(),
             publishers: HashMap::new(),
+            request_keys: HashMap::new(),
             dirty: !written.is_empty(),
             last_heartbeat: std::time::Instant::now(),
             written,
@@ -427,6 +429,8 @@ struct Writer {
     shared: Arc<Shared>,
     window: Arc<SharedWindow>,
     publishers: HashMap<&'static str, zenoh::pubsub::Publisher<'static>>,
+    /// The keys of requests to the remote, by name (see [`Writer::request_key`]).
+    request_keys: HashMap<&'static str, KeyExpr<'static>>,
     /// How many of each event were written (or, from an earlier link, numbered).
     written: HashMap<&'static str, u64>,
     /// Events were written since the last heartbeat.
@@ -727,10 +731,11 @@ impl Writer {
         let Some(handle) = lock(&self.shared.handle).clone() else {
             return;
         };
-        let key = self
-            .route
-            .keys
-            .request_to(&self.shared.remote, name, &self.route.me);
+        let Some(key) = self.request_key(name) else {
+            // Logged; never sent, so it is lost now rather than never answered.
+            handle.request_lost(request_id);
+            return;
+        };
         let tracker = ReplyTracker {
             handle,
             request_id,
@@ -750,6 +755,36 @@ impl Writer {
         if let Err(error) = sent {
             tracing::error!(remote = %self.shared.remote, event = name, %error, "zenoh: query failed");
         }
+    }
+}
+
+impl Writer {
+    /// The key requests named `name` go to this remote on, declared to the session so
+    /// that zenoh keeps its route (see [`crate::route_keys`]). `None` (logged) if zenoh
+    /// takes neither the declaration nor the key.
+    fn request_key(&mut self, name: &'static str) -> Option<KeyExpr<'static>> {
+        if let Some(key) = self.request_keys.get(name) {
+            return Some(key.clone());
+        }
+        let key = self
+            .route
+            .keys
+            .request_to(&self.shared.remote, name, &self.route.me);
+        let declared = match self.route.session.declare_keyexpr(key.clone()).wait() {
+            Ok(declared) => declared,
+            Err(error) => {
+                tracing::debug!(remote = %self.shared.remote, event = name, %error, "zenoh: cannot declare a request key; its route is computed per request");
+                match KeyExpr::try_from(key) {
+                    Ok(key) => key,
+                    Err(error) => {
+                        tracing::error!(remote = %self.shared.remote, event = name, %error, "zenoh: not a key; request not sent");
+                        return None;
+                    }
+                }
+            }
+        };
+        self.request_keys.insert(name, declared.clone());
+        Some(declared)
     }
 }
 

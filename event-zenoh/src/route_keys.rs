@@ -1,28 +1,30 @@
-//! The keys an endpoint receives events on, declared to its own zenoh session so that
-//! the session keeps their routes.
+//! The keys an endpoint receives events and requests on, declared to its own zenoh
+//! session so that the session keeps their routes.
 //!
 //! # Why
 //!
-//! zenoh caches the route of a message (which subscribers of this process it goes to)
-//! only on a *resource*: a key expression that some declaration put in the session's
-//! tables. An endpoint's inbox is one subscriber on a wildcard (`to/<me>/**`, see
-//! [`crate::keys`]), and nothing in the receiving session declares its senders' keys
-//! (`to/<me>/ev/<event>/<origin>`; a sender declares its publisher in its own session).
-//! So every incoming event had its route computed afresh, by intersecting its key with
-//! every declaration the session knows, liveliness tokens of the whole bus included.
-//! Measured (`zenoh-broadcast`, 16 B, one consumer, one router), declaring the keys took
-//! the consumer's CPU per event from about 10 µs to 3 µs, and more than doubled the
-//! events per second.
+//! zenoh caches the route of a message (which subscribers or queryables of this process
+//! it goes to) only on a *resource*: a key expression that some declaration put in the
+//! session's tables. An endpoint's inbox is one subscriber and one queryable on a
+//! wildcard (`to/<me>/**`, see [`crate::keys`]), and nothing in the receiving session
+//! declares its senders' keys (`to/<me>/ev/<event>/<origin>`, `to/<me>/rq/...`; a sender
+//! declares its publisher in its own session). So every incoming event and request had
+//! its route computed afresh, by intersecting its key with every declaration the session
+//! knows, liveliness tokens of the whole bus included. Measured (`zenoh-broadcast`, 16 B,
+//! one consumer, one router), declaring the event keys took the consumer's CPU per
+//! event from about 10 µs to 3 µs, and more than doubled the events per second.
 //!
-//! So an origin's task declares each event key once it delivered an event on it. A key
+//! So an origin's task declares each key once it delivered a message on it. A key
 //! expression declaration is local to the process (zenoh does not pass it on to the
 //! router) and is not a subscription: it changes no matching and no routing decision.
+//! (A requester does the same for the keys it queries, in [`crate::link`]: a query on an
+//! undeclared key has its route computed in the requester's session too.)
 //!
 //! # Bounds and lifetime
 //!
 //! At most [`MAX_KEYS`] keys are declared per endpoint (an origin that names many
 //! events, or many origins, cannot make it declare without bound; zenoh looks a new
-//! declaration up among the others): events on further keys are delivered as before,
+//! declaration up among the others): messages on further keys are delivered as before,
 //! only without the cache. A key is declared from the origin's task, never from a zenoh
 //! callback, which is kept short and never waits for a lock that every incoming message
 //! takes. Declarations live as long as the [`Inbox`](crate::inbox::Inbox) that holds
@@ -34,46 +36,42 @@ use std::collections::HashMap;
 use zenoh::key_expr::KeyExpr;
 use zenoh::Wait;
 
-/// The most event keys one endpoint declares.
+/// The most keys one endpoint declares.
 pub(crate) const MAX_KEYS: usize = 4096;
 
-/// The event keys declared for an endpoint, by origin and event name.
+/// The keys declared for an endpoint.
 #[derive(Default)]
 pub(crate) struct RouteKeys {
     /// `None` where zenoh refused the declaration (not asked again).
-    declared: HashMap<(String, String), Option<KeyExpr<'static>>>,
+    declared: HashMap<String, Option<KeyExpr<'static>>>,
 }
 
 impl RouteKeys {
-    /// Declares the key that events named `event` from `origin` come in on (made by
-    /// `key`), unless it was declared (or refused) before, or [`MAX_KEYS`] are.
-    pub(crate) fn declare(
-        &mut self,
-        session: &zenoh::Session,
-        origin: &str,
-        event: &str,
-        key: impl FnOnce() -> String,
-    ) {
-        let entry = (origin.to_owned(), event.to_owned());
-        if self.declared.contains_key(&entry) || self.declared.len() >= MAX_KEYS {
+    /// Declares `key`, unless it was declared (or refused) before, or [`MAX_KEYS`] are.
+    pub(crate) fn declare(&mut self, session: &zenoh::Session, key: String) {
+        if self.declared.contains_key(&key) || self.declared.len() >= MAX_KEYS {
             return;
         }
-        let declared = match session.declare_keyexpr(key()).wait() {
+        let declared = match session.declare_keyexpr(key.clone()).wait() {
             Ok(key) => Some(key),
             Err(error) => {
-                tracing::debug!(origin, event, %error, "zenoh: cannot declare an event key; its route is computed per message");
+                tracing::debug!(key, %error, "zenoh: cannot declare a key; its route is computed per message");
                 None
             }
         };
-        self.declared.insert(entry, declared);
+        self.declared.insert(key, declared);
     }
 
-    /// The key declared for `event` from `origin`: `None` if none was, `Some(None)` if
-    /// it was refused.
+    /// Whether `key` was declared: `None` if it was not asked for, `Some(false)` if zenoh
+    /// refused it.
     #[cfg(test)]
-    fn get(&self, origin: &str, event: &str) -> Option<Option<&str>> {
-        let declared = self.declared.get(&(origin.to_owned(), event.to_owned()))?;
-        Some(declared.as_ref().map(|key| key.as_str()))
+    fn get(&self, key: &str) -> Option<bool> {
+        Some(
+            self.declared
+                .get(key)?
+                .as_ref()
+                .is_some_and(|declared| declared.as_str() == key),
+        )
     }
 }
 
@@ -93,26 +91,20 @@ mod tests {
     }
 
     #[test]
-    fn a_key_is_declared_once_per_origin_and_event() {
+    fn a_key_is_declared_once() {
         let session = session();
         let mut keys = RouteKeys::default();
-        let mut made = 0;
-        for origin in ["them", "them", "others"] {
-            keys.declare(&session, origin, "Ping", || {
-                made += 1;
-                format!("evb/t/to/me/ev/Ping/{origin}")
-            });
+        for key in [
+            "evb/t/to/me/ev/Ping/them",
+            "evb/t/to/me/ev/Ping/them",
+            "evb/t/to/me/rq/Ping/them",
+        ] {
+            keys.declare(&session, key.to_owned());
         }
-        assert_eq!(made, 2);
-        assert_eq!(
-            keys.get("them", "Ping"),
-            Some(Some("evb/t/to/me/ev/Ping/them"))
-        );
-        assert_eq!(
-            keys.get("others", "Ping"),
-            Some(Some("evb/t/to/me/ev/Ping/others"))
-        );
-        assert_eq!(keys.get("them", "Pong"), None);
+        assert_eq!(keys.declared.len(), 2);
+        assert_eq!(keys.get("evb/t/to/me/ev/Ping/them"), Some(true));
+        assert_eq!(keys.get("evb/t/to/me/rq/Ping/them"), Some(true));
+        assert_eq!(keys.get("evb/t/to/me/ev/Pong/them"), None);
     }
 
     #[test]
@@ -120,18 +112,16 @@ mod tests {
         let session = session();
         let mut keys = RouteKeys::default();
         for n in 0..MAX_KEYS + 10 {
-            let origin = format!("o{}", n % 7);
-            keys.declare(&session, &origin, &format!("E{n}"), || {
-                format!("evb/t/to/me/ev/E{n}/{origin}")
-            });
+            keys.declare(&session, format!("evb/t/to/me/ev/E{n}/o{}", n % 7));
         }
         assert_eq!(keys.declared.len(), MAX_KEYS);
         let last = MAX_KEYS - 1;
-        assert!(keys
-            .get(&format!("o{}", last % 7), &format!("E{last}"))
-            .is_some());
         assert_eq!(
-            keys.get(&format!("o{}", MAX_KEYS % 7), &format!("E{MAX_KEYS}")),
+            keys.get(&format!("evb/t/to/me/ev/E{last}/o{}", last % 7)),
+            Some(true)
+        );
+        assert_eq!(
+            keys.get(&format!("evb/t/to/me/ev/E{MAX_KEYS}/o{}", MAX_KEYS % 7)),
             None
         );
     }
@@ -141,14 +131,10 @@ mod tests {
         let session = session();
         session.close().wait().unwrap();
         let mut keys = RouteKeys::default();
-        let mut made = 0;
-        for _ in 0..2 {
-            keys.declare(&session, "them", "Ping", || {
-                made += 1;
-                "evb/t/to/me/ev/Ping/them".to_owned()
-            });
-        }
-        assert_eq!(made, 1);
-        assert_eq!(keys.get("them", "Ping"), Some(None));
+        keys.declare(&session, "evb/t/to/me/ev/Ping/them".to_owned());
+        assert_eq!(keys.get("evb/t/to/me/ev/Ping/them"), Some(false));
+        let opened = self::session();
+        keys.declare(&opened, "evb/t/to/me/ev/Ping/them".to_owned());
+        assert_eq!(keys.get("evb/t/to/me/ev/Ping/them"), Some(false));
     }
 }
