@@ -21,6 +21,7 @@ on_both_backends!(
     ls_lists_the_pool_processes_with_their_subscriptions_and_schemas,
     tap_shows_events_requests_and_answers_as_json_and_is_nobody,
     request_builds_the_request_from_json_and_prints_the_answer,
+    a_request_nobody_answers_times_out_after_the_timeout_given,
     a_tap_that_cannot_keep_up_slows_nobody_and_says_what_it_missed,
 );
 
@@ -294,6 +295,30 @@ async fn request_builds_the_request_from_json_and_prints_the_answer(kind: Kind) 
         stderr.contains("no endpoint subscribes to `no.such.Request`"),
         "{stderr}"
     );
+}
+
+async fn a_request_nobody_answers_times_out_after_the_timeout_given(kind: Kind) {
+    let bus = Bus::new(kind).await;
+    let mut alice = bus.peer("alice").await;
+    alice.expect("hold", "serving-pings hold").await;
+    let (_, stderr, ok) = evb_output(
+        &bus,
+        &[
+            "request",
+            "tests.Ping",
+            "{\"value\": 7}",
+            "--timeout-ms",
+            "700",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    // The whole 700 ms, though the wait for alice's schema took part of it.
+    assert!(
+        stderr.contains("no answer to `tests.Ping` within 700ms"),
+        "{stderr}"
+    );
+    alice.expect("held", "held 1").await;
 }
 
 async fn a_tap_that_cannot_keep_up_slows_nobody_and_says_what_it_missed(kind: Kind) {

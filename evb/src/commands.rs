@@ -233,7 +233,18 @@ async fn ask(
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let reply = endpoint
         .request_encoded(name, schema.fingerprint(), &body, config, left)
-        .await?;
+        .await
+        // The user asked for `timeout`, not for what was left of it after the schema wait.
+        .map_err(|error| match error {
+            event_core::Error::Timeout {
+                endpoint, event, ..
+            } => event_core::Error::Timeout {
+                endpoint,
+                event,
+                timeout,
+            },
+            other => other,
+        })?;
     let rtt = started.elapsed();
     // An answer that cannot be shown is an error, not a `null`.
     let schema = schema_of(endpoint, &reply.from, &reply.name)
