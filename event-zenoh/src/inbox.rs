@@ -181,7 +181,8 @@ pub(crate) struct Inbox {
     pub links_changed: Notify,
     /// Set when this endpoint leaves the bus: nothing new is taken.
     leaving: AtomicBool,
-    /// The keys events came in on, declared so that zenoh keeps their routes.
+    /// The keys events and requests came in on, declared so that zenoh keeps their
+    /// routes (see [`crate::route_keys`]).
     route_keys: Mutex<RouteKeys>,
 }
 
@@ -1129,7 +1130,6 @@ fn confirm_flush(query: &Query) {
     }
 }
 
-/// The header in a message's attachment, if it has a well-formed one.
 /// The event and request names of one origin whose keys the inbox was asked to declare
 /// (see [`crate::route_keys`]).
 #[derive(Default)]
@@ -1139,8 +1139,8 @@ struct DeclaredNames {
 }
 
 /// Has the key that messages named `name` come in on (`key` makes it from the bus's
-/// keys and this endpoint's name) declared, the first time the origin's task delivers
-/// one; `declared` is that task's record of the names it asked for.
+/// keys and this endpoint's name) declared, the first time the origin's task is to
+/// deliver one; `declared` is that task's record of the names it asked for.
 fn declare_key(
     declared: &mut HashSet<String>,
     inbox: &Inbox,
@@ -1155,6 +1155,7 @@ fn declare_key(
     declared.insert(name.to_owned());
 }
 
+/// The header in a message's attachment, if it has a well-formed one.
 fn header_of(attachment: Option<&ZBytes>) -> Option<Header> {
     attachment.and_then(|attachment| Header::decode(&attachment.to_bytes()))
 }

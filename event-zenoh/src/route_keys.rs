@@ -14,29 +14,40 @@
 //! one consumer, one router), declaring the event keys took the consumer's CPU per
 //! event from about 10 µs to 3 µs, and more than doubled the events per second.
 //!
-//! So an origin's task declares each key once it delivered a message on it. A key
-//! expression declaration is local to the process (zenoh does not pass it on to the
-//! router) and is not a subscription: it changes no matching and no routing decision.
-//! (A requester does the same for the keys it queries, in [`crate::link`]: a query on an
-//! undeclared key has its route computed in the requester's session too.)
+//! So an origin's task declares each key the first time it is to deliver a message on it
+//! (whether or not the core then takes the message). A key-expression declaration is
+//! local to the process (zenoh does not pass it on to the router) and is not a
+//! subscription: it changes no matching and no routing decision. (A requester does the
+//! same for the keys it queries, in [`crate::link`]: a query on an undeclared key has
+//! its route computed in the requester's session too.)
 //!
 //! # Bounds and lifetime
 //!
-//! At most [`MAX_KEYS`] keys are declared per endpoint (an origin that names many
-//! events, or many origins, cannot make it declare without bound; zenoh looks a new
-//! declaration up among the others): messages on further keys are delivered as before,
-//! only without the cache. A key is declared from the origin's task, never from a zenoh
-//! callback, which is kept short and never waits for a lock that every incoming message
-//! takes. Declarations live as long as the [`Inbox`](crate::inbox::Inbox) that holds
-//! them, that is until the endpoint leaves the bus: zenoh forgets the number of a key
-//! when it is undeclared and drops a message already addressed with that number, so a
-//! key is never undeclared while its origin may still be sending on it.
+//! At most [`MAX_KEYS`] keys of incoming messages are declared per endpoint (an origin
+//! that names many events, or many origins, cannot make it declare without bound; zenoh
+//! looks a new declaration up among the others): messages on further keys are delivered
+//! as before, only without the cache. A key is declared from the origin's task, never
+//! from a zenoh callback, which is kept short and never waits for a lock that every
+//! incoming message takes.
+//!
+//! These declarations live as long as the [`Inbox`](crate::inbox::Inbox) that holds
+//! them, that is until the endpoint leaves the bus, even for origins that left before.
+//! zenoh forgets the number of a key when it is undeclared and drops a message already
+//! addressed with that number, and no moment is safe to undeclare a key its origin may
+//! come back and send on. The cost is the bound: an endpoint that meets more than
+//! [`MAX_KEYS`] keys in its life (many short-lived origins with fresh names, as `evb`
+//! runs are) receives on the later ones without the cache.
+//!
+//! A requester's own keys go with its writer, which is safe: a query is routed on the
+//! writer's thread before the writer can end, and its answers come back by the query's
+//! id, not by its key. Those are bounded by the request names this program has, times
+//! the remotes it asks.
 
 use std::collections::HashMap;
 use zenoh::key_expr::KeyExpr;
 use zenoh::Wait;
 
-/// The most keys one endpoint declares.
+/// The most keys of incoming messages one endpoint declares.
 pub(crate) const MAX_KEYS: usize = 4096;
 
 /// The keys declared for an endpoint.
