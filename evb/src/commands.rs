@@ -231,19 +231,21 @@ async fn ask(
     };
     let started = Instant::now();
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let timed_out = || Error::Timeout {
+        name: name.to_owned(),
+        timeout,
+    };
+    // The schema wait took it all: a request sent now would go unwaited for.
+    if left.is_zero() {
+        return Err(timed_out());
+    }
     let reply = endpoint
         .request_encoded(name, schema.fingerprint(), &body, config, left)
         .await
         // The user asked for `timeout`, not for what was left of it after the schema wait.
         .map_err(|error| match error {
-            event_core::Error::Timeout {
-                endpoint, event, ..
-            } => event_core::Error::Timeout {
-                endpoint,
-                event,
-                timeout,
-            },
-            other => other,
+            event_core::Error::Timeout { .. } => timed_out(),
+            other => other.into(),
         })?;
     let rtt = started.elapsed();
     // An answer that cannot be shown is an error, not a `null`.

@@ -61,6 +61,15 @@ pub enum Error {
         /// The request's name.
         name: String,
     },
+    /// No answer came within the `--timeout-ms` given (which the wait for the
+    /// responder's schema counts against).
+    #[error("no answer to `{name}` within {timeout:?}")]
+    Timeout {
+        /// The request's name.
+        name: String,
+        /// The timeout given.
+        timeout: std::time::Duration,
+    },
     /// The JSON given is not JSON.
     #[error("the request is not valid JSON: {0}")]
     BadJson(serde_json::Error),
