@@ -454,12 +454,6 @@ mod golden {
         buf.freeze()
     }
 
-    fn define_name_frame(id: u32, name: &str) -> Bytes {
-        let mut buf = BytesMut::new();
-        put_define_name(&mut buf, id, name);
-        buf.freeze()
-    }
-
     /// `frame` is `golden`, and `golden` decodes into `message`.
     fn check(what: &str, frame: Bytes, golden: &[u8], message: Message) {
         assert_eq!(&frame[..], golden, "{what}: encoded bytes");
@@ -573,7 +567,7 @@ mod golden {
         );
         check(
             "DEFINE_NAME",
-            define_name_frame(3, "ab"),
+            define_name(3, "ab", MAX).unwrap(),
             &[7, 0, 0, 0, 8, 3, 0, 0, 0, b'a', b'b'],
             Message::DefineName {
                 id: 3,
