@@ -756,9 +756,7 @@ impl Writer {
             tracing::error!(remote = %self.shared.remote, event = name, %error, "zenoh: query failed");
         }
     }
-}
 
-impl Writer {
     /// The key requests named `name` go to this remote on, declared to the session so
     /// that zenoh keeps its route (see [`crate::route_keys`]). `None` (logged) if zenoh
     /// takes neither the declaration nor the key.
