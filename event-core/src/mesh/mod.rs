@@ -334,7 +334,13 @@ impl Mesh {
             tracing::error!(endpoint = me, reason, "connection refused");
             return;
         }
-        let (read, mut write) = link.split();
+        let (read, mut write) = match link.split() {
+            Ok(halves) => halves,
+            Err(error) => {
+                tracing::error!(endpoint = me, %error, "cannot set the connection up");
+                return;
+            }
+        };
         let options = self.options();
         let mut reader = FrameReader::new(
             read,
@@ -480,7 +486,11 @@ impl Mesh {
         };
         let options = self.options();
         link.check_peer().map_err(rejected)?;
-        let (read, mut write) = link.split();
+        let (read, mut write) = link.split().map_err(|source| Error::Io {
+            endpoint: me.to_owned(),
+            context: format!("cannot set the connection to `{}` up", config.name),
+            source,
+        })?;
         let mut reader = FrameReader::new(read, options.max_frame_size, options.frame_timeout);
         let hello = wire::hello(me, options.max_frame_size)
             .map_err(|error| protocol_error(error.to_string()))?;

@@ -470,7 +470,7 @@ mod tests {
         let filler = vec![0u8; 64 * 1024];
         let mut filled = 0;
         loop {
-            match write.try_write(&filler) {
+            match write.try_write_vectored(&[std::io::IoSlice::new(&filler)]) {
                 Ok(n) => filled += n,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => panic!("{error}"),

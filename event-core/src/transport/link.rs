@@ -16,7 +16,7 @@ pub(crate) trait Link: Send + 'static {
     fn check_peer(&self) -> Result<(), String>;
 
     /// The two halves, to be read and written by separate tasks.
-    fn split(self) -> (Self::Read, Self::Write);
+    fn split(self) -> io::Result<(Self::Read, Self::Write)>;
 }
 
 /// Accepts the connections other endpoints make to this one.

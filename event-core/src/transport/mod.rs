@@ -11,6 +11,8 @@
 //!
 //! `dir.rs` finds the directory an application's sockets live in
 //! ([`ConnectionConfig::socket_dir`](crate::ConnectionConfig::socket_dir)).
+//! `socket.rs` holds a connected socket's two halves: registered with the runtime for
+//! reading only, so that a peer taking this side's bytes does not wake this process.
 //!
 //! A broker (zenoh, NATS) is *not* a transport: it does its own routing and subscription
 //! bookkeeping, so it replaces the mesh rather than sitting under it. It plugs into the
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 mod dir;
 mod link;
+mod socket;
 mod unix;
 
 pub(crate) use link::{BindError, Link, Listener, TryWrite, WriteHalf};

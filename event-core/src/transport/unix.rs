@@ -13,11 +13,11 @@
 //!   winner; the others get `AddressInUse`.
 
 use super::link::{BindError, Link, Listener};
+use super::socket::{self, SocketReader, SocketWriter};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Identity of a bound socket file (device, inode).
@@ -145,27 +145,19 @@ pub(crate) async fn connect(path: &Path, timeout: Duration) -> io::Result<UnixSt
 }
 
 impl Link for UnixStream {
-    type Read = OwnedReadHalf;
-    type Write = OwnedWriteHalf;
+    type Read = SocketReader;
+    type Write = SocketWriter;
 
     fn check_peer(&self) -> Result<(), String> {
         check_peer(self)
     }
 
-    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        self.into_split()
-    }
-}
-
-impl super::link::TryWrite for OwnedWriteHalf {
-    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        OwnedWriteHalf::try_write_vectored(self, bufs)
-    }
-}
-
-impl super::link::WriteHalf for OwnedWriteHalf {
-    async fn writable(&self) -> io::Result<()> {
-        OwnedWriteHalf::writable(self).await
+    /// Moves the socket from tokio's registration (reading and writing) to the halves'
+    /// (reading only; see [`socket`]).
+    fn split(self) -> io::Result<(SocketReader, SocketWriter)> {
+        let stream = self.into_std()?;
+        stream.set_nonblocking(true)?;
+        socket::split(stream.into())
     }
 }
 
@@ -187,15 +179,13 @@ impl Peer {
     }
 }
 
-/// A connected pair, for tests: a write half the runtime knows to be writable (as a
-/// running writer's is), and its peer.
+/// A connected pair, for tests: a write half, and its peer.
 #[cfg(test)]
-pub(crate) async fn pair() -> (OwnedWriteHalf, Peer) {
+pub(crate) async fn pair() -> (SocketWriter, Peer) {
     let (near, far) = std::os::unix::net::UnixStream::pair().unwrap();
     near.set_nonblocking(true).unwrap();
     far.set_nonblocking(true).unwrap();
-    let (_read, write) = UnixStream::from_std(near).unwrap().into_split();
-    write.writable().await.unwrap();
+    let (_read, write) = socket::split(near.into()).unwrap();
     (write, Peer(far))
 }
 
