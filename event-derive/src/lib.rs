@@ -19,6 +19,7 @@
 //! a typed description with spans and collects every error it finds, `expand` only
 //! quotes. A failed parse still emits a stub `Event` impl next to the errors, so the
 //! user sees their mistake and not a cascade of "`Foo` is not an event" errors.
+#![forbid(unsafe_code)]
 
 mod expand;
 mod parse;

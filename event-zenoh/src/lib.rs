@@ -100,6 +100,7 @@
 //! Names are escaped into one key chunk each (`%XX` for a reserved byte).
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod announced;
 mod config;

@@ -637,7 +637,7 @@ mod tests {
         let (mesh, connection, handle) = connection_from_b(&bus);
         assert!(bus.remotes.contains("b"));
         let reader = FrameReader::new(Panicking, 1 << 20, Duration::from_secs(1));
-        let (write, _peer) = crate::transport::pair().await;
+        let (write, _peer) = crate::transport::pair();
         mesh.spawn_io(handle, &connection, reader, write);
         // The writer alone would wait forever; the reader's death takes the connection down.
         tokio::time::timeout(Duration::from_secs(10), async {
@@ -677,7 +677,7 @@ mod tests {
         let (mesh, connection, handle) = connection_from_b(&bus);
         let (ours, mut theirs) = tokio::io::duplex(4096);
         let reader = FrameReader::new(ours, 1 << 20, Duration::from_secs(5));
-        let (write, _peer) = crate::transport::pair().await;
+        let (write, _peer) = crate::transport::pair();
         mesh.spawn_io(handle, &connection, reader, write);
         let tick = |index| Tick(index, vec![index as u8; 1000]);
         tokio::time::timeout(Duration::from_secs(10), async {

@@ -413,7 +413,7 @@ mod tests {
     }
 
     async fn attached() -> (Outbox, crate::transport::Peer) {
-        let (write, far) = crate::transport::pair().await;
+        let (write, far) = crate::transport::pair();
         let outbox = Outbox::new(1 << 20);
         outbox.attach_socket(Arc::new(write));
         (outbox, far)
@@ -465,7 +465,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_a_full_socket_does_not_take_stays_first_in_line_for_the_writer() {
-        let (write, far) = crate::transport::pair().await;
+        let (write, far) = crate::transport::pair();
         // Fill the socket until it takes nothing more.
         let filler = vec![0u8; 64 * 1024];
         let mut filled = 0;

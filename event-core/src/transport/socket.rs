@@ -3,18 +3,26 @@
 //! **Why not tokio's halves.** tokio's `UnixStream` asks epoll for both kinds of
 //! readiness for as long as it lives. A socket with room is "writable", and the kernel
 //! says so again each time the peer reads bytes this side wrote: every frame this endpoint
-//! sends wakes it once more, for nothing, when the peer takes it. In a round trip on one
-//! core that is a context switch in each process on top of the two the exchange needs
-//! (1.7 switches per process per round trip instead of 1.0, and 12.0 µs instead of 7.5 µs
-//! for a plain ping-pong, on the machine the benchmarks ran on).
+//! sends wakes it once more, for nothing, when the peer takes it. On one core, where the
+//! woken process takes the core from the peer, that is a context switch in each process
+//! on top of the one per round trip the exchange needs (`perf stat` counted 1.9 per
+//! process per request for tokio's halves, 1.0 for these), and the benchmark's
+//! `ipc-request` p50 went from 19.1 to 13.6 µs.
+//!
+//! **The price.** When the two processes run on different cores, that spare wake-up
+//! happened to start waking a process a little before the answer it waits for arrived,
+//! hiding part of an idle core's wake-up time. Back-to-back requests across cores lose
+//! that head start (see the benchmark's unpinned figures); requests spaced out in time
+//! never had it.
 //!
 //! **What these halves do instead.**
 //! - The socket is registered for reading only.
 //! - A write goes straight to the socket (a non-blocking `sendmsg`), which takes it
 //!   whenever it has room, nearly always.
 //! - Only a write that finds the socket full asks to hear about room, through [`Room`]:
-//!   a second descriptor of the same socket, registered for writing, that lives while the
-//!   writer waits and is dropped with its registration afterwards.
+//!   a registration for writing of a second descriptor of the same socket (made when the
+//!   halves are, so that waiting never needs a new descriptor), which lives while the
+//!   writer waits and ends afterwards.
 //!
 //! **Guarantees.** Back-pressure is what it was: a writer whose bytes do not fit waits
 //! until the socket takes bytes again. No wake-up is lost, because a registration made on
@@ -28,15 +36,25 @@
 use super::link::{TryWrite, WriteHalf};
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown};
 use std::io::{self, IoSlice};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
-/// A connected socket, registered with the runtime for reading.
-struct Socket(AsyncFd<OwnedFd>);
+/// A connected socket: registered with the runtime for reading, and a second descriptor
+/// of it for [`Room`] to register for writing.
+struct Socket {
+    readable: AsyncFd<OwnedFd>,
+    second: OwnedFd,
+}
+
+impl Socket {
+    fn fd(&self) -> &OwnedFd {
+        self.readable.get_ref()
+    }
+}
 
 /// The half a connection reads from.
 pub(crate) struct SocketReader(Arc<Socket>);
@@ -52,7 +70,9 @@ pub(crate) struct SocketWriter {
 /// Splits a connected, non-blocking socket into its halves, registering it for reading.
 /// Needs a tokio runtime with I/O enabled.
 pub(crate) fn split(socket: OwnedFd) -> io::Result<(SocketReader, SocketWriter)> {
-    let socket = Arc::new(Socket(register(socket, Interest::READABLE)?));
+    let second = socket.try_clone()?;
+    let readable = register(socket, Interest::READABLE)?;
+    let socket = Arc::new(Socket { readable, second });
     let writer = SocketWriter {
         socket: socket.clone(),
         room: None,
@@ -71,7 +91,7 @@ impl AsyncRead for SocketReader {
             return Poll::Ready(Ok(()));
         }
         loop {
-            let mut ready = ready!(self.0 .0.poll_read_ready(cx))?;
+            let mut ready = ready!(self.0.readable.poll_read_ready(cx))?;
             match recv_into(ready.get_inner(), buf) {
                 Ok(read) => {
                     // A read that did not fill the room emptied the socket: the next one
@@ -89,15 +109,21 @@ impl AsyncRead for SocketReader {
     }
 }
 
+/// A descriptor that keeps itself open: its own, or the socket's second, which the
+/// `Arc` keeps open.
+trait Kept: AsRawFd {}
+impl Kept for OwnedFd {}
+impl Kept for SecondFd {}
+
 /// Registers `socket` with the runtime for `interest`.
 ///
 /// One of the crate's two uses of `unsafe` (the other is [`recv_into`]): tokio's safe
 /// constructors are deprecated, because a borrowed descriptor could be closed under the
 /// registration.
 #[allow(unsafe_code)]
-fn register(socket: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: the `OwnedFd` owns the descriptor: it stays open, and the same, until the
-    // `AsyncFd` drops it.
+fn register<T: Kept>(socket: T, interest: Interest) -> io::Result<AsyncFd<T>> {
+    // SAFETY: what `Kept` means: `socket` owns its descriptor, or holds what owns it, so
+    // the descriptor stays open, and the same, until the `AsyncFd` drops `socket`.
     unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(Into::into)
 }
 
@@ -125,7 +151,7 @@ fn recv_into(socket: &OwnedFd, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
 fn send(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let mut no_control = SendAncillaryBuffer::default();
     Ok(rustix::net::sendmsg(
-        socket.0.get_ref(),
+        socket.fd(),
         bufs,
         &mut no_control,
         SendFlags::NOSIGNAL,
@@ -154,6 +180,9 @@ impl AsyncWrite for SocketWriter {
             match send(&self.socket, &[IoSlice::new(bytes)]) {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     let this = &mut *self;
+                    // Kept across `Pending`, and until a write goes through. A write
+                    // given up while it waits (a handshake that timed out) leaves it
+                    // until the half is dropped, which follows at once.
                     let room = match &mut this.room {
                         Some(room) => room,
                         None => this.room.insert(Room::watch(&this.socket)?),
@@ -186,26 +215,39 @@ impl Drop for SocketWriter {
 }
 
 fn shut_down(socket: &Socket) -> io::Result<()> {
-    Ok(rustix::net::shutdown(socket.0.get_ref(), Shutdown::Write)?)
+    Ok(rustix::net::shutdown(socket.fd(), Shutdown::Write)?)
 }
 
-/// A watch for room on a socket that was found full: a second descriptor of the socket,
-/// registered for writing. Dropping it ends the registration.
-struct Room(AsyncFd<OwnedFd>);
+/// The socket's second descriptor, as the registration of a [`Room`] holds it.
+struct SecondFd(Arc<Socket>);
+
+impl AsRawFd for SecondFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.second.as_raw_fd()
+    }
+}
+
+/// A watch for room on a socket that was found full: its second descriptor, registered
+/// for writing (epoll keeps one registration per descriptor, so the first one's stays as
+/// it is). Dropping it ends the registration; the descriptor stays for the next watch.
+struct Room(AsyncFd<SecondFd>);
 
 impl Room {
-    fn watch(socket: &Socket) -> io::Result<Room> {
-        let second = socket.0.get_ref().try_clone()?;
-        Ok(Room(register(second, Interest::WRITABLE)?))
+    fn watch(socket: &Arc<Socket>) -> io::Result<Room> {
+        Ok(Room(register(
+            SecondFd(socket.clone()),
+            Interest::WRITABLE,
+        )?))
+    }
+
+    /// Resolves once the socket has room (a new registration reports room the socket
+    /// already has at once), or failed.
+    async fn wait(self) -> io::Result<()> {
+        self.0.writable().await.map(drop)
     }
 
     /// Resolves once the socket has room, or failed. Consumes the readiness it reports,
-    /// so the next wait waits for room freed after this one.
-    async fn wait(&self) -> io::Result<()> {
-        self.0.writable().await?.clear_ready();
-        Ok(())
-    }
-
+    /// so that the next poll of the same watch waits for room freed after this one.
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.0.poll_write_ready(cx))?.clear_ready();
         Poll::Ready(Ok(()))
@@ -255,39 +297,96 @@ mod tests {
         peer.join().unwrap();
     }
 
-    #[tokio::test]
-    async fn a_full_socket_makes_the_writer_wait_for_room_then_go_on() {
-        let ((_reader, mut writer), mut far) = connected();
+    /// Writes directly until the socket takes nothing more; how much it took.
+    fn fill(writer: &SocketWriter) -> usize {
         let chunk = vec![7u8; 64 * 1024];
         let mut sent = 0;
-        // Fill the socket: a direct write takes nothing once it is full.
         loop {
             match writer.try_write_vectored(&[IoSlice::new(&chunk)]) {
                 Ok(written) => sent += written,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return sent,
                 Err(error) => panic!("write failed: {error}"),
             }
         }
-        let (go, go_rx) = tokio::sync::oneshot::channel::<()>();
+    }
+
+    /// A thread that reads `len` bytes from `far` once told to, and hands them back with
+    /// `far` (still open: an end of stream would wake the writer too).
+    fn drain_later(
+        mut far: UnixStream,
+        len: usize,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<(Vec<u8>, UnixStream)>,
+    ) {
+        let (go, told) = tokio::sync::oneshot::channel::<()>();
         let drain = std::thread::spawn(move || {
-            go_rx.blocking_recv().unwrap();
-            let mut got = vec![0u8; sent + 5];
+            told.blocking_recv().unwrap();
+            far.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut got = vec![0u8; len];
             far.read_exact(&mut got).unwrap();
-            got
+            (got, far)
         });
-        // Nothing drains yet, so the wait for room must still be waiting.
-        let waited = tokio::time::timeout(Duration::from_millis(50), writer.writable()).await;
-        assert!(waited.is_err(), "a full socket reported room");
+        (go, drain)
+    }
+
+    /// A waker that says when it was woken.
+    #[derive(Default)]
+    struct Woken(tokio::sync::Notify);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.notify_one();
+        }
+    }
+
+    /// Polls `future` once, with a waker of its own: pending, it must be woken once the
+    /// peer drains (told by `go`), and then be done. Polling again without that wake-up
+    /// would retry the write and hide a watch for room that never fires.
+    async fn woken_when_drained<F: std::future::Future<Output = io::Result<()>>>(
+        future: F,
+        go: tokio::sync::oneshot::Sender<()>,
+    ) {
+        let mut future = std::pin::pin!(future);
+        let woken = Arc::new(Woken::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(
+            future.as_mut().poll(&mut cx).is_pending(),
+            "a full socket had room"
+        );
+        // Nothing drains yet: no wake-up, even once the runtime has looked at its events.
+        let early = tokio::time::timeout(Duration::from_millis(50), woken.0.notified()).await;
+        assert!(early.is_err(), "woken while the socket was still full");
         go.send(()).unwrap();
-        soon(
-            "the write after the reader drains",
-            writer.write_all(b"after"),
-        )
-        .await
-        .unwrap();
-        let got = drain.join().unwrap();
-        assert_eq!(&got[sent..], b"after");
-        assert!(got[..sent].iter().all(|&byte| byte == 7));
+        soon("a wake-up once the peer drains", woken.0.notified()).await;
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => result.unwrap(),
+            Poll::Pending => panic!("woken, but still waiting"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_waiting_for_room_is_woken_when_the_peer_drains() {
+        let ((_reader, writer), far) = connected();
+        let sent = fill(&writer);
+        let (go, drain) = drain_later(far, sent);
+        woken_when_drained(writer.writable(), go).await;
+        writer.try_write_vectored(&[IoSlice::new(b"more")]).unwrap();
+        assert!(drain.join().unwrap().0.iter().all(|&byte| byte == 7));
+    }
+
+    #[tokio::test]
+    async fn a_stream_write_into_a_full_socket_waits_then_goes_through() {
+        let ((_reader, mut writer), far) = connected();
+        let sent = fill(&writer);
+        let (go, drain) = drain_later(far, sent);
+        woken_when_drained(writer.write_all(b"after"), go).await;
+        let (got, mut far) = drain.join().unwrap();
+        assert!(got.iter().all(|&byte| byte == 7));
+        let mut after = [0u8; 5];
+        far.read_exact(&mut after).unwrap();
+        assert_eq!(&after, b"after");
     }
 
     /// The event masks of every epoll registration of the socket `inode` in this
@@ -331,13 +430,11 @@ mod tests {
             !watched(EPOLLOUT),
             "registered for room while nothing waits"
         );
-        // A peer reading what was written frees room: nobody here hears of it.
         writer.try_write_vectored(&[IoSlice::new(b"x")]).unwrap();
         far.read_exact(&mut [0; 1]).unwrap();
         let room = Room::watch(&writer.socket).unwrap();
         assert!(watched(EPOLLOUT), "a waiting write watches for room");
         soon("room on an empty socket", room.wait()).await.unwrap();
-        drop(room);
         assert!(!watched(EPOLLOUT), "the watch for room outlived the wait");
         assert!(watched(EPOLLIN), "still registered for reading");
     }
@@ -345,6 +442,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_writer_ends_the_peers_stream() {
         let ((_reader, writer), mut far) = connected();
+        far.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         writer.try_write_vectored(&[IoSlice::new(b"bye")]).unwrap();
         drop(writer);
         let mut got = Vec::new();
@@ -353,7 +451,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_peer_that_has_gone_is_an_error_not_a_signal() {
+    async fn a_write_to_a_peer_that_has_gone_is_a_broken_pipe() {
         let ((_reader, writer), far) = connected();
         drop(far);
         let error = writer

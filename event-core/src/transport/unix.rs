@@ -155,9 +155,8 @@ impl Link for UnixStream {
     /// Moves the socket from tokio's registration (reading and writing) to the halves'
     /// (reading only; see [`socket`]).
     fn split(self) -> io::Result<(SocketReader, SocketWriter)> {
-        let stream = self.into_std()?;
-        stream.set_nonblocking(true)?;
-        socket::split(stream.into())
+        // `into_std` leaves the socket non-blocking, as the halves need it.
+        socket::split(self.into_std()?.into())
     }
 }
 
@@ -181,7 +180,7 @@ impl Peer {
 
 /// A connected pair, for tests: a write half, and its peer.
 #[cfg(test)]
-pub(crate) async fn pair() -> (SocketWriter, Peer) {
+pub(crate) fn pair() -> (SocketWriter, Peer) {
     let (near, far) = std::os::unix::net::UnixStream::pair().unwrap();
     near.set_nonblocking(true).unwrap();
     far.set_nonblocking(true).unwrap();
