@@ -12,8 +12,10 @@
 //! **The price.** When the two processes run on different cores, that spare wake-up
 //! happened to start waking a process a little before the answer it waits for arrived,
 //! hiding part of an idle core's wake-up time. Back-to-back requests across cores lose
-//! that head start (see the benchmark's unpinned figures); requests spaced out in time
-//! never had it.
+//! that head start (`event-bench --scenario ipc-request --placement unpinned` shows it);
+//! requests spaced out in time never had it. And a connection holds two descriptors of
+//! its socket instead of one (see below), so a process reaches its descriptor limit
+//! with half as many connections.
 //!
 //! **What these halves do instead.**
 //! - The socket is registered for reading only.
@@ -22,7 +24,10 @@
 //! - Only a write that finds the socket full asks to hear about room, through [`Room`]:
 //!   a registration for writing of a second descriptor of the same socket (made when the
 //!   halves are, so that waiting never needs a new descriptor), which lives while the
-//!   writer waits and ends afterwards.
+//!   writer waits and ends once the write went through or failed (a stream write given
+//!   up while it waits keeps it until the half is dropped).
+//! - One write waits for room at a time: epoll keeps one registration per descriptor.
+//!   The connection's writer task is the only one that waits.
 //!
 //! **Guarantees.** Back-pressure is what it was: a writer whose bytes do not fit waits
 //! until the socket takes bytes again. No wake-up is lost, because a registration made on
@@ -30,13 +35,13 @@
 //! returns what the socket holds, or waits; an end of stream reads as 0 bytes.
 //!
 //! **Closing.** Dropping the write half shuts the socket down for writing, so the peer
-//! reads an end of stream (as with tokio's halves). The descriptor is closed once both
-//! halves are gone.
+//! reads an end of stream (as with tokio's halves). The descriptors are closed once both
+//! halves and every [`Room`] are gone.
 
 use super::link::{TryWrite, WriteHalf};
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown};
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -46,12 +51,12 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 /// A connected socket: registered with the runtime for reading, and a second descriptor
 /// of it for [`Room`] to register for writing.
 struct Socket {
-    readable: AsyncFd<OwnedFd>,
+    readable: AsyncFd<Held>,
     second: OwnedFd,
 }
 
 impl Socket {
-    fn fd(&self) -> &OwnedFd {
+    fn fd(&self) -> &Held {
         self.readable.get_ref()
     }
 }
@@ -71,7 +76,7 @@ pub(crate) struct SocketWriter {
 /// Needs a tokio runtime with I/O enabled.
 pub(crate) fn split(socket: OwnedFd) -> io::Result<(SocketReader, SocketWriter)> {
     let second = socket.try_clone()?;
-    let readable = register(socket, Interest::READABLE)?;
+    let readable = register(Held::Own(socket), Interest::READABLE)?;
     let socket = Arc::new(Socket { readable, second });
     let writer = SocketWriter {
         socket: socket.clone(),
@@ -109,11 +114,30 @@ impl AsyncRead for SocketReader {
     }
 }
 
-/// A descriptor that keeps itself open: its own, or the socket's second, which the
-/// `Arc` keeps open.
-trait Kept: AsRawFd {}
-impl Kept for OwnedFd {}
-impl Kept for SecondFd {}
+/// What a registration holds: a descriptor that stays open, and the same, for as long
+/// as the registration holds it. The only kinds there are (a closed set, so that no
+/// borrowed descriptor can be registered by mistake).
+enum Held {
+    /// The socket's first descriptor, owned.
+    Own(OwnedFd),
+    /// The socket's second descriptor, kept open by the `Arc` (see [`Room`]).
+    Second(Arc<Socket>),
+}
+
+impl AsFd for Held {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Held::Own(fd) => fd.as_fd(),
+            Held::Second(socket) => socket.second.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Held {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
 
 /// Registers `socket` with the runtime for `interest`.
 ///
@@ -121,9 +145,9 @@ impl Kept for SecondFd {}
 /// constructors are deprecated, because a borrowed descriptor could be closed under the
 /// registration.
 #[allow(unsafe_code)]
-fn register<T: Kept>(socket: T, interest: Interest) -> io::Result<AsyncFd<T>> {
-    // SAFETY: what `Kept` means: `socket` owns its descriptor, or holds what owns it, so
-    // the descriptor stays open, and the same, until the `AsyncFd` drops `socket`.
+fn register(socket: Held, interest: Interest) -> io::Result<AsyncFd<Held>> {
+    // SAFETY: every `Held` owns its descriptor or holds what owns it, so the descriptor
+    // stays open, and the same, until the `AsyncFd` drops `socket`.
     unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(Into::into)
 }
 
@@ -134,10 +158,11 @@ fn register<T: Kept>(socket: T, interest: Interest) -> io::Result<AsyncFd<T>> {
 /// zeroing the tail before each read, costs a memset of the read buffer (64 KiB) per
 /// read.
 #[allow(unsafe_code)]
-fn recv_into(socket: &OwnedFd, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+fn recv_into(socket: &Held, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
     // SAFETY: `recv` only writes into the slice; nothing in it is de-initialised.
     let unfilled = unsafe { buf.unfilled_mut() };
-    let ((received, _), _) = rustix::net::recv(socket, unfilled, RecvFlags::empty())?;
+    // `DONTWAIT`: never a blocked runtime thread, even if the socket were blocking.
+    let ((received, _), _) = rustix::net::recv(socket, unfilled, RecvFlags::DONTWAIT)?;
     let read = received.len();
     // SAFETY: rustix returns, as `received`, the first `read` bytes of the slice, written
     // by the kernel.
@@ -146,15 +171,17 @@ fn recv_into(socket: &OwnedFd, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
     Ok(read)
 }
 
-/// Sends what the socket takes now. `MSG_NOSIGNAL`: a peer that has gone is an error
-/// (`BrokenPipe`), never a signal that would end a process that did not ignore it.
+/// Sends what the socket takes now (`DONTWAIT`, as [`recv_into`]). `MSG_NOSIGNAL`: a
+/// peer that has gone is an error (`BrokenPipe`), never a signal that would end a process
+/// that did not ignore it. Callers pass a few buffers, far below the system's limit
+/// (`IOV_MAX`, 1024 on Linux).
 fn send(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let mut no_control = SendAncillaryBuffer::default();
     Ok(rustix::net::sendmsg(
         socket.fd(),
         bufs,
         &mut no_control,
-        SendFlags::NOSIGNAL,
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
     )?)
 }
 
@@ -165,6 +192,8 @@ impl TryWrite for SocketWriter {
 }
 
 impl WriteHalf for SocketWriter {
+    /// One caller at a time (the connection's writer task), and not while a stream write
+    /// of this half waits: the socket's second descriptor has one registration at most.
     async fn writable(&self) -> io::Result<()> {
         Room::watch(&self.socket)?.wait().await
     }
@@ -187,7 +216,10 @@ impl AsyncWrite for SocketWriter {
                         Some(room) => room,
                         None => this.room.insert(Room::watch(&this.socket)?),
                     };
-                    ready!(room.poll_wait(cx))?;
+                    if let Err(error) = ready!(room.poll_wait(cx)) {
+                        this.room = None;
+                        return Poll::Ready(Err(error));
+                    }
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 result => {
@@ -218,24 +250,15 @@ fn shut_down(socket: &Socket) -> io::Result<()> {
     Ok(rustix::net::shutdown(socket.fd(), Shutdown::Write)?)
 }
 
-/// The socket's second descriptor, as the registration of a [`Room`] holds it.
-struct SecondFd(Arc<Socket>);
-
-impl AsRawFd for SecondFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.second.as_raw_fd()
-    }
-}
-
 /// A watch for room on a socket that was found full: its second descriptor, registered
 /// for writing (epoll keeps one registration per descriptor, so the first one's stays as
 /// it is). Dropping it ends the registration; the descriptor stays for the next watch.
-struct Room(AsyncFd<SecondFd>);
+struct Room(AsyncFd<Held>);
 
 impl Room {
     fn watch(socket: &Arc<Socket>) -> io::Result<Room> {
         Ok(Room(register(
-            SecondFd(socket.clone()),
+            Held::Second(socket.clone()),
             Interest::WRITABLE,
         )?))
     }
@@ -389,6 +412,52 @@ mod tests {
         assert_eq!(&after, b"after");
     }
 
+    #[tokio::test]
+    async fn a_writer_waits_for_room_again_after_a_wait() {
+        let ((_reader, writer), mut far) = connected();
+        for round in 0..3 {
+            let sent = fill(&writer);
+            let (go, drain) = drain_later(far, sent);
+            woken_when_drained(writer.writable(), go).await;
+            let (got, back) = drain.join().unwrap();
+            assert!(got.iter().all(|&byte| byte == 7), "round {round}");
+            far = back;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_write_that_waited_leaves_no_watch_behind() {
+        const EPOLLOUT: u32 = 0x4;
+        let (near, far) = UnixStream::pair().unwrap();
+        near.set_nonblocking(true).unwrap();
+        let inode = inode_of(&near);
+        let (_reader, mut writer) = split(near.into()).unwrap();
+        let sent = fill(&writer);
+        let (go, drain) = drain_later(far, sent);
+        woken_when_drained(writer.write_all(b"after"), go).await;
+        let (_, mut far) = drain.join().unwrap();
+        far.read_exact(&mut [0u8; 5]).unwrap();
+        assert!(
+            !registrations(inode)
+                .iter()
+                .any(|events| events & EPOLLOUT != 0),
+            "the stream write's watch for room outlived it"
+        );
+        // The next wait for room registers afresh, which a watch left behind would refuse.
+        let sent = fill(&writer);
+        let (go, drain) = drain_later(far, sent);
+        woken_when_drained(writer.writable(), go).await;
+        drain.join().unwrap();
+    }
+
+    fn inode_of(socket: &UnixStream) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::File::from(OwnedFd::from(socket.try_clone().unwrap()))
+            .metadata()
+            .unwrap()
+            .ino()
+    }
+
     /// The event masks of every epoll registration of the socket `inode` in this
     /// process, from `/proc/self/fdinfo` (each epoll descriptor lists its targets; the
     /// runtime holds two descriptors of its epoll, so each registration shows twice).
@@ -414,15 +483,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_socket_is_watched_for_room_only_while_a_write_waits() {
-        use std::os::unix::fs::MetadataExt;
         const EPOLLIN: u32 = 0x1;
         const EPOLLOUT: u32 = 0x4;
         let (near, mut far) = UnixStream::pair().unwrap();
         near.set_nonblocking(true).unwrap();
-        let inode = std::fs::File::from(OwnedFd::from(near.try_clone().unwrap()))
-            .metadata()
-            .unwrap()
-            .ino();
+        let inode = inode_of(&near);
         let (_reader, writer) = split(near.into()).unwrap();
         let watched = |mask| registrations(inode).iter().any(|events| events & mask != 0);
         assert!(watched(EPOLLIN), "registered for reading");
