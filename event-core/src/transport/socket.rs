@@ -27,7 +27,8 @@
 //!   writer waits and ends once the write went through or failed (a stream write given
 //!   up while it waits keeps it until the half is dropped).
 //! - One write waits for room at a time: epoll keeps one registration per descriptor.
-//!   The connection's writer task is the only one that waits.
+//!   The handshake's stream writes wait before the connection's writer task exists;
+//!   after them, only that task waits.
 //!
 //! **Guarantees.** Back-pressure is what it was: a writer whose bytes do not fit waits
 //! until the socket takes bytes again. No wake-up is lost, because a registration made on
@@ -115,8 +116,9 @@ impl AsyncRead for SocketReader {
 }
 
 /// What a registration holds: a descriptor that stays open, and the same, for as long
-/// as the registration holds it. The only kinds there are (a closed set, so that no
-/// borrowed descriptor can be registered by mistake).
+/// as the registration holds it. [`register`]'s safety rests on every variant doing so:
+/// never add one that does not (a borrowed or a raw descriptor). `Socket::readable`
+/// always holds `Own` (a `Second` there would keep its own socket alive).
 enum Held {
     /// The socket's first descriptor, owned.
     Own(OwnedFd),
@@ -147,7 +149,8 @@ impl AsRawFd for Held {
 #[allow(unsafe_code)]
 fn register(socket: Held, interest: Interest) -> io::Result<AsyncFd<Held>> {
     // SAFETY: every `Held` owns its descriptor or holds what owns it, so the descriptor
-    // stays open, and the same, until the `AsyncFd` drops `socket`.
+    // stays open, and the same, until the `AsyncFd` drops `socket` (after deregistering
+    // it); this module never swaps what an `AsyncFd` holds (no `get_mut`).
     unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(Into::into)
 }
 
@@ -193,7 +196,8 @@ impl TryWrite for SocketWriter {
 
 impl WriteHalf for SocketWriter {
     /// One caller at a time (the connection's writer task), and not while a stream write
-    /// of this half waits: the socket's second descriptor has one registration at most.
+    /// of this half waits or after one was given up while it waited (until the half is
+    /// dropped): the socket's second descriptor has one registration at most.
     async fn writable(&self) -> io::Result<()> {
         Room::watch(&self.socket)?.wait().await
     }
