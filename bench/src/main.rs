@@ -5,6 +5,7 @@
 //! cargo run --release -p event-bench -- [--quick] [--repeats N] [--scenario NAME]...
 //!                                       [--placement same-core|unpinned]
 //!                                       [--consumer-stall-timeout-ms MS]
+//!                                       [--sporadic-spacing-us US]
 //! ```
 //!
 //! Progress goes to stderr; stdout gets one JSON object per measurement, e.g.
@@ -149,6 +150,10 @@ usage: event-bench [--quick] [--repeats N] [--scenario NAME]... [--placement sam
   --consumer-stall-timeout-ms MS
                  stalled-consumer only: the consumer's stall_timeout, when it should
                  differ from the driver's (by default both are 2 s, 0.5 s with --quick)
+  --sporadic-spacing-us US
+                 ipc-request-sporadic only: the time between two requests (default
+                 10000, the scenario's target is for that); shorter spacings show how
+                 much of the gap comes from the processes being idle in between
 
 Prints one JSON object per measurement on stdout, progress on stderr; exits with 1 if
 any consumer missed an event or a process failed.";
@@ -181,6 +186,7 @@ fn parse(args: &[String]) -> Result<Option<scenarios::Settings>, String> {
     let mut selected = Vec::new();
     let mut placement = "same-core";
     let mut consumer_stall_timeout_ms = None;
+    let mut sporadic_spacing_us = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -210,6 +216,18 @@ fn parse(args: &[String]) -> Result<Option<scenarios::Settings>, String> {
                     .map_err(|_| "--consumer-stall-timeout-ms: not a number")?;
                 consumer_stall_timeout_ms = Some(ms);
             }
+            "--sporadic-spacing-us" => {
+                let us: u64 = value()?
+                    .parse()
+                    .map_err(|_| "--sporadic-spacing-us: not a number")?;
+                if us == 0 {
+                    return Err(
+                        "--sporadic-spacing-us: must be above 0 (ipc-request is back to back)"
+                            .into(),
+                    );
+                }
+                sporadic_spacing_us = Some(us);
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -226,6 +244,7 @@ fn parse(args: &[String]) -> Result<Option<scenarios::Settings>, String> {
         scenarios: selected,
         placement,
         consumer_stall_timeout_ms,
+        sporadic_spacing_us,
     }))
 }
 

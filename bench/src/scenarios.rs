@@ -39,6 +39,9 @@ pub struct Settings {
     /// `stalled-consumer`: the consumer's stall timeout, when it should differ from the
     /// driver's (an experiment knob; by default both are the same).
     pub consumer_stall_timeout_ms: Option<u64>,
+    /// `ipc-request-sporadic`: the time between two requests, when it should differ from
+    /// the scenario's 10 ms (an experiment knob).
+    pub sporadic_spacing_us: Option<u64>,
 }
 
 /// One measurement of a scenario or a baseline: the headline figure, whether every
@@ -550,10 +553,10 @@ impl Bench {
             (20, 300)
         };
         let payload = 16;
-        let spacing_us: u64 = 10_000;
+        let spacing_us: u64 = self.settings.sporadic_spacing_us.unwrap_or(10_000);
         eprintln!(
-            "ipc-request-sporadic: {events} requests ({payload} B), one every {} ms, against uds-pingpong at the same spacing",
-            spacing_us / 1000
+            "ipc-request-sporadic: {events} requests ({payload} B), one every {} µs, against uds-pingpong at the same spacing",
+            spacing_us
         );
         let params = json!({"payload_bytes": payload, "events": events, "warmup": warmup, "spacing_us": spacing_us});
         let spacing = [("spacing-us", spacing_us.to_string())];
