@@ -193,7 +193,7 @@ fn parse(args: &[String]) -> Result<Option<scenarios::Settings>, String> {
         match arg.as_str() {
             "--quick" => quick = true,
             "--repeats" => {
-                let n: usize = value()?.parse().map_err(|_| "--repeats: not a number")?;
+                let n: usize = number(arg, value()?)?;
                 repeats = Some(n.max(1));
             }
             "--scenario" => {
@@ -211,15 +211,10 @@ fn parse(args: &[String]) -> Result<Option<scenarios::Settings>, String> {
                 }
             }
             "--consumer-stall-timeout-ms" => {
-                let ms = value()?
-                    .parse()
-                    .map_err(|_| "--consumer-stall-timeout-ms: not a number")?;
-                consumer_stall_timeout_ms = Some(ms);
+                consumer_stall_timeout_ms = Some(number(arg, value()?)?);
             }
             "--sporadic-spacing-us" => {
-                let us: u64 = value()?
-                    .parse()
-                    .map_err(|_| "--sporadic-spacing-us: not a number")?;
+                let us: u64 = number(arg, value()?)?;
                 if us == 0 {
                     return Err(
                         "--sporadic-spacing-us: must be above 0 (ipc-request is back to back)"
@@ -246,6 +241,11 @@ fn parse(args: &[String]) -> Result<Option<scenarios::Settings>, String> {
         consumer_stall_timeout_ms,
         sporadic_spacing_us,
     }))
+}
+
+/// The number `text` that follows the flag `arg`.
+fn number<T: std::str::FromStr>(arg: &str, text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("{arg}: not a number"))
 }
 
 fn orchestrate(settings: scenarios::Settings) -> ExitCode {

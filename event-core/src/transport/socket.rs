@@ -431,7 +431,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_stream_write_that_waited_leaves_no_watch_behind() {
-        const EPOLLOUT: u32 = 0x4;
         let (near, far) = UnixStream::pair().unwrap();
         near.set_nonblocking(true).unwrap();
         let inode = inode_of(&near);
@@ -442,9 +441,7 @@ mod tests {
         let (_, mut far) = drain.join().unwrap();
         far.read_exact(&mut [0u8; 5]).unwrap();
         assert!(
-            !registrations(inode)
-                .iter()
-                .any(|events| events & EPOLLOUT != 0),
+            !watched(inode, EPOLLOUT),
             "the stream write's watch for room outlived it"
         );
         // The next wait for room registers afresh, which a watch left behind would refuse.
@@ -460,6 +457,15 @@ mod tests {
             .metadata()
             .unwrap()
             .ino()
+    }
+
+    const EPOLLIN: u32 = 0x1;
+    const EPOLLOUT: u32 = 0x4;
+
+    /// Whether some epoll registration of the socket `inode` in this process asks for
+    /// any of the events in `mask`.
+    fn watched(inode: u64, mask: u32) -> bool {
+        registrations(inode).iter().any(|events| events & mask != 0)
     }
 
     /// The event masks of every epoll registration of the socket `inode` in this
@@ -487,25 +493,25 @@ mod tests {
 
     #[tokio::test]
     async fn the_socket_is_watched_for_room_only_while_a_write_waits() {
-        const EPOLLIN: u32 = 0x1;
-        const EPOLLOUT: u32 = 0x4;
         let (near, mut far) = UnixStream::pair().unwrap();
         near.set_nonblocking(true).unwrap();
         let inode = inode_of(&near);
         let (_reader, writer) = split(near.into()).unwrap();
-        let watched = |mask| registrations(inode).iter().any(|events| events & mask != 0);
-        assert!(watched(EPOLLIN), "registered for reading");
+        assert!(watched(inode, EPOLLIN), "registered for reading");
         assert!(
-            !watched(EPOLLOUT),
+            !watched(inode, EPOLLOUT),
             "registered for room while nothing waits"
         );
         writer.try_write_vectored(&[IoSlice::new(b"x")]).unwrap();
         far.read_exact(&mut [0; 1]).unwrap();
         let room = Room::watch(&writer.socket).unwrap();
-        assert!(watched(EPOLLOUT), "a waiting write watches for room");
+        assert!(watched(inode, EPOLLOUT), "a waiting write watches for room");
         soon("room on an empty socket", room.wait()).await.unwrap();
-        assert!(!watched(EPOLLOUT), "the watch for room outlived the wait");
-        assert!(watched(EPOLLIN), "still registered for reading");
+        assert!(
+            !watched(inode, EPOLLOUT),
+            "the watch for room outlived the wait"
+        );
+        assert!(watched(inode, EPOLLIN), "still registered for reading");
     }
 
     #[tokio::test]
