@@ -138,8 +138,14 @@ impl SendWindow {
     /// Whether a credit query should go now: less than half the window is left (or a
     /// message is waiting for room), none is on its way, and the last did not just fail.
     pub(crate) fn should_ask(&self, waiting: bool, now: Instant) -> bool {
+        self.may_want_to_ask(waiting) && self.ask_not_before.is_none_or(|at| now >= at)
+    }
+
+    /// [`should_ask`](Self::should_ask) but for the pause after a failed query: `false`
+    /// means no query goes now, whatever the time.
+    pub(crate) fn may_want_to_ask(&self, waiting: bool) -> bool {
         let low = self.limit.saturating_sub(self.sent) < self.window / 2;
-        !self.asking && (low || waiting) && self.ask_not_before.is_none_or(|at| now >= at)
+        !self.asking && (low || waiting)
     }
 
     /// A credit query goes; returns its id and how far this sender has written (for its

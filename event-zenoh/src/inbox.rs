@@ -40,14 +40,15 @@
 
 use crate::credit::{self, ReceiveWindow};
 use crate::header::Header;
-use crate::keys::{Keys, Kind};
+use crate::keys::{InboxKeys, Keys, Kind};
 use crate::link::{Handover, Route, ZenohLink};
 use crate::presence::Subscriptions;
 use crate::route_keys::{self, RouteKeys};
 use crate::sequence::{Observed, Sequences};
 use event_core::backend::{Attached, RemoteHandle, TopicCache};
 use event_core::schema::EventSchema;
-use std::collections::{HashMap, HashSet, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -70,7 +71,8 @@ const MAX_SCHEMAS_BYTES: usize = 4 * 1024 * 1024;
 /// What zenoh delivered from an origin: its data lane, bounded.
 pub(crate) enum Item {
     Event {
-        name: String,
+        /// Shared with the origin's other events of that name (see [`Lanes::name`]).
+        name: Arc<str>,
         incarnation: u64,
         seq: u64,
         /// Where it ends in the sender's flow-control numbering.
@@ -78,11 +80,13 @@ pub(crate) enum Item {
         body: Vec<u8>,
     },
     Request {
-        name: String,
+        name: Arc<str>,
         incarnation: u64,
         request_id: u64,
         end: u64,
-        query: Query,
+        /// Boxed, as in `Flush`: a query is larger than an event's fields, and every item
+        /// is moved through the lane and the task's futures.
+        query: Box<Query>,
         body: Vec<u8>,
     },
     /// How many of each event the origin has sent (see [`crate::sequence`]).
@@ -93,7 +97,7 @@ pub(crate) enum Item {
     /// The origin is stopping: answering this query, once everything before it was
     /// delivered, tells it so.
     Flush {
-        query: Query,
+        query: Box<Query>,
         /// How many of each event the origin numbered before it.
         counts: Vec<(String, u64)>,
     },
@@ -166,14 +170,38 @@ struct Lanes {
     overran: AtomicBool,
     ask: Arc<AskSlot>,
     control: mpsc::UnboundedSender<Control>,
+    /// The event and request names its messages carried (see [`Lanes::name`]).
+    names: FxHashSet<Arc<str>>,
+}
+
+/// How many names one origin's [`Lanes`] keep.
+const NAMES_KEPT: usize = 4096;
+
+impl Lanes {
+    /// `name`, as its messages carry it to the origin's task: one allocation per name,
+    /// shared by every message of that name, instead of one per message. Up to
+    /// [`NAMES_KEPT`] names are kept (a sender cannot grow this without bound); a name
+    /// beyond them is allocated for each message.
+    fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(kept) = self.names.get(name) {
+            return kept.clone();
+        }
+        let name = Arc::<str>::from(name);
+        if self.names.len() < NAMES_KEPT {
+            self.names.insert(name.clone());
+        }
+        name
+    }
 }
 
 /// What the callbacks, the origins and the backend's tasks share.
 pub(crate) struct Inbox {
     pub route: Route,
+    /// The keys of this endpoint's inbox.
+    keys: InboxKeys,
     pub attached: Attached,
     pub runtime: tokio::runtime::Handle,
-    origins: Mutex<HashMap<String, Lanes>>,
+    origins: Mutex<FxHashMap<String, Lanes>>,
     next_id: AtomicU64,
     unannounced: AtomicUsize,
     /// Links the core accepted and has not closed.
@@ -189,10 +217,11 @@ pub(crate) struct Inbox {
 impl Inbox {
     pub(crate) fn new(route: Route, attached: Attached, runtime: tokio::runtime::Handle) -> Inbox {
         Inbox {
+            keys: route.keys.inbox_keys(&route.me),
             route,
             attached,
             runtime,
-            origins: Mutex::new(HashMap::new()),
+            origins: Mutex::new(FxHashMap::default()),
             next_id: AtomicU64::new(0),
             unannounced: AtomicUsize::new(0),
             open_links: AtomicUsize::new(0),
@@ -205,7 +234,7 @@ impl Inbox {
     /// An event put on this endpoint's inbox (a zenoh callback).
     pub(crate) fn on_sample(self: &Arc<Self>, sample: Sample) {
         let key = sample.key_expr().as_str();
-        let (name, origin) = match self.route.keys.parse_inbox(&self.route.me, key) {
+        let (name, origin) = match self.keys.parse(key) {
             Some((Kind::Event, name, origin)) => (name, origin),
             Some((Kind::Heartbeat, _, origin)) => return self.on_heartbeat(&origin, &sample),
             _ => {
@@ -229,16 +258,13 @@ impl Inbox {
         // Copied out: a slice of zenoh's read buffer would keep the whole buffer alive
         // while it waits in the lane.
         let body = sample.payload().to_bytes().into_owned();
-        self.push(
-            &origin,
-            Item::Event {
-                name: name.into_owned(),
-                incarnation,
-                seq,
-                end,
-                body,
-            },
-        );
+        self.push(&origin, |lanes| Item::Event {
+            name: lanes.name(&name),
+            incarnation,
+            seq,
+            end,
+            body,
+        });
     }
 
     fn on_heartbeat(self: &Arc<Self>, origin: &str, sample: &Sample) {
@@ -252,13 +278,10 @@ impl Inbox {
             return;
         }
         match postcard::from_bytes::<Vec<(String, u64)>>(&payload) {
-            Ok(counts) => self.push(
-                origin,
-                Item::Heartbeat {
-                    incarnation,
-                    counts,
-                },
-            ),
+            Ok(counts) => self.push(origin, |_| Item::Heartbeat {
+                incarnation,
+                counts,
+            }),
             Err(error) => {
                 tracing::warn!(endpoint = %self.route.me, remote = %origin, %error, "zenoh: an undecodable heartbeat; dropped")
             }
@@ -268,7 +291,7 @@ impl Inbox {
     /// A request (or a flush) queried on this endpoint's inbox (a zenoh callback).
     pub(crate) fn on_query(self: &Arc<Self>, query: Query) {
         let key = query.key_expr().as_str().to_owned();
-        let (name, origin) = match self.route.keys.parse_inbox(&self.route.me, &key) {
+        let (name, origin) = match self.keys.parse(&key) {
             Some((Kind::Request, name, origin)) => (name, origin),
             Some((Kind::Flush, _, origin)) => {
                 let counts = query
@@ -278,7 +301,10 @@ impl Inbox {
                         postcard::from_bytes::<Vec<(String, u64)>>(&payload.to_bytes()).ok()
                     })
                     .unwrap_or_default();
-                return self.push(&origin, Item::Flush { query, counts });
+                return self.push(&origin, |_| Item::Flush {
+                    query: Box::new(query),
+                    counts,
+                });
             }
             Some((Kind::Credit, _, origin)) => {
                 let ask = query
@@ -322,17 +348,14 @@ impl Inbox {
             .payload()
             .map(|payload| payload.to_bytes().into_owned())
             .unwrap_or_default();
-        self.push(
-            &origin,
-            Item::Request {
-                name: name.into_owned(),
-                incarnation,
-                request_id,
-                end,
-                query,
-                body,
-            },
-        );
+        self.push(&origin, |lanes| Item::Request {
+            name: lanes.name(&name),
+            incarnation,
+            request_id,
+            end,
+            query: Box::new(query),
+            body,
+        });
     }
 
     fn fits(&self, name: &str, origin: &str, len: usize) -> bool {
@@ -352,12 +375,13 @@ impl Inbox {
     /// Queues what zenoh delivered from `origin` (a zenoh callback: it never waits).
     /// Beyond the bound that the sender's window keeps an honest sender within, it is
     /// dropped: the sequence numbers report the events lost.
-    fn push(self: &Arc<Self>, origin: &str, item: Item) {
+    fn push(self: &Arc<Self>, origin: &str, item: impl FnOnce(&mut Lanes) -> Item) {
         let limit = credit::queue_limit(self.window(), self.attached.max_frame_size());
-        let cost = item.cost();
         // Queued under the lock that a task takes to forget an idle origin, so nothing is
         // queued to a task that is going.
         self.with_lanes(origin, false, |lanes| {
+            let item = item(lanes);
+            let cost = item.cost();
             let queued = lanes.queued.load(Ordering::Acquire);
             if queued.saturating_add(cost) > limit {
                 if !lanes.overran.swap(true, Ordering::AcqRel) {
@@ -404,14 +428,14 @@ impl Inbox {
         self: &Arc<Self>,
         origin: &str,
         announced: bool,
-        lane: impl FnOnce(&Lanes) -> T,
+        lane: impl FnOnce(&mut Lanes) -> T,
     ) -> Option<T> {
         let mut origins = lock(&self.origins);
         // Under the lock that `close_all` takes: no task starts after it.
         if self.leaving.load(Ordering::Acquire) || origin == self.route.me {
             return None;
         }
-        if let Some(lanes) = origins.get(origin) {
+        if let Some(lanes) = origins.get_mut(origin) {
             return Some(lane(lanes));
         }
         if !announced {
@@ -426,15 +450,16 @@ impl Inbox {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let queued = Arc::new(AtomicU64::new(0));
         let ask = Arc::new(AskSlot::default());
-        let lanes = Lanes {
+        let mut lanes = Lanes {
             id,
             data,
             queued: queued.clone(),
             overran: AtomicBool::new(false),
             ask: ask.clone(),
             control,
+            names: FxHashSet::default(),
         };
-        let picked = lane(&lanes);
+        let picked = lane(&mut lanes);
         origins.insert(origin.to_owned(), lanes);
         let retry_after = RETRY_AFTER;
         let task = Origin {
@@ -977,7 +1002,7 @@ impl Origin {
                     &name,
                     |keys, me| keys.request_to(me, &name, &self.name),
                 );
-                current.link.hold_query(request_id, query);
+                current.link.hold_query(request_id, *query);
                 current
                     .handle
                     .deliver(&mut self.cache, &name, Some(request_id), &body)
@@ -1001,7 +1026,7 @@ impl Origin {
             // Confirmed once every event it counts was delivered: zenoh may deliver the
             // flush (a query) ahead of the last events (puts).
             Item::Flush { query, counts } => {
-                self.pending_flush = Some((query, counts));
+                self.pending_flush = Some((*query, counts));
                 self.check_flush();
             }
         }
@@ -1134,15 +1159,15 @@ fn confirm_flush(query: &Query) {
 /// (see [`crate::route_keys`]).
 #[derive(Default)]
 struct DeclaredNames {
-    events: HashSet<String>,
-    requests: HashSet<String>,
+    events: FxHashSet<String>,
+    requests: FxHashSet<String>,
 }
 
 /// Has the key that messages named `name` come in on (`key` makes it from the bus's
 /// keys and this endpoint's name) declared, the first time the origin's task is to
 /// deliver one; `declared` is that task's record of the names it asked for.
 fn declare_key(
-    declared: &mut HashSet<String>,
+    declared: &mut FxHashSet<String>,
     inbox: &Inbox,
     name: &str,
     key: impl FnOnce(&Keys, &str) -> String,
@@ -1164,4 +1189,43 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lanes() -> Lanes {
+        Lanes {
+            id: 0,
+            data: flume::unbounded().0,
+            queued: Arc::default(),
+            overran: AtomicBool::new(false),
+            ask: Arc::default(),
+            control: mpsc::unbounded_channel().0,
+            names: FxHashSet::default(),
+        }
+    }
+
+    #[test]
+    fn a_name_is_allocated_once_per_origin_up_to_the_bound() {
+        let mut lanes = lanes();
+        assert!(Arc::ptr_eq(&lanes.name("E"), &lanes.name("E")));
+        for n in 0..NAMES_KEPT + 10 {
+            lanes.name(&format!("E{n}"));
+        }
+        assert_eq!(lanes.names.len(), NAMES_KEPT);
+        let beyond = format!("E{}", NAMES_KEPT + 5);
+        assert_eq!(&*lanes.name(&beyond), beyond);
+        assert!(!Arc::ptr_eq(&lanes.name(&beyond), &lanes.name(&beyond)));
+        assert!(Arc::ptr_eq(&lanes.name("E"), &lanes.name("E")), "kept");
+    }
+
+    #[test]
+    fn an_item_stays_small() {
+        // Every event is moved through its lane and the origin task's futures: the
+        // queries of requests and flushes, larger than an event's fields, are boxed.
+        let size = std::mem::size_of::<Item>();
+        assert!(size <= 10 * std::mem::size_of::<usize>(), "{size} bytes");
+    }
 }

@@ -27,12 +27,24 @@ use std::borrow::Cow;
 
 /// Whether `byte` stands for itself in an escaped chunk.
 fn is_plain(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'.' | b'_' | b':' | b'<' | b'>' | b',' | b'(' | b')' | b'-'
-        )
+    PLAIN[usize::from(byte)]
 }
+
+/// [`is_plain`] for every byte: a table, since every chunk of every incoming message's
+/// key is checked byte by byte.
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        plain[byte] = (byte as u8).is_ascii_alphanumeric()
+            || matches!(
+                byte as u8,
+                b'.' | b'_' | b':' | b'<' | b'>' | b',' | b'(' | b')' | b'-'
+            );
+        byte += 1;
+    }
+    plain
+};
 
 /// `name` as one key chunk (never empty: an empty name is `%`).
 pub(crate) fn escape(name: &str) -> String {
@@ -225,22 +237,33 @@ impl Keys {
         }
     }
 
-    /// A key under `me`'s inbox, parsed into what it is, the event (empty but for events
-    /// and requests) and the origin. Allocates nothing unless a name is escaped.
-    pub(crate) fn parse_inbox<'k>(
-        &self,
-        me: &str,
-        key: &'k str,
-    ) -> Option<(Kind, Cow<'k, str>, Cow<'k, str>)> {
-        let mut chunks = key
-            .strip_prefix(&self.root)?
-            .strip_prefix("/to/")?
-            .split('/');
-        // Names escape one way only, so this is the same as comparing with `escape(me)`.
-        if unescape(chunks.next()?)? != me {
-            return None;
+    /// How the keys of `me`'s inbox are recognised (see [`InboxKeys`]).
+    pub(crate) fn inbox_keys(&self, me: &str) -> InboxKeys {
+        InboxKeys {
+            prefix: format!("{}/to/{}/", self.root, escape(me)),
         }
-        let kind = match chunks.next()? {
+    }
+}
+
+/// The keys under one endpoint's inbox, recognised by their prefix: every incoming
+/// event's key is parsed, so the part that is the same for all of them (the bus, the
+/// endpoint) is compared as one string, made once.
+#[derive(Debug, Clone)]
+pub(crate) struct InboxKeys {
+    /// `evb/<bus>/to/<me>/`, escaped.
+    prefix: String,
+}
+
+impl InboxKeys {
+    /// A key under the inbox, parsed into what it is, the event (empty but for events
+    /// and requests) and the origin; `None` for anything else. Allocates nothing unless a
+    /// name is escaped.
+    pub(crate) fn parse<'k>(&self, key: &'k str) -> Option<(Kind, Cow<'k, str>, Cow<'k, str>)> {
+        // Names escape one way only, so comparing the escaped prefix is comparing the
+        // names.
+        let rest = key.strip_prefix(self.prefix.as_str())?;
+        let (kind, rest) = (rest.get(..2)?, rest.get(2..)?.strip_prefix('/')?);
+        let kind = match kind {
             "ev" => Kind::Event,
             "rq" => Kind::Request,
             "hb" => Kind::Heartbeat,
@@ -248,15 +271,15 @@ impl Keys {
             "cr" => Kind::Credit,
             _ => return None,
         };
-        let event = match kind {
-            Kind::Event | Kind::Request => unescape(chunks.next()?)?,
-            _ => Cow::Borrowed(""),
+        let (event, origin) = match kind {
+            Kind::Event | Kind::Request => {
+                let (event, origin) = rest.split_once('/')?;
+                (unescape(event)?, origin)
+            }
+            _ => (Cow::Borrowed(""), rest),
         };
-        let origin = unescape(chunks.next()?)?;
-        if chunks.next().is_some() {
-            return None;
-        }
-        Some((kind, event, origin))
+        // `unescape` refuses a `/`: the origin is the last chunk.
+        Some((kind, event, unescape(origin)?))
     }
 }
 
@@ -284,6 +307,16 @@ fn parse_hex(chunk: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        // A pure function of short strings: many cases are cheap.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn inbox_keys_parse_as_their_chunks_say(key in near_inbox_key(), me in prop_oneof![Just("me"), Just("")]) {
+            let keys = Keys::new("b");
+            prop_assert_eq!(parse(&keys, me, &key), parse_by_chunks(&keys, me, &key), "{}", key);
+        }
+    }
 
     proptest! {
         #[test]
@@ -346,10 +379,88 @@ mod tests {
         }
     }
 
-    /// [`Keys::parse_inbox`], owning what it parsed.
+    /// [`InboxKeys::parse`], owning what it parsed.
     fn parse(keys: &Keys, me: &str, key: &str) -> Option<(Kind, String, String)> {
-        let (kind, event, origin) = keys.parse_inbox(me, key)?;
+        let (kind, event, origin) = keys.inbox_keys(me).parse(key)?;
         Some((kind, event.into_owned(), origin.into_owned()))
+    }
+
+    /// What [`InboxKeys::parse`] must say, written the slow and obvious way: the key
+    /// split into chunks, each unescaped, the endpoint's compared as a name.
+    fn parse_by_chunks(keys: &Keys, me: &str, key: &str) -> Option<(Kind, String, String)> {
+        let mut chunks = key
+            .strip_prefix(&keys.root)?
+            .strip_prefix("/to/")?
+            .split('/');
+        if unescape(chunks.next()?)? != me {
+            return None;
+        }
+        let kind = match chunks.next()? {
+            "ev" => Kind::Event,
+            "rq" => Kind::Request,
+            "hb" => Kind::Heartbeat,
+            "fl" => Kind::Flush,
+            "cr" => Kind::Credit,
+            _ => return None,
+        };
+        let event = match kind {
+            Kind::Event | Kind::Request => unescape(chunks.next()?)?.into_owned(),
+            _ => String::new(),
+        };
+        let origin = unescape(chunks.next()?)?.into_owned();
+        if chunks.next().is_some() {
+            return None;
+        }
+        Some((kind, event, origin))
+    }
+
+    /// Keys near the inbox's: well-formed ones (for this endpoint or another, with plain
+    /// and escaped names) with a few characters inserted, removed or replaced, so that
+    /// most are almost right.
+    fn near_inbox_key() -> impl Strategy<Value = String> {
+        let keys = Keys::new("b");
+        let name = prop_oneof![
+            Just("me"),
+            Just(""),
+            Just("E"),
+            Just("a/b"),
+            Just("o"),
+            Just("x y")
+        ];
+        // Mostly to this endpoint, `me`, so that an edit is what makes a key wrong.
+        let dst = prop_oneof![4 => Just("me"), 1 => Just(""), 1 => Just("other")];
+        let key =
+            (0..5usize, dst, name.clone(), name).prop_map(move |(kind, dst, event, origin)| {
+                match kind {
+                    0 => keys.event_to(dst, event, origin),
+                    1 => keys.request_to(dst, event, origin),
+                    2 => keys.heartbeat_to(dst, origin),
+                    3 => keys.flush_to(dst, origin),
+                    _ => keys.credit_to(dst, origin),
+                }
+            });
+        let edit = (
+            0..3u8,
+            any::<prop::sample::Index>(),
+            prop::sample::select(&b"/%*.eE0x2F"[..]),
+        );
+        (key, proptest::collection::vec(edit, 0..4)).prop_map(|(key, edits)| {
+            let mut key = key.into_bytes();
+            for (how, at, byte) in edits {
+                match how {
+                    0 => key.insert(at.index(key.len() + 1), byte),
+                    1 if !key.is_empty() => {
+                        key.remove(at.index(key.len()));
+                    }
+                    _ if !key.is_empty() => {
+                        let at = at.index(key.len());
+                        key[at] = byte;
+                    }
+                    _ => {}
+                }
+            }
+            String::from_utf8(key).expect("ASCII edits of an ASCII key")
+        })
     }
 
     #[test]
@@ -376,7 +487,7 @@ mod tests {
             "evb/b/to/me/fl/o/x",
             "evb/b/to/me/cr/o/x",
         ] {
-            assert_eq!(keys.parse_inbox("me", key), None, "{key}");
+            assert_eq!(keys.inbox_keys("me").parse(key), None, "{key}");
         }
         for key in [
             "evb/b/live/me",
@@ -395,7 +506,7 @@ mod tests {
         let keys = Keys::new("b");
         let key = keys.event_to("me", "trinity.PeerJoinedEvent", "networking");
         let Some((Kind::Event, Cow::Borrowed(event), Cow::Borrowed(origin))) =
-            keys.parse_inbox("me", &key)
+            keys.inbox_keys("me").parse(&key)
         else {
             panic!("{key} parsed into copies, or not at all");
         };

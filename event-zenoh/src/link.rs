@@ -47,7 +47,7 @@ use crate::keys::Keys;
 use crate::off_runtime::SharedSession;
 use crate::sequence::Counters;
 use event_core::backend::{Attached, BoxFuture, Outgoing, Refused, RemoteHandle, RemoteLink};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -97,7 +97,7 @@ struct Shared {
     finished: AtomicBool,
     closed: AtomicBool,
     /// The remote's requests not yet answered, by its request id.
-    queries: Mutex<HashMap<u64, Query>>,
+    queries: Mutex<FxHashMap<u64, Query>>,
     /// Set once the core accepted the remote, taken when the link closes.
     handle: Mutex<Option<RemoteHandle>>,
 }
@@ -178,7 +178,7 @@ impl ZenohLink {
             progress: Notify::new(),
             finished: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            queries: Mutex::new(HashMap::new()),
+            queries: Mutex::new(FxHashMap::default()),
             handle: Mutex::new(None),
         });
         let (tx, rx) = flume::unbounded();
@@ -191,8 +191,8 @@ impl ZenohLink {
             route: route.clone(),
             shared: shared.clone(),
             window: window.clone(),
-            publishers: HashMap::new(),
-            request_keys: HashMap::new(),
+            publishers: FxHashMap::default(),
+            request_keys: FxHashMap::default(),
             dirty: !written.is_empty(),
             last_heartbeat: std::time::Instant::now(),
             written,
@@ -428,11 +428,11 @@ struct Writer {
     route: Route,
     shared: Arc<Shared>,
     window: Arc<SharedWindow>,
-    publishers: HashMap<&'static str, zenoh::pubsub::Publisher<'static>>,
+    publishers: FxHashMap<&'static str, zenoh::pubsub::Publisher<'static>>,
     /// The keys of requests to the remote, by name (see [`Writer::request_key`]).
-    request_keys: HashMap<&'static str, KeyExpr<'static>>,
+    request_keys: FxHashMap<&'static str, KeyExpr<'static>>,
     /// How many of each event were written (or, from an earlier link, numbered).
-    written: HashMap<&'static str, u64>,
+    written: FxHashMap<&'static str, u64>,
     /// Events were written since the last heartbeat.
     dirty: bool,
     last_heartbeat: std::time::Instant,
@@ -476,7 +476,10 @@ impl Writer {
             self.heartbeat();
         }
         loop {
-            let message = match rx.recv_timeout(HEARTBEAT_AFTER) {
+            // What is queued already is taken without a deadline: reading the clock for
+            // one costs more than taking a message, when they come back to back.
+            let next = rx.try_recv().or_else(|_| rx.recv_timeout(HEARTBEAT_AFTER));
+            let message = match next {
                 Ok(message) => message,
                 Err(flume::RecvTimeoutError::Timeout) => {
                     let again = !self.written.is_empty()
@@ -565,7 +568,8 @@ impl Writer {
     fn ask_if_low(&mut self, waiting: bool) {
         let ask = {
             let mut window = lock(&self.window.window);
-            if !window.should_ask(waiting, Instant::now()) {
+            // The clock is read only when a query would go but for a pause.
+            if !window.may_want_to_ask(waiting) || !window.should_ask(waiting, Instant::now()) {
                 return;
             }
             window.asked()

@@ -12,7 +12,7 @@
 //! link's queue is gone), sends a heartbeat with how many of each event it has numbered;
 //! the receiver reports what it did not get ([`Sequences::sync`]).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// How many event names one sender is tracked for; beyond that, new names are not
 /// checked (a hostile sender cannot grow this without bound).
@@ -33,7 +33,7 @@ pub(crate) enum Observed {
 #[derive(Debug, Default)]
 pub(crate) struct Sequences {
     incarnation: Option<u64>,
-    next: HashMap<String, u64>,
+    next: FxHashMap<String, u64>,
 }
 
 impl Sequences {
@@ -97,7 +97,7 @@ impl Sequences {
 /// The sender's counters for one remote, by event name id.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    next: HashMap<u32, (&'static str, u64)>,
+    next: FxHashMap<u32, (&'static str, u64)>,
 }
 
 impl Counters {
@@ -110,7 +110,7 @@ impl Counters {
     }
 
     /// How many of each event were numbered.
-    pub(crate) fn counts(&self) -> HashMap<&'static str, u64> {
+    pub(crate) fn counts(&self) -> FxHashMap<&'static str, u64> {
         self.next.values().copied().collect()
     }
 }
@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(counters.take(1, "a"), 0);
         assert_eq!(counters.take(1, "a"), 1);
         assert_eq!(counters.take(2, "b"), 0);
-        assert_eq!(counters.counts(), HashMap::from([("a", 2), ("b", 1)]));
+        assert_eq!(
+            counters.counts(),
+            FxHashMap::from_iter([("a", 2), ("b", 1)])
+        );
     }
 
     #[test]
