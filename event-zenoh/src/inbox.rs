@@ -47,8 +47,7 @@ use crate::route_keys::{self, RouteKeys};
 use crate::sequence::{Observed, Sequences};
 use event_core::backend::{Attached, RemoteHandle, TopicCache};
 use event_core::schema::EventSchema;
-use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -170,25 +169,31 @@ struct Lanes {
     overran: AtomicBool,
     ask: Arc<AskSlot>,
     control: mpsc::UnboundedSender<Control>,
-    /// The event and request names its messages carried (see [`Lanes::name`]).
-    names: FxHashSet<Arc<str>>,
+    /// The event and request names its messages carried, and their bytes (see
+    /// [`Lanes::name`]).
+    names: HashSet<Arc<str>>,
+    name_bytes: usize,
 }
 
-/// How many names one origin's [`Lanes`] keep.
+/// How many names, and bytes of names, one origin's [`Lanes`] keep. Names are kept
+/// before the message is checked (a forged origin's too), so both are bounded.
 const NAMES_KEPT: usize = 4096;
+const NAME_BYTES_KEPT: usize = 64 * 1024;
 
 impl Lanes {
     /// `name`, as its messages carry it to the origin's task: one allocation per name,
     /// shared by every message of that name, instead of one per message. Up to
-    /// [`NAMES_KEPT`] names are kept (a sender cannot grow this without bound); a name
-    /// beyond them is allocated for each message.
+    /// [`NAMES_KEPT`] names of [`NAME_BYTES_KEPT`] bytes in all are kept (a sender cannot
+    /// grow this without bound); a name beyond them is allocated for each message.
     fn name(&mut self, name: &str) -> Arc<str> {
         if let Some(kept) = self.names.get(name) {
             return kept.clone();
         }
         let name = Arc::<str>::from(name);
-        if self.names.len() < NAMES_KEPT {
+        let bytes = self.name_bytes + name.len();
+        if self.names.len() < NAMES_KEPT && bytes <= NAME_BYTES_KEPT {
             self.names.insert(name.clone());
+            self.name_bytes = bytes;
         }
         name
     }
@@ -201,7 +206,9 @@ pub(crate) struct Inbox {
     keys: InboxKeys,
     pub attached: Attached,
     pub runtime: tokio::runtime::Handle,
-    origins: Mutex<FxHashMap<String, Lanes>>,
+    /// Keyed, like every map here whose keys a remote chooses, with std's seeded hasher
+    /// (the maps keyed by this program's own names use FxHash).
+    origins: Mutex<HashMap<String, Lanes>>,
     next_id: AtomicU64,
     unannounced: AtomicUsize,
     /// Links the core accepted and has not closed.
@@ -221,7 +228,7 @@ impl Inbox {
             route,
             attached,
             runtime,
-            origins: Mutex::new(FxHashMap::default()),
+            origins: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             unannounced: AtomicUsize::new(0),
             open_links: AtomicUsize::new(0),
@@ -457,7 +464,8 @@ impl Inbox {
             overran: AtomicBool::new(false),
             ask: ask.clone(),
             control,
-            names: FxHashSet::default(),
+            names: HashSet::new(),
+            name_bytes: 0,
         };
         let picked = lane(&mut lanes);
         origins.insert(origin.to_owned(), lanes);
@@ -1159,15 +1167,15 @@ fn confirm_flush(query: &Query) {
 /// (see [`crate::route_keys`]).
 #[derive(Default)]
 struct DeclaredNames {
-    events: FxHashSet<String>,
-    requests: FxHashSet<String>,
+    events: HashSet<String>,
+    requests: HashSet<String>,
 }
 
 /// Has the key that messages named `name` come in on (`key` makes it from the bus's
 /// keys and this endpoint's name) declared, the first time the origin's task is to
 /// deliver one; `declared` is that task's record of the names it asked for.
 fn declare_key(
-    declared: &mut FxHashSet<String>,
+    declared: &mut HashSet<String>,
     inbox: &Inbox,
     name: &str,
     key: impl FnOnce(&Keys, &str) -> String,
@@ -1203,29 +1211,55 @@ mod tests {
             overran: AtomicBool::new(false),
             ask: Arc::default(),
             control: mpsc::unbounded_channel().0,
-            names: FxHashSet::default(),
+            names: HashSet::new(),
+            name_bytes: 0,
         }
     }
 
+    /// Whether `name` is the one [`Lanes::name`] keeps (it shares its allocation).
+    fn kept(lanes: &mut Lanes, name: &str) -> bool {
+        Arc::ptr_eq(&lanes.name(name), &lanes.name(name))
+    }
+
     #[test]
-    fn a_name_is_allocated_once_per_origin_up_to_the_bound() {
+    fn a_name_is_allocated_once_per_origin_up_to_the_count() {
         let mut lanes = lanes();
-        assert!(Arc::ptr_eq(&lanes.name("E"), &lanes.name("E")));
+        assert!(kept(&mut lanes, "E"));
         for n in 0..NAMES_KEPT + 10 {
             lanes.name(&format!("E{n}"));
         }
         assert_eq!(lanes.names.len(), NAMES_KEPT);
         let beyond = format!("E{}", NAMES_KEPT + 5);
         assert_eq!(&*lanes.name(&beyond), beyond);
-        assert!(!Arc::ptr_eq(&lanes.name(&beyond), &lanes.name(&beyond)));
-        assert!(Arc::ptr_eq(&lanes.name("E"), &lanes.name("E")), "kept");
+        assert!(!kept(&mut lanes, &beyond));
+        assert!(kept(&mut lanes, "E"), "the first are kept");
+    }
+
+    #[test]
+    fn a_name_is_allocated_once_per_origin_up_to_the_bytes() {
+        let mut lanes = lanes();
+        let long = "n".repeat(NAME_BYTES_KEPT / 4);
+        for n in 0..4 {
+            assert!(kept(&mut lanes, &format!("{long}{n}")) == (n < 3), "{n}");
+        }
+        assert!(lanes.name_bytes <= NAME_BYTES_KEPT);
+        assert!(
+            kept(&mut lanes, "short"),
+            "a name that fits in what is left"
+        );
     }
 
     #[test]
     fn an_item_stays_small() {
         // Every event is moved through its lane and the origin task's futures: the
-        // queries of requests and flushes, larger than an event's fields, are boxed.
-        let size = std::mem::size_of::<Item>();
-        assert!(size <= 10 * std::mem::size_of::<usize>(), "{size} bytes");
+        // queries of requests and flushes, larger than an event's fields, are boxed,
+        // and names are shared. The largest variant is a request's fields and a tag.
+        use std::mem::size_of;
+        let request = size_of::<Arc<str>>()
+            + 3 * size_of::<u64>()
+            + size_of::<Box<Query>>()
+            + size_of::<Vec<u8>>();
+        let size = size_of::<Item>();
+        assert!(size <= request + size_of::<u64>(), "{size} bytes");
     }
 }

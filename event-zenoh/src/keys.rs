@@ -312,9 +312,9 @@ mod tests {
         // A pure function of short strings: many cases are cheap.
         #![proptest_config(ProptestConfig::with_cases(4096))]
         #[test]
-        fn inbox_keys_parse_as_their_chunks_say(key in near_inbox_key(), me in prop_oneof![Just("me"), Just("")]) {
-            let keys = Keys::new("b");
-            prop_assert_eq!(parse(&keys, me, &key), parse_by_chunks(&keys, me, &key), "{}", key);
+        fn inbox_keys_parse_as_their_chunks_say((bus, me, key) in near_inbox_key()) {
+            let keys = Keys::new(&bus);
+            prop_assert_eq!(parse(&keys, &me, &key), parse_by_chunks(&keys, &me, &key), "{}", key);
         }
     }
 
@@ -414,52 +414,52 @@ mod tests {
         Some((kind, event, origin))
     }
 
-    /// Keys near the inbox's: well-formed ones (for this endpoint or another, with plain
-    /// and escaped names) with a few characters inserted, removed or replaced, so that
-    /// most are almost right.
-    fn near_inbox_key() -> impl Strategy<Value = String> {
-        let keys = Keys::new("b");
-        let name = prop_oneof![
-            Just("me"),
-            Just(""),
-            Just("E"),
-            Just("a/b"),
-            Just("o"),
-            Just("x y")
-        ];
-        // Mostly to this endpoint, `me`, so that an edit is what makes a key wrong.
-        let dst = prop_oneof![4 => Just("me"), 1 => Just(""), 1 => Just("other")];
-        let key =
-            (0..5usize, dst, name.clone(), name).prop_map(move |(kind, dst, event, origin)| {
-                match kind {
+    /// Names as endpoints, events and buses have them: plain, empty, and ones that
+    /// escape (a reserved character, a space, a `%`, a multi-byte character).
+    const NAMES: &[&str] = &["me", "", "E", "a/b", "o", "x y", "a%b", "é", "m%65"];
+
+    /// A bus, an endpoint `me` on it, and a key near `me`'s inbox: a well-formed one
+    /// (mostly to `me`, so that an edit is what makes it wrong) with a few characters
+    /// inserted, removed or replaced.
+    fn near_inbox_key() -> impl Strategy<Value = (String, String, String)> {
+        let name = || prop::sample::select(NAMES);
+        let bus = prop::sample::select(&["b", "a/b", "é"][..]);
+        let other = prop_oneof![4 => Just(None), 1 => name().prop_map(Some)];
+        let key = (bus, name(), other, 0..5usize, name(), name()).prop_map(
+            |(bus, me, other, kind, event, origin)| {
+                let keys = Keys::new(bus);
+                let dst = other.unwrap_or(me);
+                let key = match kind {
                     0 => keys.event_to(dst, event, origin),
                     1 => keys.request_to(dst, event, origin),
                     2 => keys.heartbeat_to(dst, origin),
                     3 => keys.flush_to(dst, origin),
                     _ => keys.credit_to(dst, origin),
-                }
-            });
+                };
+                (bus.to_owned(), me.to_owned(), key)
+            },
+        );
         let edit = (
             0..3u8,
             any::<prop::sample::Index>(),
-            prop::sample::select(&b"/%*.eE0x2F"[..]),
+            prop::sample::select(&['/', '%', '*', '.', 'e', 'E', '0', 'x', '2', 'F', 'é'][..]),
         );
-        (key, proptest::collection::vec(edit, 0..4)).prop_map(|(key, edits)| {
-            let mut key = key.into_bytes();
-            for (how, at, byte) in edits {
+        (key, proptest::collection::vec(edit, 0..4)).prop_map(|((bus, me, key), edits)| {
+            let mut key: Vec<char> = key.chars().collect();
+            for (how, at, char) in edits {
                 match how {
-                    0 => key.insert(at.index(key.len() + 1), byte),
+                    0 => key.insert(at.index(key.len() + 1), char),
                     1 if !key.is_empty() => {
                         key.remove(at.index(key.len()));
                     }
                     _ if !key.is_empty() => {
                         let at = at.index(key.len());
-                        key[at] = byte;
+                        key[at] = char;
                     }
                     _ => {}
                 }
             }
-            String::from_utf8(key).expect("ASCII edits of an ASCII key")
+            (bus, me, key.into_iter().collect())
         })
     }
 

@@ -48,6 +48,7 @@ use crate::off_runtime::SharedSession;
 use crate::sequence::Counters;
 use event_core::backend::{Attached, BoxFuture, Outgoing, Refused, RemoteHandle, RemoteLink};
 use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -97,7 +98,7 @@ struct Shared {
     finished: AtomicBool,
     closed: AtomicBool,
     /// The remote's requests not yet answered, by its request id.
-    queries: Mutex<FxHashMap<u64, Query>>,
+    queries: Mutex<HashMap<u64, Query>>,
     /// Set once the core accepted the remote, taken when the link closes.
     handle: Mutex<Option<RemoteHandle>>,
 }
@@ -178,7 +179,7 @@ impl ZenohLink {
             progress: Notify::new(),
             finished: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            queries: Mutex::new(FxHashMap::default()),
+            queries: Mutex::new(HashMap::new()),
             handle: Mutex::new(None),
         });
         let (tx, rx) = flume::unbounded();

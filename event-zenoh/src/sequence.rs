@@ -13,6 +13,7 @@
 //! the receiver reports what it did not get ([`Sequences::sync`]).
 
 use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 
 /// How many event names one sender is tracked for; beyond that, new names are not
 /// checked (a hostile sender cannot grow this without bound).
@@ -33,7 +34,7 @@ pub(crate) enum Observed {
 #[derive(Debug, Default)]
 pub(crate) struct Sequences {
     incarnation: Option<u64>,
-    next: FxHashMap<String, u64>,
+    next: HashMap<String, u64>,
 }
 
 impl Sequences {
