@@ -263,14 +263,7 @@ impl InboxKeys {
         // names.
         let rest = key.strip_prefix(self.prefix.as_str())?;
         let (kind, rest) = (rest.get(..2)?, rest.get(2..)?.strip_prefix('/')?);
-        let kind = match kind {
-            "ev" => Kind::Event,
-            "rq" => Kind::Request,
-            "hb" => Kind::Heartbeat,
-            "fl" => Kind::Flush,
-            "cr" => Kind::Credit,
-            _ => return None,
-        };
+        let kind = Kind::from_chunk(kind)?;
         let (event, origin) = match kind {
             Kind::Event | Kind::Request => {
                 let (event, origin) = rest.split_once('/')?;
@@ -291,6 +284,20 @@ pub(crate) enum Kind {
     Heartbeat,
     Flush,
     Credit,
+}
+
+impl Kind {
+    /// The kind a key's chunk after the destination names (`ev`, `rq`, ...).
+    fn from_chunk(chunk: &str) -> Option<Kind> {
+        Some(match chunk {
+            "ev" => Kind::Event,
+            "rq" => Kind::Request,
+            "hb" => Kind::Heartbeat,
+            "fl" => Kind::Flush,
+            "cr" => Kind::Credit,
+            _ => return None,
+        })
+    }
 }
 
 /// The smallest `max_frame_size` an endpoint can have (`EndpointOptions` clamps to it).
@@ -386,7 +393,9 @@ mod tests {
     }
 
     /// What [`InboxKeys::parse`] must say, written the slow and obvious way: the key
-    /// split into chunks, each unescaped, the endpoint's compared as a name.
+    /// split into chunks, each unescaped, the endpoint's compared as a name. (The kind's
+    /// chunk is read as the parser reads it: `tokens_and_inbox_keys_parse_back` checks
+    /// that each kind's key parses back to that kind.)
     fn parse_by_chunks(keys: &Keys, me: &str, key: &str) -> Option<(Kind, String, String)> {
         let mut chunks = key
             .strip_prefix(&keys.root)?
@@ -395,14 +404,7 @@ mod tests {
         if unescape(chunks.next()?)? != me {
             return None;
         }
-        let kind = match chunks.next()? {
-            "ev" => Kind::Event,
-            "rq" => Kind::Request,
-            "hb" => Kind::Heartbeat,
-            "fl" => Kind::Flush,
-            "cr" => Kind::Credit,
-            _ => return None,
-        };
+        let kind = Kind::from_chunk(chunks.next()?)?;
         let event = match kind {
             Kind::Event | Kind::Request => unescape(chunks.next()?)?.into_owned(),
             _ => String::new(),
