@@ -108,7 +108,8 @@ pub struct Bus {
     pub kind: Kind,
     pub dir: tempfile::TempDir,
     pub router: Option<RouterProcess>,
-    /// The zenoh bus name: each test its own.
+    /// The zenoh bus name, the same for every test of one test process: each test has a
+    /// router of its own, which no other router reaches.
     pub name: String,
 }
 
