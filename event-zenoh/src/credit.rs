@@ -137,15 +137,10 @@ impl SendWindow {
 
     /// Whether a credit query should go now: less than half the window is left (or a
     /// message is waiting for room), none is on its way, and the last did not just fail.
-    pub(crate) fn should_ask(&self, waiting: bool, now: Instant) -> bool {
-        self.may_want_to_ask(waiting) && self.ask_not_before.is_none_or(|at| now >= at)
-    }
-
-    /// [`should_ask`](Self::should_ask) but for the pause after a failed query: `false`
-    /// means no query goes now, whatever the time.
-    pub(crate) fn may_want_to_ask(&self, waiting: bool) -> bool {
+    /// `now` is called only to tell the last: a writer asks this for every message.
+    pub(crate) fn should_ask(&self, waiting: bool, now: impl FnOnce() -> Instant) -> bool {
         let low = self.limit.saturating_sub(self.sent) < self.window / 2;
-        !self.asking && (low || waiting)
+        !self.asking && (low || waiting) && self.ask_not_before.is_none_or(|at| now() >= at)
     }
 
     /// A credit query goes; returns its id and how far this sender has written (for its
@@ -386,7 +381,7 @@ mod tests {
                 let end = self.sender.sent(cost);
                 self.wire.push_back((end, cost));
             }
-            if self.sender.should_ask(!sent, self.now) {
+            if self.sender.should_ask(!sent, || self.now) {
                 let (id, sent) = self.sender.asked();
                 self.asks.push_back(Ask { id, sent });
             }
@@ -521,7 +516,7 @@ mod tests {
             written += 1;
         }
         assert_eq!(written, INITIAL_WINDOW / one);
-        assert!(window.should_ask(true, Instant::now()));
+        assert!(window.should_ask(true, Instant::now));
     }
 
     #[test]
@@ -557,7 +552,7 @@ mod tests {
         window.asked();
         window.handed_over();
         assert!(!window.may_send(1000), "what was outstanding still is");
-        assert!(window.should_ask(true, Instant::now()));
+        assert!(window.should_ask(true, Instant::now));
     }
 
     #[test]
@@ -583,19 +578,19 @@ mod tests {
         let mut window = SendWindow::default();
         let now = Instant::now();
         window.sent(INITIAL_WINDOW);
-        assert!(window.should_ask(true, now));
+        assert!(window.should_ask(true, || now));
         let (first, _) = window.asked();
-        assert!(!window.should_ask(true, now));
+        assert!(!window.should_ask(true, || now));
         window.ask_ended(first, false, now);
-        assert!(!window.should_ask(true, now));
-        assert!(window.should_ask(true, now + ASK_AGAIN_AFTER));
+        assert!(!window.should_ask(true, || now));
+        assert!(window.should_ask(true, || now + ASK_AGAIN_AFTER));
         // The end of an older query says nothing about the one on its way.
         let (second, _) = window.asked();
         window.ask_ended(first, false, now);
-        assert!(!window.should_ask(true, now + ASK_AGAIN_AFTER));
+        assert!(!window.should_ask(true, || now + ASK_AGAIN_AFTER));
         // One that was answered may be followed at once.
         window.ask_ended(second, true, now);
-        assert!(window.should_ask(true, now));
+        assert!(window.should_ask(true, || now));
     }
 
     proptest! {

@@ -549,7 +549,7 @@ impl Writer {
             if window.may_send(cost) {
                 return Some(window.sent(cost));
             }
-            if window.should_ask(true, Instant::now()) {
+            if window.should_ask(true, Instant::now) {
                 let ask = window.asked();
                 drop(window);
                 self.ask(ask);
@@ -569,8 +569,7 @@ impl Writer {
     fn ask_if_low(&mut self, waiting: bool) {
         let ask = {
             let mut window = lock(&self.window.window);
-            // The clock is read only when a query would go but for a pause.
-            if !window.may_want_to_ask(waiting) || !window.should_ask(waiting, Instant::now()) {
+            if !window.should_ask(waiting, Instant::now) {
                 return;
             }
             window.asked()
